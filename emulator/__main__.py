@@ -1,0 +1,64 @@
+"""Command line of the embedded AWS.
+
+    python -m emulator serve [--port 4566] [--code-root .]
+    python -m emulator fire-schedule NAME [--group default] [--endpoint URL]
+    python -m emulator webhook [--port 0] [--record FILE] [--secret-env VAR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run moto with coachflow's shims until SIGTERM")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("COACHFLOW_EMULATOR_PORT", 4566)))
+    serve.add_argument("--code-root", type=Path, default=ROOT, help="what the Lambda image contains")
+    fire = sub.add_parser("fire-schedule", help="deliver an EventBridge Scheduler schedule's target now")
+    fire.add_argument("name")
+    fire.add_argument("--group", default="default")
+    fire.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"))
+    hook = sub.add_parser("webhook", help="an HTTP receiver for coaching notifications")
+    hook.add_argument("--port", type=int, default=0)
+    hook.add_argument("--record", type=Path, required=True, help="JSON-lines file of what was received")
+    hook.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        from emulator.server import serve as run
+
+        run(args.port, args.code_root.resolve())
+        return 0
+    if args.command == "fire-schedule":
+        import boto3
+
+        from emulator.scheduler import fire as fire_one, get_schedule
+
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        )
+        schedule = get_schedule(session, args.endpoint, args.name, args.group)
+        started = fire_one(session, args.endpoint, schedule, dt.datetime.now(dt.timezone.utc))
+        print(json.dumps({"schedule": args.name, "started": started}))
+        return 0
+    if args.command == "webhook":
+        from emulator.webhook_receiver import serve_forever
+
+        serve_forever(args.port, args.record, args.port_file)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The embedded AWS: moto in server mode on 127.0.0.1 plus the shims coachflow needs.
+
+- Lambda invocations run our handlers (``emulator.lambda_runtime``);
+- Step Functions executions really run (moto's ``execute_state_machine``);
+- ``ValidateStateMachineDefinition`` is answered (``emulator.sfn_validate``);
+- SQS -> Lambda event source mappings poll like AWS (``emulator.sqs_esm``);
+- EventBridge Scheduler schedules fire (``emulator.scheduler``);
+- small API gaps the AWS provider needs are filled (``emulator.api_gaps``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+DEFAULT_REGION = "us-east-1"
+
+
+def serve(port: int, code_root: Path, region: str = DEFAULT_REGION) -> None:
+    # moto's Step Functions interpreter calls Lambda over HTTP on localhost:$MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(port)
+    os.environ.setdefault("MOTO_LAMBDA_STUB_ECR", "TRUE")  # images are "pulled" by digest, not stored
+    from moto.core.config import default_user_config
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    from emulator import api_gaps, lambda_runtime, scheduler, sfn_validate, sqs_esm
+
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    endpoint = f"http://127.0.0.1:{port}"
+    runtime = lambda_runtime.install(lambda_runtime.RuntimeSettings(endpoint_url=endpoint, code_root=str(code_root)))
+    sfn_validate.install()
+    api_gaps.install()
+    sqs_esm.disable_invoke_on_send()
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the demo
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    poller = sqs_esm.EventSourcePoller(endpoint, region)
+    poller.start()
+    ticker = scheduler.Scheduler(endpoint, region)
+    ticker.start()
+    print(f"coachflow embedded AWS listening on {endpoint}", flush=True)
+
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    ticker.stop()
+    poller.stop()
+    runtime.shutdown()
+    server.stop()
+    logging.shutdown()

@@ -1,0 +1,202 @@
+"""SQS -> Lambda event source mappings that behave like the Lambda service's poller.
+
+moto invokes the function inside SendMessage, ignores ``ReportBatchItemFailures`` and deletes or
+releases the whole batch. AWS polls instead: it receives up to ``BatchSize`` messages (waiting up to
+``MaximumBatchingWindowInSeconds`` to fill the batch), invokes the function, deletes the messages
+that succeeded and leaves the failed ones invisible until the queue's visibility timeout passes; the
+queue's redrive policy then moves a message that was received ``maxReceiveCount`` times to the DLQ
+(moto's ReceiveMessage does that part). This module is that poller, talking to the embedded AWS over
+its HTTP API like any other client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.sqs.models import Queue
+
+log = logging.getLogger("emulator.esm")
+
+POLL_INTERVAL = 0.2
+
+
+def disable_invoke_on_send() -> None:
+    """Stop moto from invoking functions from inside SendMessage; the poller does it instead."""
+    original = Queue.add_message
+    lock = threading.Lock()
+
+    def add_message(self: Queue, message: Any) -> None:
+        with lock:
+            mappings = self.lambda_event_source_mappings
+            self.lambda_event_source_mappings = {}
+            try:
+                original(self, message)
+            finally:
+                self.lambda_event_source_mappings = mappings
+
+    Queue.add_message = add_message  # type: ignore[method-assign]
+
+
+def _clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
+    kwargs = dict(
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 2}, read_timeout=960),
+    )
+    return boto3.client("sqs", **kwargs), boto3.client("lambda", **kwargs)
+
+
+def _queue_url(sqs: Any, queue_arn: str) -> str:
+    _, _, _, region, account, name = queue_arn.split(":", 5)
+    return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """An SQS message as the Lambda service hands it to the function."""
+    attributes = {}
+    for name, value in (message.get("MessageAttributes") or {}).items():
+        record = {"dataType": value["DataType"], "stringListValues": [], "binaryListValues": []}
+        if "StringValue" in value:
+            record["stringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            import base64
+
+            record["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+        attributes[name] = record
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": attributes,
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def failed_ids(response_payload: Any, message_ids: set[str]) -> set[str] | None:
+    """The message ids a partial batch response reports as failed; None means 'the whole batch'.
+
+    As in AWS, a response that names an unknown or empty id fails the whole batch.
+    """
+    if not isinstance(response_payload, dict) or not response_payload.get("batchItemFailures"):
+        return set()
+    failures = response_payload["batchItemFailures"]
+    ids: set[str] = set()
+    for item in failures if isinstance(failures, list) else [None]:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not ident or ident not in message_ids:
+            return None
+        ids.add(ident)
+    return ids
+
+
+class EventSourcePoller:
+    def __init__(self, endpoint_url: str, region: str) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._stop = threading.Event()
+        self._workers: dict[str, threading.Thread] = {}
+
+    def start(self) -> None:
+        threading.Thread(target=self._discover, name="esm-discovery", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _discover(self) -> None:
+        _, lam = _clients(self.endpoint_url, self.region)
+        while not self._stop.wait(POLL_INTERVAL):
+            try:
+                mappings = []
+                for page in lam.get_paginator("list_event_source_mappings").paginate():
+                    mappings.extend(page["EventSourceMappings"])
+            except Exception:  # the server is starting or stopping
+                continue
+            for mapping in mappings:
+                uuid = mapping["UUID"]
+                if mapping.get("EventSourceArn", "").startswith("arn:aws:sqs:") and uuid not in self._workers:
+                    worker = threading.Thread(target=self._poll, args=(uuid,), name=f"esm-{uuid}", daemon=True)
+                    self._workers[uuid] = worker
+                    worker.start()
+
+    def _poll(self, uuid: str) -> None:
+        sqs, lam = _clients(self.endpoint_url, self.region)
+        queue_url = None
+        while not self._stop.is_set():
+            try:
+                mapping = lam.get_event_source_mapping(UUID=uuid)
+            except lam.exceptions.ResourceNotFoundException:
+                return
+            except Exception:
+                time.sleep(POLL_INTERVAL)
+                continue
+            if mapping.get("State") in ("Disabled", "Disabling") or not _enabled(mapping):
+                time.sleep(POLL_INTERVAL)
+                continue
+            try:
+                queue_url = queue_url or _queue_url(sqs, mapping["EventSourceArn"])
+                messages = self._receive_batch(sqs, queue_url, mapping)
+                if messages:
+                    self._deliver(sqs, lam, queue_url, mapping, messages)
+                else:
+                    time.sleep(POLL_INTERVAL)
+            except Exception:
+                log.exception("event source mapping %s: polling failed", uuid)
+                time.sleep(1)
+
+    def _receive_batch(self, sqs: Any, queue_url: str, mapping: dict[str, Any]) -> list[dict[str, Any]]:
+        batch_size = int(mapping.get("BatchSize") or 10)
+        window = float(mapping.get("MaximumBatchingWindowInSeconds") or 0)
+        deadline = time.time() + window
+        messages: list[dict[str, Any]] = []
+        while len(messages) < batch_size:
+            got = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(10, batch_size - len(messages)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages.extend(got)
+            if not got and (not messages or time.time() >= deadline):
+                break
+            if not got:
+                time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.time())))
+        return messages
+
+    def _deliver(
+        self, sqs: Any, lam: Any, queue_url: str, mapping: dict[str, Any], messages: list[dict[str, Any]]
+    ) -> None:
+        arn = mapping["EventSourceArn"]
+        event = {"Records": [to_lambda_record(m, arn, self.region) for m in messages]}
+        response = lam.invoke(FunctionName=mapping["FunctionArn"], Payload=json.dumps(event).encode("utf-8"))
+        payload = json.loads(response["Payload"].read() or b"null")
+        by_id = {m["MessageId"]: m for m in messages}
+        if response.get("FunctionError"):
+            log.warning("function error on a batch of %d from %s: %s", len(messages), arn, payload)
+            return  # the whole batch stays invisible until the visibility timeout, then retries
+        failed: set[str] | None = set()
+        if "ReportBatchItemFailures" in (mapping.get("FunctionResponseTypes") or []):
+            failed = failed_ids(payload, set(by_id))
+            if failed is None:
+                return
+        done = [m for mid, m in by_id.items() if mid not in failed]
+        for i in range(0, len(done), 10):
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i : i + 10])],
+            )
+
+
+def _enabled(mapping: dict[str, Any]) -> bool:
+    return mapping.get("State", "Enabled") in ("Enabled", "Creating", "Updating")

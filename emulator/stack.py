@@ -1,0 +1,203 @@
+"""The local environment: the embedded AWS process plus ``terraform apply`` of
+``terraform/environments/local`` against it. Used by ``./build.sh demo|up|down`` and the tests.
+
+Terraform runs with a per-instance data directory and state file (under the instance's work
+directory), so several instances (parallel test runs, a demo next to ``up``) never collide. The
+AWS provider comes from a filesystem mirror when one is given (``COACHFLOW_TF_PLUGIN_MIRROR``, or
+the machine's ``/opt/tf-plugins``), from the registry otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_ENV = ROOT / "terraform" / "environments" / "local"
+STATE_ROOT = ROOT / ".coachflow"
+DEFAULT_PORT = 4566
+DEFAULT_MIRROR = Path("/opt/tf-plugins")
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
+               "AWS_DEFAULT_REGION": REGION}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def terraform_cli_config() -> Path:
+    """A Terraform CLI config using the provider mirror (if any) and a shared plugin cache."""
+    STATE_ROOT.mkdir(exist_ok=True)
+    cache = STATE_ROOT / "plugin-cache"
+    cache.mkdir(exist_ok=True)
+    mirror_env = os.environ.get("COACHFLOW_TF_PLUGIN_MIRROR")
+    mirror = Path(mirror_env) if mirror_env else (DEFAULT_MIRROR if DEFAULT_MIRROR.is_dir() else None)
+    lines = [f'plugin_cache_dir = "{cache}"']
+    if mirror is not None:
+        if not mirror.is_dir():
+            raise SystemExit(f"COACHFLOW_TF_PLUGIN_MIRROR={mirror} is not a directory")
+        lines += [
+            "provider_installation {",
+            f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}',
+            '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }',
+            "}",
+        ]
+    config = STATE_ROOT / "terraformrc"
+    text = "\n".join(lines) + "\n"
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
+    return config
+
+
+def terraform_env(data_dir: Path | None = None) -> dict[str, str]:
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(terraform_cli_config()), "TF_IN_AUTOMATION": "1",
+           "CHECKPOINT_DISABLE": "1"}  # fmt: skip
+    if data_dir is not None:
+        env["TF_DATA_DIR"] = str(data_dir)
+    return env
+
+
+@dataclass
+class LocalEnvironment:
+    """One embedded AWS with the local environment applied."""
+
+    name: str = "default"
+    port: int | None = None
+    workdir: Path = field(init=False)
+    process: subprocess.Popen | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.workdir = STATE_ROOT / self.name
+        if self.port is None:
+            self.port = free_port()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, endpoint_url=self.endpoint)
+
+    def resource(self, service: str) -> Any:
+        return self.session().resource(service, endpoint_url=self.endpoint)
+
+    # -- emulator -------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> None:
+        assert self.port is not None
+        if port_in_use(self.port):
+            raise SystemExit(f"port {self.port} is already in use (an earlier './build.sh up'? stop it with './build.sh down')")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / "emulator.log", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "emulator", "serve", "--port", str(self.port), "--code-root", str(ROOT)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() takes the Lambda workers with it
+            env={**os.environ, **CREDENTIALS, "PYTHONPATH": str(ROOT)},
+        )
+        (self.workdir / "emulator.pid").write_text(str(self.process.pid))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the embedded AWS exited; see {self.workdir / 'emulator.log'}")
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the embedded AWS did not answer on {self.endpoint} within {timeout}s")
+
+    def stop(self) -> None:
+        pid_file = self.workdir / "emulator.pid"
+        pid = self.process.pid if self.process else (int(pid_file.read_text()) if pid_file.exists() else None)
+        if pid is not None:
+            stop_group(pid)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        pid_file.unlink(missing_ok=True)
+        self.process = None
+
+    # -- terraform --------------------------------------------------------------------------------------
+
+    def terraform(self, *args: str, capture: bool = False) -> str:
+        env = {**terraform_env(self.workdir / "tfdata"), **CREDENTIALS}
+        result = subprocess.run(
+            ["terraform", f"-chdir={LOCAL_ENV}", *args],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=None if not capture else subprocess.PIPE,
+        )
+        if result.returncode != 0:
+            detail = (result.stderr or "")[-4000:] if capture else ""
+            raise RuntimeError(f"terraform {args[0]} failed (exit {result.returncode}) {detail}")
+        return result.stdout or ""
+
+    def apply(self, quiet: bool = True) -> dict[str, Any]:
+        state = self.workdir / "terraform.tfstate"
+        state.unlink(missing_ok=True)  # the state described the previous (now gone) emulator
+        log = self.workdir / "terraform.log"
+        with open(log, "w") as out:
+            for args in (
+                ["init", "-input=false", "-no-color", f"-backend-config=path={state}", "-reconfigure"],
+                ["apply", "-auto-approve", "-input=false", "-no-color", f"-var=endpoint={self.endpoint}"],
+            ):
+                env = {**terraform_env(self.workdir / "tfdata"), **CREDENTIALS}
+                result = subprocess.run(["terraform", f"-chdir={LOCAL_ENV}", *args], env=env, text=True,
+                                        stdout=out if quiet else None, stderr=subprocess.STDOUT if quiet else None)  # fmt: skip
+                if result.returncode != 0:
+                    tail = log.read_text()[-3000:] if quiet else ""
+                    raise RuntimeError(f"terraform {args[0]} failed (exit {result.returncode}); log: {log}\n{tail}")
+        self.outputs = json.loads(self.terraform("output", "-json", capture=True))["coachflow"]["value"]
+        (self.workdir / "outputs.json").write_text(json.dumps(self.outputs, indent=2))
+        return self.outputs
+
+    def destroy_state(self) -> None:
+        shutil.rmtree(self.workdir / "tfdata", ignore_errors=True)
+        (self.workdir / "terraform.tfstate").unlink(missing_ok=True)
+
+
+def stop_group(pid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        for _ in range(50):
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
