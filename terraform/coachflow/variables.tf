@@ -1,0 +1,119 @@
+variable "environment" {
+  description = "Environment name (local, dev, staging, prod); part of every resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
+    error_message = "environment must be 2-16 lowercase letters, digits or dashes."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "coachflow"
+}
+
+variable "image_uri" {
+  description = "The handlers image by digest (<registry>/<repo>@sha256:<hex>); every function runs it with its own command."
+  type        = string
+}
+
+variable "architecture" {
+  description = "Instruction set the image was built for (single-architecture image)."
+  type        = string
+  default     = "arm64"
+}
+
+variable "tenants" {
+  description = "Tenants with a periodic re-evaluation schedule (EventBridge Scheduler expression, UTC unless timezone is set). Tenants without one are still evaluated in real time."
+  type = map(object({
+    reevaluation_schedule = string
+    timezone              = optional(string, "UTC")
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for t in keys(var.tenants) : can(regex("^[a-z0-9][a-z0-9-]{0,31}$", t))])
+    error_message = "Tenant ids are 1-32 lowercase letters, digits or dashes."
+  }
+}
+
+variable "normalize" {
+  description = "Sizing of the normalize stage: SQS batch, batching window, Lambda timeout/memory and concurrency."
+  type = object({
+    batch_size                         = optional(number, 100)
+    maximum_batching_window_in_seconds = optional(number, 5)
+    timeout                            = optional(number, 60)
+    memory_size                        = optional(number, 512)
+    maximum_concurrency                = optional(number, 10)
+  })
+  default = {}
+}
+
+variable "check_rules" {
+  description = "Sizing of CheckEventsForRuleMatch."
+  type = object({
+    timeout     = optional(number, 60)
+    memory_size = optional(number, 512)
+  })
+  default = {}
+}
+
+variable "trigger_notifications" {
+  description = "Sizing of TriggerNotifications and its webhook timeout."
+  type = object({
+    timeout                 = optional(number, 60)
+    memory_size             = optional(number, 256)
+    webhook_timeout_seconds = optional(number, 5)
+  })
+  default = {}
+}
+
+variable "raw_events_max_receive_count" {
+  description = "Receives of a raw-events message before SQS moves it to the DLQ."
+  type        = number
+  default     = 5
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention for every log group."
+  type        = number
+  default     = 30
+}
+
+variable "log_level" {
+  description = "Handler log level (DEBUG, INFO, WARNING, ERROR)."
+  type        = string
+  default     = "INFO"
+}
+
+variable "claim_check_retention_days" {
+  description = "Days before claim-check objects (oversized events and match lists) expire."
+  type        = number
+  default     = 7
+}
+
+variable "alarm_actions" {
+  description = "SNS topic ARNs notified when an alarm fires (DLQ not empty, failed executions, function errors)."
+  type        = list(string)
+  default     = []
+}
+
+variable "allow_http_webhooks" {
+  description = "Allow plain-http webhook URLs (only for the local environment's receiver on 127.0.0.1); otherwise https is required."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "Protect the DynamoDB tables from deletion (on for shared environments)."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,25 @@
+variable "region" {
+  description = "AWS region of the dev environment."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "image_uri" {
+  description = "The handlers image by digest, from the release pipeline (<account>.dkr.ecr.<region>.amazonaws.com/coachflow-handlers@sha256:...)."
+  type        = string
+}
+
+variable "alarm_actions" {
+  description = "SNS topics the on-call rotation subscribes to."
+  type        = list(string)
+  default     = []
+}
+
+variable "tenants" {
+  description = "Tenants with a periodic re-evaluation schedule."
+  type = map(object({
+    reevaluation_schedule = string
+    timezone              = optional(string, "UTC")
+  }))
+  default = {}
+}

@@ -1,0 +1,57 @@
+# The local environment: the whole stack on the embedded AWS (moto), for the demo and the tests.
+# Credentials come from the environment (build.sh exports the emulator's dummy keys).
+provider "aws" {
+  region                      = var.region
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+
+  endpoints {
+    cloudwatch     = var.endpoint
+    dynamodb       = var.endpoint
+    iam            = var.endpoint
+    kms            = var.endpoint
+    lambda         = var.endpoint
+    logs           = var.endpoint
+    s3             = var.endpoint
+    scheduler      = var.endpoint
+    secretsmanager = var.endpoint
+    sfn            = var.endpoint
+    sqs            = var.endpoint
+    sts            = var.endpoint
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
+locals {
+  # No image is built locally: the emulator runs the handlers from this checkout. The digest is the
+  # hash of the handler sources, so a code change updates the functions exactly as a new image would.
+  code_root   = "${path.module}/../../.."
+  code_digest = sha256(join("", [for f in sort(fileset(local.code_root, "handlers/**/*.py")) : filesha256("${local.code_root}/${f}")]))
+  image_uri   = "${data.aws_caller_identity.current.account_id}.dkr.ecr.${var.region}.amazonaws.com/coachflow-handlers@sha256:${local.code_digest}"
+}
+
+module "coachflow" {
+  source = "../../coachflow"
+
+  environment         = "local"
+  image_uri           = local.image_uri
+  architecture        = "x86_64"
+  deletion_protection = false
+  allow_http_webhooks = true # the demo's receiver listens on http://127.0.0.1
+  log_retention_days  = 1
+  log_level           = "INFO"
+
+  normalize = {
+    batch_size                         = 100
+    maximum_batching_window_in_seconds = 1
+    timeout                            = 30
+  }
+
+  tenants = {
+    acme   = { reevaluation_schedule = "rate(1 hour)" }
+    globex = { reevaluation_schedule = "cron(0 8 ? * MON-FRI *)", timezone = "Europe/Paris" }
+  }
+}

@@ -1,0 +1,13 @@
+terraform {
+  required_version = ">= 1.11"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.100.0, < 7.0.0"
+    }
+  }
+
+  # State lives beside the emulator that holds the resources: build.sh passes
+  # -backend-config="path=.coachflow/<instance>/terraform.tfstate".
+  backend "local" {}
+}

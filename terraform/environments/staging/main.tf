@@ -1,0 +1,24 @@
+# The staging environment: the coachflow stack in the account the credentials (OIDC role) point to.
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Application = "coachflow"
+      Environment = "staging"
+      ManagedBy   = "terraform"
+    }
+  }
+}
+
+module "coachflow" {
+  source = "../../coachflow"
+
+  environment         = "staging"
+  image_uri           = var.image_uri
+  architecture        = "arm64"
+  deletion_protection = true
+  log_retention_days  = 30
+  alarm_actions       = var.alarm_actions
+  tenants             = var.tenants
+}

@@ -1,0 +1,37 @@
+# A source queue and its dead-letter queue. Encryption at rest is SQS-managed (SSE-SQS): producers
+# (vendor integrations) can send without a grant on a customer-managed KMS key.
+resource "aws_sqs_queue" "dlq" {
+  name                      = "${var.name}-dlq"
+  message_retention_seconds = var.dlq_message_retention_seconds
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+resource "aws_sqs_queue" "this" {
+  name                       = var.name
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  message_retention_seconds  = var.message_retention_seconds
+  sqs_managed_sse_enabled    = true
+  tags                       = var.tags
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+
+  lifecycle {
+    precondition {
+      condition     = var.dlq_message_retention_seconds > var.message_retention_seconds
+      error_message = "The dead-letter queue must keep messages longer than its source queue."
+    }
+  }
+}
+
+# Only this queue may use the DLQ, and redrive (StartMessageMoveTask) may move messages back.
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.this.arn]
+  })
+}

@@ -1,0 +1,19 @@
+output "arn" {
+  description = "State machine ARN."
+  value       = aws_sfn_state_machine.this.arn
+}
+
+output "name" {
+  description = "State machine name."
+  value       = aws_sfn_state_machine.this.name
+}
+
+output "definition" {
+  description = "The rendered definition, as deployed."
+  value       = local.definition
+}
+
+output "role_arn" {
+  description = "ARN of the state machine's role."
+  value       = aws_iam_role.this.arn
+}
