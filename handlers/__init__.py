@@ -1,0 +1,1 @@
+"""coachflow handlers: one module per Lambda entry point over a pure core."""

@@ -1,0 +1,233 @@
+"""coachflow's command line (``./build.sh normalize|rules|send ...``).
+
+    normalize --source VENDOR|auto [--tenant T] FILE...    one JSON line per outcome
+    rules validate DIR|FILE                                exit 1 naming every invalid rule
+    rules test DIR|FILE                                    exit 1 naming every failing rule test
+    rules push --tenant T DIR|FILE [--webhook-url URL]     validate, then store (embedded AWS or real)
+    send --tenant T --source VENDOR|auto FILE...           put raw payloads on the raw-events queue
+
+Exit codes: 0 success, 1 invalid rules or failing tests, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from handlers import vendors
+from handlers.ingest import AUTO, TENANT_ID, normalize_payload
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _usage(parser: argparse.ArgumentParser, message: str) -> int:
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _tenant(value: str) -> str:
+    if not TENANT_ID.match(value):
+        raise argparse.ArgumentTypeError(f"invalid tenant id {value!r}: 1-32 lowercase letters, digits or dashes")
+    return value
+
+
+def _local_outputs() -> dict[str, Any]:
+    """Outputs of the local environment started by './build.sh up' (for defaults)."""
+    path = ROOT / ".coachflow" / "default" / "outputs.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _endpoint(args: argparse.Namespace) -> str | None:
+    if args.endpoint:
+        return args.endpoint
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"]
+    port_file = ROOT / ".coachflow" / "default" / "endpoint"
+    return port_file.read_text().strip() if port_file.exists() else None
+
+
+def _session(args: argparse.Namespace) -> tuple[Any, str | None]:
+    import boto3
+
+    endpoint = _endpoint(args)
+    if endpoint:  # the embedded AWS accepts any credentials
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                        region_name=os.environ.get("AWS_REGION", "us-east-1"))  # fmt: skip
+    else:
+        session = boto3.session.Session()
+    return session, endpoint
+
+
+# -- normalize ----------------------------------------------------------------------------------------
+
+
+def cmd_normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            return _usage(parser, f"no such file: {name}")
+    for name in args.files:
+        body = Path(name).read_text(encoding="utf-8", errors="surrogateescape")
+        for outcome in normalize_payload(body, args.source, args.tenant):
+            print(json.dumps(outcome.summary(), ensure_ascii=False))
+    return 0
+
+
+# -- rules --------------------------------------------------------------------------------------------
+
+
+def _load(target: Path) -> list[tuple[str, list[Any]]] | None:
+    from handlers.rules.packs import RuleFileError, load_rules
+
+    try:
+        return load_rules(target)
+    except RuleFileError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_rules_validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if not args.target.exists():
+        return _usage(parser, f"no such file or directory: {args.target}")
+    found = _load(args.target)
+    if found is None:
+        return 1
+    for origin, rules in found:
+        print(f"valid: {origin}: {len(rules)} rules")
+    return 0
+
+
+def cmd_rules_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from handlers.rules.testing import run
+
+    if not args.target.exists():
+        return _usage(parser, f"no such file or directory: {args.target}")
+    found = _load(args.target)
+    if found is None:
+        return 1
+    failed = total = 0
+    for origin, rules in found:
+        for result in run(rules):
+            total += 1
+            if not result.passed:
+                failed += 1
+                print(f"FAIL {origin}: {result.rule_id}: {result.name}: expected {result.expected}, got {result.actual}")
+        untested = [r.rule_id for r in rules if not r.tests]
+        if untested:
+            print(f"note: {origin}: rules without tests: {', '.join(untested)}")
+    print(f"{total - failed}/{total} rule tests passed")
+    return 1 if failed else 0
+
+
+def _tenant_rules(target: Path, tenant: str) -> list[Any] | None:
+    from handlers.rules.packs import RuleFileError, load_rules, read_document, resolve_tenant
+
+    try:
+        files = sorted(p for p in target.rglob("*") if p.suffix in (".yaml", ".yml", ".json")) if target.is_dir() else [target]
+        for path in files:
+            doc = read_document(path)
+            if isinstance(doc, dict) and doc.get("tenant") == tenant:
+                return resolve_tenant(path)[1]
+        rules = [r for origin, group in load_rules(target) if "(tenant " not in origin for r in group]
+    except RuleFileError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return None
+    return rules
+
+
+def cmd_rules_push(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from handlers.rules.store import RuleStore
+
+    if not args.target.exists():
+        return _usage(parser, f"no such file or directory: {args.target}")
+    rules = _tenant_rules(args.target, args.tenant)
+    if rules is None:
+        return 1
+    if not rules:
+        print(f"invalid: {args.target}: no rules for tenant {args.tenant}", file=sys.stderr)
+        return 1
+    ids = [r.rule_id for r in rules]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        print(f"invalid: duplicate rule ids: {', '.join(duplicates)}", file=sys.stderr)
+        return 1
+    table_name = args.table or os.environ.get("COACHFLOW_RULES_TABLE") or _local_outputs().get("rules_table")
+    if not table_name:
+        return _usage(parser, "no rules table: pass --table (or start the local environment with './build.sh up')")
+    session, endpoint = _session(args)
+    table = session.resource("dynamodb", endpoint_url=endpoint).Table(table_name)
+    result = RuleStore(table).push(args.tenant, rules, webhook_url=args.webhook_url)
+    print(json.dumps({**result, "table": table_name}))
+    return 0
+
+
+# -- send ---------------------------------------------------------------------------------------------
+
+
+def cmd_send(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    for name in args.files:
+        if not Path(name).is_file():
+            return _usage(parser, f"no such file: {name}")
+    queue_url = args.queue_url or os.environ.get("COACHFLOW_RAW_EVENTS_QUEUE_URL") or _local_outputs().get("raw_events_queue_url")
+    if not queue_url:
+        return _usage(parser, "no queue: pass --queue-url (or start the local environment with './build.sh up')")
+    session, endpoint = _session(args)
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    for name in args.files:
+        body = Path(name).read_text(encoding="utf-8")
+        response = sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=body,
+            MessageAttributes={
+                "tenant_id": {"DataType": "String", "StringValue": args.tenant},
+                "source": {"DataType": "String", "StringValue": args.source},
+            },
+        )
+        print(json.dumps({"file": name, "message_id": response["MessageId"]}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./build.sh", description="coachflow command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sources = [*vendors.names(), AUTO]
+
+    p = sub.add_parser("normalize", help="normalize raw vendor payloads; one JSON line per outcome")
+    p.add_argument("--source", required=True, choices=sources, help="vendor name, or auto to detect it")
+    p.add_argument("--tenant", type=_tenant, default="cli", help="tenant id the events belong to (default: cli)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_normalize)
+
+    rules = sub.add_parser("rules", help="validate, test and push tenant rules").add_subparsers(dest="rules_command", required=True)
+    for name, func, text in (("validate", cmd_rules_validate, "validate rule files"),
+                             ("test", cmd_rules_test, "run every rule's tests")):  # fmt: skip
+        p = rules.add_parser(name, help=text)
+        p.add_argument("target", type=Path, metavar="DIR|FILE")
+        p.set_defaults(func=func)
+    p = rules.add_parser("push", help="validate a tenant's rules and store them")
+    p.add_argument("--tenant", type=_tenant, required=True)
+    p.add_argument("target", type=Path, metavar="DIR|FILE")
+    p.add_argument("--table", help="rules table (default: the local environment's)")
+    p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
+    p.add_argument("--webhook-url", help="set the tenant's webhook URL too")
+    p.set_defaults(func=cmd_rules_push)
+
+    p = sub.add_parser("send", help="send raw vendor payloads to the raw-events queue")
+    p.add_argument("--tenant", type=_tenant, required=True)
+    p.add_argument("--source", default=AUTO, choices=sources)
+    p.add_argument("--queue-url", help="raw-events queue (default: the local environment's)")
+    p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_send)
+
+    args = parser.parse_args(argv)
+    return args.func(args, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The normalized event: one compact, OCSF-aligned structure for every vendor.
+
+Names and enumerations follow OCSF 1.3 (class_uid, activity_id, severity_id, disposition_id,
+metadata.tenant_uid, user.email_addr, ...) so events export to a security lake without renaming,
+but only the fields coaching and rules need are kept: each Step Functions payload then holds as many
+events as possible. Strings and lists are bounded; when anything had to be cut the event carries
+``metadata.truncated = true``. Documented in docs/event-schema.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+OCSF_VERSION = "1.3.0"
+MAX_STRING = 512  # characters; longer strings are cut and the event is marked truncated
+MAX_LIST = 16  # elements; longer lists are cut and the event is marked truncated
+
+# OCSF classes coachflow emits: class_uid -> (class_name, category_uid)
+CLASSES: dict[int, tuple[str, int]] = {
+    1007: ("Process Activity", 1),
+    2004: ("Detection Finding", 2),
+    2005: ("Incident Finding", 2),
+    2006: ("Data Security Finding", 2),
+    3001: ("Account Change", 3),
+    3002: ("Authentication", 3),
+    4001: ("Network Activity", 4),
+    4002: ("HTTP Activity", 4),
+    4003: ("DNS Activity", 4),
+    4009: ("Email Activity", 4),
+    4010: ("Email URL Activity", 4),
+    6001: ("Web Resources Activity", 6),
+    6003: ("API Activity", 6),
+}
+
+SEVERITIES = {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical", 6: "Fatal", 99: "Other"}
+DISPOSITIONS = {
+    0: "Unknown", 1: "Allowed", 2: "Blocked", 3: "Quarantined", 4: "Isolated", 5: "Deleted", 6: "Dropped",
+    7: "Custom Action", 8: "Approved", 9: "Restored", 10: "Exonerated", 14: "Delayed", 15: "Detected",
+    16: "No Action", 17: "Logged", 19: "Alert", 25: "Rejected", 99: "Other",
+}  # fmt: skip
+STATUSES = {0: "Unknown", 1: "Success", 2: "Failure", 99: "Other"}
+
+Str = Annotated[str, Field(max_length=MAX_STRING)]
+
+
+class _Compact(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+
+class Product(_Compact):
+    vendor_name: Str
+    name: Str
+
+
+class Metadata(_Compact):
+    version: Literal["1.3.0"] = OCSF_VERSION
+    tenant_uid: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    product: Product
+    event_code: Str | None = None  # the vendor's own event type
+    uid: Str | None = None  # the vendor's own event id
+    truncated: bool | None = None
+
+
+class User(_Compact):
+    email_addr: Str | None = None
+    name: Str | None = None
+    uid: Str | None = None
+    domain: Str | None = None
+
+
+class Location(_Compact):
+    country: Str | None = None
+    city: Str | None = None
+
+
+class Endpoint(_Compact):
+    ip: Str | None = None
+    port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    hostname: Str | None = None
+    location: Location | None = None
+
+
+class Device(_Compact):
+    hostname: Str | None = None
+    ip: Str | None = None
+    uid: Str | None = None
+    os_name: Str | None = None
+
+
+class Url(_Compact):
+    url_string: Str | None = None
+    hostname: Str | None = None
+    categories: Annotated[list[Str], Field(max_length=MAX_LIST)] | None = None
+
+
+class DnsQuery(_Compact):
+    hostname: Str
+    type: Str | None = None
+
+
+class Hash(_Compact):
+    algorithm_id: Annotated[int, Field(ge=0, le=99)]  # 1 MD5, 2 SHA-1, 3 SHA-256
+    value: Str
+
+
+class File(_Compact):
+    name: Str | None = None
+    path: Str | None = None
+    type: Str | None = None
+    size: Annotated[int, Field(ge=0)] | None = None
+    hashes: Annotated[list[Hash], Field(max_length=MAX_LIST)] | None = None
+
+
+class Process(_Compact):
+    name: Str | None = None
+    cmd_line: Str | None = None
+    pid: Annotated[int, Field(ge=0)] | None = None
+
+
+class Malware(_Compact):
+    name: Str
+    classification: Str | None = None
+
+
+class FindingInfo(_Compact):
+    title: Str | None = None
+    uid: Str | None = None
+    types: Annotated[list[Str], Field(max_length=MAX_LIST)] | None = None
+
+
+class Policy(_Compact):
+    name: Str
+    uid: Str | None = None
+
+
+class Email(_Compact):
+    subject: Str | None = None
+    from_: Str | None = Field(default=None, alias="from")
+    to: Annotated[list[Str], Field(max_length=MAX_LIST)] | None = None
+    uid: Str | None = None
+
+
+class NormalizedEvent(_Compact):
+    uid: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    time: Annotated[int, Field(ge=0)]  # epoch milliseconds, UTC (OCSF timestamp_t)
+    time_dt: Str
+    class_uid: int
+    class_name: Str
+    category_uid: int
+    activity_id: Annotated[int, Field(ge=0, le=99)]
+    activity_name: Str | None = None
+    type_uid: int
+    severity_id: Annotated[int, Field(ge=0, le=99)]
+    severity: Str
+    status_id: Annotated[int, Field(ge=0, le=99)] | None = None
+    status: Str | None = None
+    disposition_id: Annotated[int, Field(ge=0, le=99)] | None = None
+    disposition: Str | None = None
+    message: Str | None = None
+    metadata: Metadata
+    user: User | None = None
+    actor: User | None = None  # who acted when that is not the coached user (an admin, a sender)
+    device: Device | None = None
+    src_endpoint: Endpoint | None = None
+    dst_endpoint: Endpoint | None = None
+    url: Url | None = None
+    query: DnsQuery | None = None
+    file: File | None = None
+    process: Process | None = None
+    malware: Annotated[list[Malware], Field(max_length=MAX_LIST)] | None = None
+    finding_info: FindingInfo | None = None
+    policy: Policy | None = None
+    app_name: Str | None = None
+    email: Email | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bound_sizes(cls, data: Any) -> Any:
+        """Cut unbounded strings and lists instead of rejecting the event, and say so."""
+        if isinstance(data, dict):
+            cut = [False]
+            data = _bound(data, cut)
+            if cut[0] and isinstance(data.get("metadata"), dict):
+                data["metadata"] = {**data["metadata"], "truncated": True}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NormalizedEvent":
+        if self.class_uid not in CLASSES:
+            raise ValueError(f"class_uid {self.class_uid} is not an OCSF class coachflow emits")
+        if self.type_uid != self.class_uid * 100 + self.activity_id:
+            raise ValueError("type_uid must be class_uid * 100 + activity_id")
+        return self
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def _bound(value: Any, cut: list[bool]) -> Any:
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            cut[0] = True
+            return value[: MAX_STRING - 1] + "…"
+        return value
+    if isinstance(value, dict):
+        return {k: _bound(v, cut) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        if len(value) > MAX_LIST:
+            cut[0] = True
+            value = value[:MAX_LIST]
+        return [_bound(v, cut) for v in value]
+    return value
+
+
+def iso_utc(time_ms: int) -> str:
+    moment = dt.datetime.fromtimestamp(time_ms / 1000, tz=dt.timezone.utc)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{time_ms % 1000:03d}Z"
+
+
+def build(
+    *,
+    uid: str,
+    tenant: str,
+    vendor_name: str,
+    product: str,
+    time_ms: int,
+    class_uid: int,
+    activity_id: int,
+    severity_id: int,
+    activity_name: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The dict form of a normalized event with the derived OCSF fields filled in."""
+    class_name, category_uid = CLASSES[class_uid]
+    event: dict[str, Any] = {
+        "uid": uid,
+        "time": time_ms,
+        "time_dt": iso_utc(time_ms),
+        "class_uid": class_uid,
+        "class_name": class_name,
+        "category_uid": category_uid,
+        "activity_id": activity_id,
+        "activity_name": activity_name,
+        "type_uid": class_uid * 100 + activity_id,
+        "severity_id": severity_id,
+        "severity": SEVERITIES.get(severity_id, "Other"),
+        "metadata": {
+            "tenant_uid": tenant,
+            "product": {"vendor_name": vendor_name, "name": product},
+            "event_code": fields.pop("event_code", None),
+            "uid": fields.pop("vendor_uid", None),
+        },
+    }
+    status_id = fields.pop("status_id", None)
+    if status_id is not None:
+        event["status_id"], event["status"] = status_id, STATUSES.get(status_id, "Other")
+    disposition_id = fields.pop("disposition_id", None)
+    if disposition_id is not None:
+        event["disposition_id"], event["disposition"] = disposition_id, DISPOSITIONS.get(disposition_id, "Other")
+    event.update(fields)
+    return event

@@ -1,0 +1,167 @@
+"""Stage 1, pure core: a raw vendor payload -> one outcome per record.
+
+Vendors deliver single events, API responses wrapping arrays of events, newline-delimited feeds
+and CSV/W3C lines; this module splits them into records, picks the vendor's normalizer (named, or
+detected for ``auto``), validates each normalized event against the schema and turns every failure
+into a rejection with a reason. Nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from pydantic import ValidationError
+
+from handlers import vendors
+from handlers.events import NormalizedEvent
+from handlers.outcomes import (
+    MALFORMED,
+    MAX_RECORD_BYTES,
+    MISSING_TENANT,
+    OVERSIZED,
+    UNKNOWN_SOURCE,
+    WRONG_TYPES,
+    Ignored,
+    Outcome,
+    Rejected,
+)
+from handlers.vendors._common import event_uid
+
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One record of a text feed (CSV, W3C, syslog): its raw text and the fields parsed from it."""
+
+    text: str
+    fields: dict[str, Any] | None  # None for directives and headers, which are not events
+
+
+def normalize_payload(body: str, source: str | None, tenant: str | None) -> list[Outcome]:
+    """Every record of one raw payload, each with exactly one outcome."""
+    label = source or AUTO
+    if not tenant or not TENANT_ID.match(tenant):
+        detail = "the message names no tenant" if not tenant else f"invalid tenant id {tenant!r:.40}"
+        return [Outcome("rejected", label, reason=MISSING_TENANT, detail=detail, raw=body)]
+    vendor = None
+    if label != AUTO:
+        vendor = vendors.VENDORS.get(label)
+        if vendor is None:
+            detail = f"unknown source {label!r:.40}; known: {', '.join(vendors.names())}, auto"
+            return [Outcome("rejected", label, reason=UNKNOWN_SOURCE, detail=detail, raw=body)]
+    try:
+        records = list(_split(body, vendor))
+    except Rejected as exc:
+        return [Outcome("rejected", label, reason=exc.reason, detail=exc.detail, raw=body)]
+    outcomes: list[Outcome] = []
+    for record_vendor, record in records:
+        outcomes.extend(normalize_record(record, record_vendor, tenant, label))
+    return outcomes
+
+
+def _split(body: str, vendor: Any) -> Iterator[tuple[Any, Any]]:
+    """(vendor or None, record) for every record in the payload."""
+    stripped = body.strip().lstrip("\ufeff")
+    if not stripped:
+        raise Rejected(MALFORMED, "empty payload")
+    try:
+        payload = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        yield from _split_text(stripped, vendor, exc)
+        return
+    yield from _split_json(payload, vendor)
+
+
+def _split_json(payload: Any, vendor: Any) -> Iterator[tuple[Any, Any]]:
+    if vendor is not None:
+        for record in vendor.records(payload):
+            yield vendor, record
+        return
+    # auto: the payload is one event, an array of events, or an API response wrapping them
+    if isinstance(payload, list):
+        for record in payload:
+            yield vendors.detect(record), record
+        return
+    found = vendors.detect(payload)
+    if found is not None:
+        for record in found.records(payload):
+            yield found, record
+        return
+    for candidate in vendors.VENDORS.values():
+        inner = list(candidate.records(payload))
+        if inner and inner != [payload] and all(candidate.detect(r) for r in inner):
+            for record in inner:
+                yield candidate, record
+            return
+    yield None, payload
+
+
+def _split_text(text: str, vendor: Any, error: json.JSONDecodeError) -> Iterator[tuple[Any, Any]]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    parsed: list[Any] = []
+    for line in lines:  # newline-delimited JSON
+        try:
+            parsed.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    if parsed and len(parsed) == len(lines):
+        for record in parsed:
+            yield from _split_json(record, vendor)
+        return
+    text_vendor = vendor if vendor is not None else vendors.detect_text(text)
+    parser = getattr(text_vendor, "parse_text", None)
+    if parser is None:
+        raise Rejected(MALFORMED, f"not JSON ({error.msg} at line {error.lineno} column {error.colno}) and not a text format this source sends")
+    for record in parser(text):
+        yield text_vendor, record
+
+
+def canonical(record: Any) -> str:
+    if isinstance(record, Line):
+        return record.text
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def normalize_record(record: Any, vendor: Any, tenant: str, label: str) -> list[Outcome]:
+    raw = canonical(record)
+    source = vendor.SOURCE if vendor is not None else label
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_RECORD_BYTES:
+        return [Outcome("rejected", source, reason=OVERSIZED, detail=f"record exceeds {MAX_RECORD_BYTES} bytes", raw=raw)]
+    if vendor is None:
+        return [Outcome("rejected", source, reason=UNKNOWN_SOURCE, detail="no vendor recognises this record", raw=raw)]
+    if not isinstance(record, (dict, Line)):
+        detail = f"a {vendor.SOURCE} record must be a JSON object, got {type(record).__name__}"
+        return [Outcome("rejected", source, reason=WRONG_TYPES, detail=detail, raw=raw)]
+    try:
+        events = vendor.normalize(record, tenant, event_uid(tenant, source, raw))
+    except Ignored as exc:
+        return [Outcome("ignored", source, reason=exc.reason)]
+    except Rejected as exc:
+        return [Outcome("rejected", source, reason=exc.reason, detail=exc.detail, raw=raw)]
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        # A field had a shape the normalizer did not expect: the record is wrong, not the code path.
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        return [Outcome("rejected", source, reason=WRONG_TYPES, detail=detail, raw=raw)]
+    return [_validated(event, source, raw) for event in events]
+
+
+def _validated(event: dict[str, Any], source: str, raw: str) -> Outcome:
+    try:
+        model = NormalizedEvent.model_validate(event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return Outcome("rejected", source, reason=WRONG_TYPES, detail=f"{where}: {first['msg']}"[:300], raw=raw)
+    return Outcome("normalized", source, event_json=model.to_json(), uid=model.uid, time=model.time)
+
+
+def count(outcomes: Iterable[Outcome]) -> dict[str, int]:
+    totals = {"normalized": 0, "ignored": 0, "rejected": 0}
+    for outcome in outcomes:
+        totals[outcome.kind] += 1
+    return totals

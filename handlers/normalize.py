@@ -1,0 +1,154 @@
+"""Lambda ``normalize``: raw-events SQS batch -> normalized events -> StartExecution per batch.
+
+Each SQS message carries one raw vendor payload in its body and its envelope in message attributes:
+``tenant_id`` (required) and ``source`` (a vendor name, or ``auto``). Per message (Powertools
+BatchProcessor, partial batch responses):
+
+1. every record of the payload gets one outcome (``handlers.ingest``);
+2. the normalized events of the whole SQS batch are grouped per tenant into byte-capped batches
+   (``handlers.batching``) and each batch starts one execution with a deterministic name;
+3. rejected records go to the dead-letter queue with their reason, ignored ones are logged;
+4. a message whose execution could not be started, or whose rejects could not be dead-lettered,
+   is reported as a batch item failure so SQS redelivers it (and, after maxReceiveCount, moves it
+   to the DLQ itself). Redelivery is safe: execution names are deterministic and StartExecution is
+   idempotent, and downstream state is keyed by event uid.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers import aws, batching
+from handlers.ingest import normalize_payload
+from handlers.outcomes import Outcome
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _attribute(record: SQSRecord, name: str) -> str | None:
+    value = record.message_attributes[name]
+    return value.string_value if value is not None else None
+
+
+def _ingest(record: SQSRecord) -> list[Outcome]:
+    return normalize_payload(record.body, _attribute(record, "source"), _attribute(record, "tenant_id"))
+
+
+def _claim_check(tenant: str) -> batching.ClaimCheck:
+    def store(uid: str, event_json: str) -> str:
+        bucket, key = aws.setting("CLAIMS_BUCKET"), f"events/{tenant}/{uid}.json"
+        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=event_json.encode("utf-8"), ContentType="application/json")
+        return batching.claim_pointer(bucket, key, uid, len(event_json.encode("utf-8")))
+
+    return store
+
+
+def _start(batch: batching.Batch) -> str:
+    sfn = aws.client("stepfunctions")
+    try:
+        return sfn.start_execution(
+            stateMachineArn=aws.setting("STATE_MACHINE_ARN"), name=batch.execution_name, input=batch.payload
+        )["executionArn"]
+    except sfn.exceptions.ExecutionAlreadyExists:
+        # The same events were already evaluated (a redelivered message): nothing to do.
+        logger.info("batch already evaluated", extra={"execution_name": batch.execution_name})
+        return "already-exists"
+
+
+def _dead_letter(record: SQSRecord, rejected: list[Outcome]) -> None:
+    tenant = _attribute(record, "tenant_id") or ""
+    entries = []
+    for n, outcome in enumerate(rejected):
+        attributes = {
+            "rejection_reason": {"DataType": "String", "StringValue": outcome.reason or "unknown"},
+            "rejection_detail": {"DataType": "String", "StringValue": (outcome.detail or "-")[:1000]},
+            "source": {"DataType": "String", "StringValue": outcome.source},
+            "original_message_id": {"DataType": "String", "StringValue": record.message_id},
+        }
+        if tenant:
+            attributes["tenant_id"] = {"DataType": "String", "StringValue": tenant[:64]}
+        entries.append({"Id": str(n), "MessageBody": outcome.raw or record.body, "MessageAttributes": attributes})
+    sqs = aws.client("sqs")
+    for i in range(0, len(entries), 10):
+        response = sqs.send_message_batch(QueueUrl=aws.setting("REJECTED_QUEUE_URL"), Entries=entries[i : i + 10])
+        if response.get("Failed"):
+            raise RuntimeError(f"could not dead-letter {len(response['Failed'])} rejected records")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    results: dict[str, list[Outcome]] = {}
+    with processor(records=event["Records"], handler=_ingest):
+        processed = processor.process()
+        # message id -> the SQSRecord the processor handed to _ingest, for reporting failures
+        records = {SQSRecord(raw).message_id: SQSRecord(raw) for raw in event["Records"]}
+        for status, result, raw in processed:
+            if status == "success":
+                results[SQSRecord(raw).message_id] = result
+
+        failed: set[str] = set()
+        by_tenant: dict[str, list[batching.Item]] = defaultdict(list)
+        owners: dict[str, set[str]] = defaultdict(set)  # event uid -> message ids that carried it
+        for message_id, outcomes in results.items():
+            tenant = _attribute(records[message_id], "tenant_id") or ""
+            for outcome in outcomes:
+                if outcome.kind == "normalized":
+                    assert outcome.uid and outcome.event_json and outcome.time is not None
+                    by_tenant[tenant].append(batching.Item(outcome.uid, outcome.time, outcome.event_json))
+                    owners[outcome.uid].add(message_id)
+
+        for tenant, items in by_tenant.items():
+            for batch in batching.plan(tenant, items, claim_check=_claim_check(tenant)):
+                try:
+                    arn = _start(batch)
+                except Exception:
+                    logger.exception("could not start an execution", extra={"execution_name": batch.execution_name})
+                    for uid in batch.uids:
+                        failed |= owners[uid]
+                    continue
+                metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
+                metrics.add_metric(name="BatchBytes", unit=MetricUnit.Bytes, value=batch.size)
+                logger.info(
+                    "batch started",
+                    extra={"tenant_id": tenant, "execution": arn, "events": len(batch.uids), "bytes": batch.size},
+                )
+
+        for message_id, outcomes in results.items():
+            rejected = [o for o in outcomes if o.kind == "rejected"]
+            if rejected and message_id not in failed:
+                try:
+                    _dead_letter(records[message_id], rejected)
+                except Exception:
+                    logger.exception("could not dead-letter rejected records", extra={"message_id": message_id})
+                    failed.add(message_id)
+            for outcome in outcomes:
+                if outcome.kind != "normalized":
+                    logger.info(
+                        f"record {outcome.kind}",
+                        extra={"message_id": message_id, "outcome": outcome.kind, "reason": outcome.reason,
+                               "detail": outcome.detail, "source": outcome.source},  # fmt: skip
+                    )
+
+        totals = {"normalized": 0, "ignored": 0, "rejected": 0}
+        for message_id, outcomes in results.items():
+            if message_id in failed:
+                continue  # counted when the redelivered message succeeds
+            for outcome in outcomes:
+                totals[outcome.kind] += 1
+        for kind, value in totals.items():
+            metrics.add_metric(name=f"Records{kind.capitalize()}", unit=MetricUnit.Count, value=value)
+
+        for message_id in failed:
+            error = RuntimeError(f"message {message_id} could not be fully handed on; SQS will redeliver it")
+            processor.failure_handler(records[message_id], (RuntimeError, error, None))
+    return processor.response()

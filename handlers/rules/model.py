@@ -1,0 +1,97 @@
+"""The rule document: data, validated by pydantic, never code we execute.
+
+Only ``rule_id`` and ``match`` are required. Errors name the offending path
+(``rules[3].match.user.email_addr[0].prefix: expected a string``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from handlers.rules.patterns import PatternError, compile_pattern
+
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW = 30 * 86400
+
+
+def _seconds(value: Any) -> Any:
+    if isinstance(value, str):
+        m = _DURATION.match(value.strip())
+        if not m:
+            raise ValueError("durations are a number of seconds or a string like '30s', '15m', '2h', '7d'")
+        return int(m.group(1)) * _UNITS[m.group(2)]
+    return value
+
+
+Duration = Annotated[int, BeforeValidator(_seconds), Field(gt=0, le=MAX_WINDOW)]
+FieldPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=128)]
+RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Threshold(_Strict):
+    """Fire when ``count`` matching events with the same ``key`` occur within ``window``."""
+
+    count: Annotated[int, Field(ge=2, le=10_000)]
+    window: Duration
+    key: FieldPath = "user"  # the coached person: email, else user id, else name
+
+
+class Suppress(_Strict):
+    """After firing for a key, stay quiet for ``duration`` (the coaching cool-down)."""
+
+    duration: Duration
+    key: FieldPath = "user"
+
+
+class Action(_Strict):
+    """What coaching to trigger. ``template`` may use {user}, {rule}, {title}, {event.<path>}."""
+
+    type: Literal["notify", "assign_training", "escalate"] = "notify"
+    template: Annotated[str, Field(max_length=2000)] | None = None
+    training_id: Annotated[str, Field(max_length=128)] | None = None
+    escalate_to: Annotated[str, Field(max_length=256)] | None = None
+
+
+class RuleTest(_Strict):
+    """A sample event and the verdict the rule must give it (``./build.sh rules test``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    event: dict[str, Any]
+    expect: Literal["match", "no_match"]
+
+
+class Rule(_Strict):
+    rule_id: RuleId
+    match: dict[str, Any]
+    title: Annotated[str, Field(max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    mode: Literal["active", "shadow"] = "active"
+    enabled: bool = True
+    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    threshold: Threshold | None = None
+    suppress: Suppress | None = None
+    actions: Annotated[list[Action], Field(min_length=1, max_length=10)] = Field(default_factory=lambda: [Action()])
+    tests: Annotated[list[RuleTest], Field(max_length=100)] = Field(default_factory=list)
+    tags: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=20)] = Field(default_factory=list)
+
+    @field_validator("match")
+    @classmethod
+    def _valid_pattern(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            compile_pattern(value)
+        except PatternError as exc:
+            # pydantic prefixes the field name ("match"); keep the path below it
+            raise ValueError(exc.path.removeprefix("match").lstrip(".") + ": " + exc.message if exc.path != "match" else exc.message) from None
+        return value
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.rule_id

@@ -1,0 +1,175 @@
+"""Helpers shared by the vendor normalizers: field access that rejects with a precise reason,
+time parsing for the formats vendors really send, and the stable event uid."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import json
+import re
+from typing import Any
+
+from handlers.outcomes import MISSING_FIELD, WRONG_TYPES, Rejected
+
+_EMAIL = re.compile(r"^[^@\s\\]+@[^@\s\\]+\.[^@\s\\]+$")
+
+
+def event_uid(tenant: str, source: str, raw: Any, part: str = "") -> str:
+    """The same raw record always gets the same uid (per tenant, so tenants never collide).
+
+    ``part`` distinguishes several events derived from one record (one per email recipient).
+    """
+    if not isinstance(raw, str):
+        raw = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(f"{tenant}\x00{source}\x00{part}\x00{raw}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
+def get(record: Any, path: str, default: Any = None) -> Any:
+    """record["a"]["b"] for "a.b", or default when any step is missing or null."""
+    value = record
+    for key in path.split("."):
+        if not isinstance(value, dict):
+            return default
+        value = value.get(key)
+        if value is None:
+            return default
+    return value
+
+
+def require(record: Any, path: str) -> Any:
+    value = get(record, path)
+    if value is None or value == "":
+        raise Rejected(MISSING_FIELD, f"required field '{path}' is missing")
+    return value
+
+
+def text(record: Any, path: str, *, blank: tuple[str, ...] = ("", "None", "NA", "N/A", "-", "null")) -> str | None:
+    """A string field, with the placeholders vendors use for 'no value' turned into None."""
+    value = get(record, path)
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        raise Rejected(WRONG_TYPES, f"field '{path}' must be a string, got {type(value).__name__}")
+    value = str(value).strip()
+    return None if value in blank else value
+
+
+def integer(record: Any, path: str) -> int | None:
+    value = get(record, path)
+    if value is None or value == "" or value == "-":
+        return None
+    if isinstance(value, bool):
+        raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got a boolean")
+    try:
+        return int(float(value)) if isinstance(value, (int, float, str)) else _bad(path, value)
+    except ValueError:
+        raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got {value!r:.60}") from None
+
+
+def _bad(path: str, value: Any) -> int:
+    raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got {type(value).__name__}")
+
+
+def port(record: Any, path: str) -> int | None:
+    value = integer(record, path)
+    return value if value is not None and 0 <= value <= 65535 else None
+
+
+def email(*candidates: str | None) -> str | None:
+    for candidate in candidates:
+        if candidate and _EMAIL.match(candidate.strip()):
+            return candidate.strip().lower()
+    return None
+
+
+def epoch_ms(value: Any, path: str) -> int:
+    """Epoch seconds or milliseconds (number or numeric string) -> epoch milliseconds."""
+    if isinstance(value, bool) or value is None or value == "":
+        raise Rejected(WRONG_TYPES if value is not None else MISSING_FIELD, f"field '{path}' is not a timestamp")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise Rejected(WRONG_TYPES, f"field '{path}' must be an epoch timestamp, got {value!r:.60}") from None
+    if number <= 0:
+        raise Rejected(WRONG_TYPES, f"field '{path}' must be a positive epoch timestamp")
+    # Seconds until the year 5138; anything larger is milliseconds (or microseconds, cut down).
+    while number > 1e14:
+        number /= 1000
+    return int(number * 1000) if number < 1e11 else int(number)
+
+
+_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%a %b %d %H:%M:%S %Y",  # Zscaler NSS / Netskope src_time: "Mon Aug 28 08:05:55 2023"
+    "%Y/%m/%d %H:%M:%S",
+    "%b %d %Y %H:%M:%S",
+)
+
+
+def parse_time(value: Any, path: str) -> int:
+    """A timestamp in any format the supported vendors use -> epoch milliseconds, UTC.
+
+    Strings without a zone are UTC (every supported feed documents UTC)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return epoch_ms(value, path)
+    if not isinstance(value, str) or not value.strip():
+        raise Rejected(MISSING_FIELD if not value else WRONG_TYPES, f"field '{path}' is not a timestamp")
+    raw = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", raw):
+        return epoch_ms(raw, path)
+    iso = raw.replace("Z", "+00:00")
+    # Python < 3.11 accepts at most 6 fractional digits; Microsoft sends 7.
+    iso = re.sub(r"(\.\d{6})\d+", r"\1", iso)
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        moment = None
+        squashed = re.sub(r"\s+", " ", raw)
+        for fmt in _FORMATS:
+            try:
+                moment = dt.datetime.strptime(squashed, fmt)
+                break
+            except ValueError:
+                continue
+        if moment is None:
+            raise Rejected(WRONG_TYPES, f"field '{path}' is not a timestamp: {raw!r:.60}") from None
+    if moment.tzinfo is None:
+        return calendar.timegm(moment.timetuple()) * 1000 + moment.microsecond // 1000
+    return int(moment.timestamp() * 1000)
+
+
+def hashes(md5: str | None = None, sha1: str | None = None, sha256: str | None = None) -> list[dict[str, Any]] | None:
+    out = [
+        {"algorithm_id": algorithm, "value": value.lower()}
+        for algorithm, value in ((1, md5), (2, sha1), (3, sha256))
+        if value and re.fullmatch(r"[0-9a-fA-F]{32,64}", value) and set(value) != {"0"}
+    ]
+    return out or None
+
+
+def split_list(value: Any, sep: str = ",") -> list[str] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        items = [str(v).strip() for v in value]
+    else:
+        items = [v.strip() for v in str(value).split(sep)]
+    items = [v for v in items if v and v not in ("None", "-", "N/A")]
+    return items or None
+
+
+def clean(value: Any) -> Any:
+    """Drop empty objects so that absent groups do not appear in the event at all."""
+    if isinstance(value, dict):
+        cleaned = {k: clean(v) for k, v in value.items()}
+        cleaned = {k: v for k, v in cleaned.items() if v not in (None, {}, [], "")}
+        return cleaned or None
+    if isinstance(value, list):
+        cleaned_list = [clean(v) for v in value]
+        return [v for v in cleaned_list if v not in (None, {}, [], "")] or None
+    return value
