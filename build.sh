@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# coachflow's single entry point. Run ./build.sh help for the verbs.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+ENVIRONMENTS="dev staging prod"
+
+usage() {
+  cat <<'EOF'
+usage: ./build.sh VERB [ARGS]
+
+  demo                     the whole pipeline on the embedded AWS: apply, send real events, summary
+  test [PYTEST ARGS]       all tests (unit + integration)
+  bench                    benchmarks, as ratios against baselines measured in the same run
+  up | down                start/stop the embedded AWS with the local environment applied
+  plan ENV                 terraform plan for dev|staging|prod into ENV.tfplan (needs COACHFLOW_IMAGE_URI)
+  apply ENV                apply the saved ENV.tfplan (after review)
+  lint                     terraform fmt -check and validate for every environment
+
+  normalize --source VENDOR|auto [--tenant T] FILE...
+  rules validate|test DIR|FILE
+  rules push --tenant T DIR|FILE [--webhook-url URL] [--table NAME] [--endpoint URL]
+  send --tenant T [--source VENDOR|auto] FILE...      (to the environment started by 'up')
+  fire-schedule NAME [--group GROUP]                   (fire an EventBridge schedule now, on 'up')
+
+Environment: COACHFLOW_EMULATOR_PORT (default 4566), COACHFLOW_TF_PLUGIN_MIRROR (a Terraform
+provider filesystem mirror; /opt/tf-plugins is used when present), COACHFLOW_IMAGE_URI (plan).
+EOF
+}
+
+die() { echo "build.sh: $*" >&2; exit 2; }
+
+# Python >= 3.11 with a virtualenv holding requirements-dev.txt; reinstalled when requirements change.
+ensure_venv() {
+  local python="${COACHFLOW_PYTHON:-}"
+  if [[ -z "$python" ]]; then
+    for candidate in python3.12 python3.11 python3; do
+      if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        python="$candidate"; break
+      fi
+    done
+  fi
+  [[ -n "$python" ]] || die "Python >= 3.11 is required"
+  if [[ ! -x "$PY" ]]; then
+    echo "build.sh: creating $VENV" >&2
+    "$python" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    echo "build.sh: installing requirements-dev.txt into $VENV" >&2
+    "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt" -c "$ROOT/constraints.txt"
+    echo "$want" > "$stamp"
+  fi
+}
+
+ensure_terraform() {
+  command -v terraform >/dev/null || die "Terraform >= 1.11 is required (https://developer.hashicorp.com/terraform/install)"
+  TF_CLI_CONFIG_FILE="$("$PY" -c 'from emulator.stack import terraform_cli_config; print(terraform_cli_config())')"
+  export TF_CLI_CONFIG_FILE
+  "$PY" - <<'EOF' || die "Terraform >= 1.11 is required"
+import json, subprocess, sys
+version = json.loads(subprocess.check_output(["terraform", "version", "-json"]))["terraform_version"]
+sys.exit(tuple(int(x) for x in version.split(".")[:2]) < (1, 11))
+EOF
+}
+
+real_env() {
+  local env="${1:-}"
+  [[ " $ENVIRONMENTS " == *" $env "* ]] || die "ENV must be one of: $ENVIRONMENTS"
+  local dir="$ROOT/terraform/environments/$env"
+  local backend="${COACHFLOW_TF_BACKEND_CONFIG:-$dir/backend.hcl}"
+  [[ -f "$backend" ]] || die "no backend config: copy $dir/backend.hcl.example to $dir/backend.hcl (state bucket, region) or set COACHFLOW_TF_BACKEND_CONFIG"
+  terraform -chdir="$dir" init -input=false -backend-config="$backend" >&2
+  echo "$dir"
+}
+
+cd "$ROOT"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+verb="${1:-help}"
+shift || true
+
+case "$verb" in
+  help|-h|--help)
+    usage ;;
+  demo)
+    ensure_venv; ensure_terraform
+    exec "$PY" -m emulator.demo ;;
+  test)
+    ensure_venv; ensure_terraform
+    exec "$PY" -m pytest "$@" ;;
+  bench)
+    ensure_venv
+    exec "$PY" -m tests.bench "$@" ;;
+  up)
+    ensure_venv; ensure_terraform
+    exec "$PY" -m emulator.local up ;;
+  down)
+    ensure_venv
+    exec "$PY" -m emulator.local down ;;
+  lint)
+    ensure_venv; ensure_terraform
+    exec "$PY" -m emulator.local lint ;;
+  plan)
+    ensure_venv; ensure_terraform
+    [[ -n "${COACHFLOW_IMAGE_URI:-}" ]] || die "set COACHFLOW_IMAGE_URI to the handlers image by digest (<registry>/<repo>@sha256:...)"
+    dir="$(real_env "${1:-}")"
+    terraform -chdir="$dir" plan -input=false -var "image_uri=$COACHFLOW_IMAGE_URI" -out="$1.tfplan"
+    echo "saved plan: $dir/$1.tfplan (review it, then ./build.sh apply $1)" ;;
+  apply)
+    ensure_venv; ensure_terraform
+    dir="$(real_env "${1:-}")"
+    [[ -f "$dir/$1.tfplan" ]] || die "no saved plan: run ./build.sh plan $1 first"
+    terraform -chdir="$dir" apply -input=false "$1.tfplan"
+    rm -f "$dir/$1.tfplan" ;;
+  normalize|rules|send)
+    ensure_venv
+    exec "$PY" -m handlers.cli "$verb" "$@" ;;
+  fire-schedule)
+    ensure_venv
+    exec "$PY" -m emulator.local fire-schedule "$@" ;;
+  *)
+    usage >&2
+    echo "build.sh: unknown verb '$verb'" >&2
+    exit 2 ;;
+esac

@@ -1,0 +1,76 @@
+"""Shared fixtures. Integration tests run against real components: the embedded AWS (moto server +
+coachflow's shims) on a free port, real `terraform apply`, real HTTP."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from emulator.stack import ROOT, STATE_ROOT, LocalEnvironment, free_port, stop_group
+
+SAMPLES = ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    assert SAMPLES.is_dir(), f"the vendor samples are expected in {SAMPLES}"
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[LocalEnvironment]:
+    """A bare embedded AWS (no Terraform), for the emulator's own tests."""
+    env = LocalEnvironment(name=f"test-emulator-{uuid.uuid4().hex[:8]}")
+    env.start()
+    yield env
+    env.stop()
+    shutil.rmtree(env.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalEnvironment]:
+    """The embedded AWS with terraform/environments/local applied (once per test session)."""
+    env = LocalEnvironment(name=f"test-stack-{uuid.uuid4().hex[:8]}")
+    env.start()
+    try:
+        env.apply()
+        yield env
+    finally:
+        env.stop()
+        shutil.rmtree(env.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def webhook(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real HTTP receiver on 127.0.0.1: (base URL, record file)."""
+    record = tmp_path / "received.jsonl"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "webhook", "--port", str(port), "--record", str(record)],
+        cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+    )
+    import time
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/probe", data=b"{}", method="POST"), timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    record.write_text("")  # forget the probe
+    yield f"http://127.0.0.1:{port}", record
+    stop_group(proc.pid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Leftover work directories of crashed runs; live ones belong to fixtures still cleaning up.
+    for leftover in STATE_ROOT.glob("test-*"):
+        if not (leftover / "emulator.pid").exists():
+            shutil.rmtree(leftover, ignore_errors=True)

@@ -1,0 +1,96 @@
+"""Helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from emulator.stack import ROOT, LocalEnvironment
+from handlers import batching
+from handlers.ingest import normalize_payload
+from handlers.rules.model import Rule
+from handlers.rules.store import RuleStore
+
+ASL = ROOT / "asl" / "coachflow.asl.json"
+
+
+def render_asl(check_arn: str, trigger_arn: str) -> str:
+    """asl/coachflow.asl.json rendered as Terraform's templatefile() renders it."""
+    text = ASL.read_text()
+    return text.replace("${check_events_function_arn}", check_arn).replace("${trigger_notifications_function_arn}", trigger_arn)
+
+
+def events_from(sample: Path, tenant: str, source: str = "auto") -> list[dict[str, Any]]:
+    return [o.event for o in normalize_payload(sample.read_text(encoding="utf-8"), source, tenant) if o.kind == "normalized"]
+
+
+def batch_input(tenant: str, events: list[dict[str, Any]]) -> batching.Batch:
+    items = [batching.Item(e["uid"], e["time"], json.dumps(e, separators=(",", ":"), ensure_ascii=False)) for e in events]
+    (batch,) = batching.plan(tenant, items)
+    return batch
+
+
+def push(env: LocalEnvironment, tenant: str, rules: list[dict[str, Any]], webhook_url: str | None) -> None:
+    table = env.resource("dynamodb").Table(env.outputs["rules_table"])
+    RuleStore(table).push(tenant, [Rule.model_validate(r) for r in rules], webhook_url=webhook_url)
+
+
+def set_secret(env: LocalEnvironment, tenant: str, value: str) -> None:
+    client = env.client("secretsmanager")
+    name = f"{env.outputs['webhook_secret_prefix']}{tenant}"
+    try:
+        client.create_secret(Name=name, SecretString=value)
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=name, SecretString=value)
+
+
+def run_execution(env: LocalEnvironment, payload: dict[str, Any] | str, name: str | None = None,
+                  machine: str | None = None, timeout: float = 90) -> dict[str, Any]:  # fmt: skip
+    sfn = env.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=machine or env.outputs["state_machine_arn"],
+        name=name or f"test-{uuid.uuid4().hex}",
+        input=payload if isinstance(payload, str) else json.dumps(payload),
+    )["executionArn"]
+    return wait_execution(env, arn, timeout)
+
+
+def wait_execution(env: LocalEnvironment, arn: str, timeout: float = 90) -> dict[str, Any]:
+    sfn = env.client("stepfunctions")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        execution = sfn.describe_execution(executionArn=arn)
+        if execution["status"] != "RUNNING":
+            execution["history"] = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            return execution
+        time.sleep(0.3)
+    raise TimeoutError(f"execution {arn} still running after {timeout}s")
+
+
+def states_entered(execution: dict[str, Any]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in execution["history"] if "stateEnteredEventDetails" in e]
+
+
+def read_received(record: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+
+
+def signature_ok(entry: dict[str, Any], secret: str) -> bool:
+    timestamp = entry["headers"]["x-coachflow-timestamp"]
+    expected = "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + entry["body"].encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, entry["headers"]["x-coachflow-signature"])
+
+
+def wait_for(check: Any, timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise TimeoutError(f"timed out waiting for {what}")

@@ -1,0 +1,223 @@
+"""The embedded AWS's shims, exercised over its HTTP API like any AWS client would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator import scheduler
+from emulator.sfn_validate import validate
+from emulator.sqs_esm import failed_ids
+
+pytestmark = pytest.mark.integration
+ROLE = "arn:aws:iam::123456789012:role/test"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _role(emulator):
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    iam = emulator.client("iam")
+    try:
+        iam.create_role(RoleName="test", AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+
+
+def _function(env: Any, command: str, environment: dict[str, str] | None = None, timeout: int = 10) -> str:
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    env.client("lambda").create_function(
+        FunctionName=name,
+        Role=ROLE,
+        PackageType="Image",
+        Code={"ImageUri": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/test@sha256:{'a' * 64}"},
+        ImageConfig={"Command": [command]},
+        Timeout=timeout,
+        Environment={"Variables": environment or {}},
+    )
+    return name
+
+
+def _invoke(env: Any, name: str, payload: Any) -> tuple[Any, str | None]:
+    response = env.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+    return json.loads(response["Payload"].read()), response.get("FunctionError")
+
+
+def test_invoke_runs_the_handler_named_by_the_image_command(emulator):
+    name = _function(emulator, "tests.fixtures.lambdas.echo", {"FIXTURE_VALUE": "from-terraform"})
+    payload, error = _invoke(emulator, name, {"hello": "world"})
+    assert error is None
+    assert payload["event"] == {"hello": "world"}
+    assert payload["function_name"] == name
+    assert payload["env"] == "from-terraform"  # the function's own environment variables
+    assert 0 < payload["remaining_ms"] <= 10_000  # a real Lambda context with the function's timeout
+
+
+def test_handler_errors_come_back_as_function_errors_with_their_type(emulator):
+    name = _function(emulator, "tests.fixtures.lambdas.raise_named")
+    payload, error = _invoke(emulator, name, {"error": "AllNotificationsFailedException", "message": "nope"})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "AllNotificationsFailedException"
+    assert payload["errorMessage"] == "nope"
+
+
+def test_a_bad_image_command_is_an_import_error_not_a_crash(emulator):
+    name = _function(emulator, "handlers.does_not_exist.handler")
+    payload, error = _invoke(emulator, name, {})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_a_result_that_is_not_json_is_a_marshal_error(emulator):
+    payload, error = _invoke(emulator, _function(emulator, "tests.fixtures.lambdas.not_json"), {})
+    assert (error, payload["errorType"]) == ("Unhandled", "Runtime.MarshalError")
+
+
+def test_the_function_timeout_is_enforced(emulator):
+    name = _function(emulator, "tests.fixtures.lambdas.sleep", timeout=1)
+    started = time.time()
+    payload, error = _invoke(emulator, name, {"seconds": 30})
+    assert error == "Unhandled" and payload["errorType"] == "Sandbox.Timedout"
+    assert time.time() - started < 15
+    # the environment was replaced: the next call works
+    payload, error = _invoke(emulator, name, {"seconds": 0})
+    assert (payload, error) == ("woke up", None)
+
+
+def test_invocation_logs_reach_cloudwatch(emulator):
+    name = _function(emulator, "tests.fixtures.lambdas.raise_named")
+    _invoke(emulator, name, {"error": "Boom"})
+    events = emulator.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+    text = "\n".join(e["message"] for e in events)
+    assert "START RequestId" in text and "Boom" in text and "END RequestId" in text
+
+
+def test_validate_state_machine_definition_gives_real_diagnostics(emulator):
+    sfn = emulator.client("stepfunctions")
+    good = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    assert sfn.validate_state_machine_definition(definition=json.dumps(good))["result"] == "OK"
+    bad = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}, "B": {"Type": "Succeed"}}}
+    result = sfn.validate_state_machine_definition(definition=json.dumps(bad))
+    assert result["result"] == "FAIL"
+    codes = {(d["code"], d["location"]) for d in result["diagnostics"]}
+    assert ("MISSING_TRANSITION_TARGET", "/States/A/Next") in codes
+    assert ("UNREACHABLE_STATE", "/States/B") in codes
+
+
+def test_validation_catches_grammar_errors_and_dead_ends():
+    assert validate("{not json")["diagnostics"][0]["code"] == "INVALID_JSON_DESCRIPTION"
+    dead_end = validate(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}))
+    assert "must have a 'Next'" in dead_end["diagnostics"][0]["message"]
+    retry = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f",
+                                              "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}], "End": True}}}
+    assert "BackoffRate" in validate(json.dumps(retry))["diagnostics"][0]["message"]
+
+
+def test_partial_batch_failures_are_retried_then_dead_lettered(emulator, tmp_path: Path):
+    sqs, lam = emulator.client("sqs"), emulator.client("lambda")
+    dlq = sqs.create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source = sqs.create_queue(
+        QueueName=f"src-{uuid.uuid4().hex[:6]}",
+        Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})},
+    )["QueueUrl"]
+    source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    seen = tmp_path / "seen.jsonl"
+    name = _function(emulator, "tests.fixtures.lambdas.sqs_partial", {"SEEN_FILE": str(seen)})
+    lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=name, BatchSize=10,
+                                    FunctionResponseTypes=["ReportBatchItemFailures"])
+    for body in ("ok-1", "fail", "ok-2"):
+        sqs.send_message(QueueUrl=source, MessageBody=body)
+
+    deadline = time.time() + 60
+    dead: list[dict[str, Any]] = []
+    while time.time() < deadline and not dead:
+        dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+        time.sleep(0.5)
+    assert [m["Body"] for m in dead] == ["fail"]  # only the reported failure, after maxReceiveCount receives
+    deliveries = [json.loads(line) for line in seen.read_text().splitlines()]
+    assert sorted(d["body"] for d in deliveries if d["body"].startswith("ok")) == ["ok-1", "ok-2"]  # deleted after one delivery
+    assert [d["receive_count"] for d in deliveries if d["body"] == "fail"] == ["1", "2"]
+    attrs = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_batch_item_failure_parsing_follows_aws():
+    assert failed_ids({"batchItemFailures": []}, {"a"}) == set()
+    assert failed_ids(None, {"a"}) == set()
+    assert failed_ids({"batchItemFailures": [{"itemIdentifier": "a"}]}, {"a", "b"}) == {"a"}
+    # an unknown or empty identifier fails the whole batch
+    assert failed_ids({"batchItemFailures": [{"itemIdentifier": "zzz"}]}, {"a"}) is None
+    assert failed_ids({"batchItemFailures": [{"itemIdentifier": ""}]}, {"a"}) is None
+
+
+def test_schedules_fire_their_targets(emulator, tmp_path: Path):
+    sfn, sch = emulator.client("stepfunctions"), emulator.client("scheduler")
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:6]}", roleArn=ROLE,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]  # fmt: skip
+    name = f"every-minute-{uuid.uuid4().hex[:6]}"
+    sch.create_schedule(
+        Name=name, ScheduleExpression="rate(1 minute)", FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": machine, "RoleArn": ROLE, "Input": json.dumps({"at": "<aws.scheduler.scheduled-time>"})},
+    )  # fmt: skip
+    # fire one now, as the demo and './build.sh fire-schedule' do
+    session = emulator.session()
+    started = scheduler.fire(session, emulator.endpoint, sch.get_schedule(Name=name), dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc))
+    execution = sfn.describe_execution(executionArn=started)
+    assert execution["name"] == f"{name}-20260102T030405Z"
+    assert json.loads(execution["input"]) == {"at": "2026-01-02T03:04:05Z"}
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        ("rate(5 minutes)", "2026-01-01T00:00:00", "2026-01-01T00:05:00"),
+        ("cron(0 8 ? * MON-FRI *)", "2026-11-27T09:00:00", "2026-11-30T08:00:00"),  # Friday after 8 -> Monday
+        ("cron(30 6 1 * ? *)", "2026-11-27T00:00:00", "2026-12-01T06:30:00"),
+        ("cron(0 12 ? * 2 *)", "2026-11-27T00:00:00", "2026-11-30T12:00:00"),  # AWS day 2 = Monday
+        ("cron(0 0 1 1 ? 2030)", "2026-11-27T00:00:00", "2030-01-01T00:00:00"),
+    ],
+)
+def test_schedule_expressions_follow_eventbridge(expression: str, after: str, expected: str):
+    start = dt.datetime.fromisoformat(after).replace(tzinfo=dt.timezone.utc)
+    got = scheduler.next_occurrence(expression, start)
+    assert got is not None and got.strftime("%Y-%m-%dT%H:%M:%S") == expected
+
+
+def test_cron_in_a_time_zone():
+    start = dt.datetime(2026, 11, 27, 0, 0, tzinfo=dt.timezone.utc)
+    got = scheduler.next_occurrence("cron(0 8 ? * MON-FRI *)", start, "Europe/Paris")
+    assert got == dt.datetime(2026, 11, 27, 7, 0, tzinfo=dt.timezone.utc)  # 08:00 in Paris is 07:00 UTC in winter
+
+
+@pytest.mark.parametrize("bad", ["cron(0 8 * * MON *)", "cron(0 8 * *)", "every day", "rate(0 minutes)"])
+def test_invalid_schedule_expressions_are_rejected(bad: str):
+    with pytest.raises(scheduler.ScheduleExpressionError):
+        scheduler.next_occurrence(bad, dt.datetime.now(dt.timezone.utc))
+
+
+def test_the_scheduler_thread_fires_a_due_schedule(emulator):
+    sfn, sch = emulator.client("stepfunctions"), emulator.client("scheduler")
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:6]}", roleArn=ROLE,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]  # fmt: skip
+    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=4)
+    sch.create_schedule(
+        Name=f"once-{uuid.uuid4().hex[:6]}", ScheduleExpression=f"at({soon:%Y-%m-%dT%H:%M:%S})",
+        FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": machine, "RoleArn": ROLE, "Input": "{}"},
+    )  # fmt: skip
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if sfn.list_executions(stateMachineArn=machine)["executions"]:
+            return
+        time.sleep(0.5)
+    pytest.fail("the one-time schedule did not start its state machine")

@@ -1,0 +1,117 @@
+"""Terraform: every environment is formatted and valid; the local environment really applies onto the
+embedded AWS and creates what the design says, least-privilege and encrypted; a second plan is empty."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from emulator.stack import ROOT
+from tests.helpers import render_asl
+
+pytestmark = pytest.mark.integration
+
+
+def test_fmt_and_validate_every_environment():
+    result = subprocess.run([sys.executable, "-m", "emulator.local", "lint"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for env in ("local", "dev", "staging", "prod"):
+        assert f"{env}: valid" in result.stdout
+
+
+def test_raw_events_queue_has_a_dead_letter_queue(stack):
+    sqs, out = stack.client("sqs"), stack.outputs
+    attrs = sqs.get_queue_attributes(QueueUrl=out["raw_events_queue_url"], AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive == {"deadLetterTargetArn": out["raw_events_dlq_arn"], "maxReceiveCount": 5}
+    assert int(attrs["VisibilityTimeout"]) >= 6 * 30  # >= 6 x the normalize timeout
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    dlq = sqs.get_queue_attributes(QueueUrl=out["raw_events_dlq_url"], AttributeNames=["All"])["Attributes"]
+    assert int(dlq["MessageRetentionPeriod"]) > int(attrs["MessageRetentionPeriod"])
+    assert json.loads(dlq["RedriveAllowPolicy"]) == {"redrivePermission": "byQueue", "sourceQueueArns": [out["raw_events_queue_arn"]]}
+
+
+def test_functions_share_one_image_with_a_command_each(stack):
+    lam = stack.client("lambda")
+    images = set()
+    for stage, module in (("normalize", "normalize"), ("check_rules", "check_rules"), ("trigger_notifications", "trigger_notifications")):
+        config = lam.get_function(FunctionName=stack.outputs["function_names"][stage])
+        assert config["Configuration"]["PackageType"] == "Image"
+        assert config["Configuration"]["ImageConfigResponse"]["ImageConfig"]["Command"] == [f"handlers.{module}.handler"]
+        images.add(config["Code"]["ImageUri"])
+    (image,) = images
+    assert "@sha256:" in image  # deployed by digest, never by a moving tag
+    mappings = lam.list_event_source_mappings()["EventSourceMappings"]
+    (mapping,) = [m for m in mappings if m["FunctionArn"] == stack.outputs["function_arns"]["normalize"]]
+    assert mapping["EventSourceArn"] == stack.outputs["raw_events_queue_arn"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_state_machine_definition_is_the_rendered_asl_file(stack):
+    sfn, out = stack.client("stepfunctions"), stack.outputs
+    deployed = sfn.describe_state_machine(stateMachineArn=out["state_machine_arn"])
+    expected = render_asl(out["function_arns"]["check_rules"], out["function_arns"]["trigger_notifications"])
+    assert json.loads(deployed["definition"]) == json.loads(expected)
+    assert deployed["type"] == "STANDARD"
+
+
+def test_reevaluation_schedules_target_the_state_machine(stack):
+    scheduler, out = stack.client("scheduler"), stack.outputs
+    for tenant, name in out["schedule_names"].items():
+        schedule = scheduler.get_schedule(Name=name, GroupName=out["schedule_group"])
+        assert schedule["Target"]["Arn"] == out["state_machine_arn"]
+        assert json.loads(schedule["Target"]["Input"])["tenant_id"] == tenant
+        assert json.loads(schedule["Target"]["Input"])["mode"] == "reevaluate"
+        assert schedule["ScheduleExpression"].startswith(("rate(", "cron("))
+        assert schedule["State"] == "ENABLED"
+
+
+def test_data_is_encrypted_at_rest(stack):
+    out = stack.outputs
+    ddb = stack.client("dynamodb")
+    for table in (out["rules_table"], out["state_table"]):
+        description = ddb.describe_table(TableName=table)["Table"]
+        assert description["SSEDescription"]["Status"] == "ENABLED"
+        assert description["SSEDescription"]["KMSMasterKeyArn"] == out["kms_key_arn"]
+    assert ddb.describe_time_to_live(TableName=out["state_table"])["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+    s3 = stack.client("s3")
+    rule = s3.get_bucket_encryption(Bucket=out["claims_bucket"])["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    block = s3.get_public_access_block(Bucket=out["claims_bucket"])["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert stack.client("kms").get_key_rotation_status(KeyId=out["kms_key_arn"])["KeyRotationEnabled"]
+
+
+def test_no_iam_policy_grants_wildcard_actions(stack):
+    iam = stack.client("iam")
+    checked = 0
+    for role in iam.list_roles()["Roles"]:
+        if not role["RoleName"].startswith("coachflow-local"):
+            continue
+        for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+            document = json.loads(document) if isinstance(document, str) else document
+            for statement in document["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert not [a for a in actions if "*" in a], f"{role['RoleName']}/{name}: {actions}"
+                checked += 1
+        assert not iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+    assert checked >= 10
+
+
+def test_a_second_plan_changes_nothing(stack):
+    result = subprocess.run(
+        ["terraform", "-chdir=terraform/environments/local", "plan", "-detailed-exitcode", "-input=false", "-no-color",
+         f"-var=endpoint={stack.endpoint}"],
+        cwd=ROOT, capture_output=True, text=True, env=_tf_env(stack),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def _tf_env(stack):
+    from emulator.stack import CREDENTIALS, terraform_env
+
+    return {**terraform_env(stack.workdir / "tfdata"), **CREDENTIALS}
