@@ -16,6 +16,7 @@ BatchProcessor, partial batch responses):
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -29,6 +30,7 @@ from handlers import aws, batching
 from handlers.ingest import normalize_payload
 from handlers.outcomes import Outcome
 
+DLQ_INLINE_BYTES = 200 * 1024  # SQS messages are at most 256 KiB, attributes included
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -76,7 +78,14 @@ def _dead_letter(record: SQSRecord, rejected: list[Outcome]) -> None:
         }
         if tenant:
             attributes["tenant_id"] = {"DataType": "String", "StringValue": tenant[:64]}
-        entries.append({"Id": str(n), "MessageBody": outcome.raw or record.body, "MessageAttributes": attributes})
+        body = outcome.raw or record.body
+        if len(body.encode("utf-8", "surrogatepass")) > DLQ_INLINE_BYTES:
+            # Too big to travel in a message: keep it in S3 and dead-letter a pointer to it.
+            key = f"rejected/{tenant or 'unknown'}/{record.message_id}-{n}.txt"
+            aws.client("s3").put_object(Bucket=aws.setting("CLAIMS_BUCKET"), Key=key, Body=body.encode("utf-8", "surrogatepass"))
+            attributes["claim_check"] = {"DataType": "String", "StringValue": f"s3://{aws.setting('CLAIMS_BUCKET')}/{key}"}
+            body = json.dumps({"claim_check": {"bucket": aws.setting("CLAIMS_BUCKET"), "key": key}})
+        entries.append({"Id": str(n), "MessageBody": body, "MessageAttributes": attributes})
     sqs = aws.client("sqs")
     for i in range(0, len(entries), 10):
         response = sqs.send_message_batch(QueueUrl=aws.setting("REJECTED_QUEUE_URL"), Entries=entries[i : i + 10])

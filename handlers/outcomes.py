@@ -17,7 +17,7 @@ MISSING_FIELD = "missing_field"  # a field the normalizer needs is absent
 OVERSIZED = "oversized"  # the record is larger than coachflow accepts
 REJECTION_REASONS = (MALFORMED, UNKNOWN_SOURCE, MISSING_TENANT, WRONG_TYPES, MISSING_FIELD, OVERSIZED)
 
-MAX_RECORD_BYTES = 256 * 1024  # one raw vendor record; SQS messages are at most 1 MiB
+MAX_RECORD_BYTES = 128 * 1024  # one raw vendor record; the largest real ones are a few KiB
 
 
 class Ignored(Exception):

@@ -206,6 +206,7 @@ data "aws_iam_policy_document" "claims" {
 }
 
 resource "aws_s3_bucket_policy" "claims" {
+  count  = var.enforce_secure_transport ? 1 : 0
   bucket = aws_s3_bucket.claims.id
   policy = data.aws_iam_policy_document.claims.json
 }
@@ -250,7 +251,7 @@ module "normalize" {
   policy_statements = [
     { sid = "StartEvaluation", actions = ["states:StartExecution"], resources = [local.state_machine_arn] },
     { sid = "DeadLetterRejected", actions = ["sqs:SendMessage"], resources = [module.raw_events.dlq_arn] },
-    { sid = "ClaimCheckPut", actions = ["s3:PutObject"], resources = ["${aws_s3_bucket.claims.arn}/events/*"] },
+    { sid = "ClaimCheckPut", actions = ["s3:PutObject"], resources = ["${aws_s3_bucket.claims.arn}/events/*", "${aws_s3_bucket.claims.arn}/rejected/*"] },
     { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.this.arn] },
   ]
 }

@@ -106,6 +106,12 @@ variable "allow_http_webhooks" {
   default     = false
 }
 
+variable "enforce_secure_transport" {
+  description = "Deny non-TLS requests to the claim-check bucket. Only the local environment (whose embedded AWS speaks plain HTTP on 127.0.0.1) turns this off."
+  type        = bool
+  default     = true
+}
+
 variable "deletion_protection" {
   description = "Protect the DynamoDB tables from deletion (on for shared environments)."
   type        = bool

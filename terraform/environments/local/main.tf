@@ -41,8 +41,10 @@ module "coachflow" {
   architecture        = "x86_64"
   deletion_protection = false
   allow_http_webhooks = true # the demo's receiver listens on http://127.0.0.1
-  log_retention_days  = 1
-  log_level           = "INFO"
+  # The embedded AWS speaks plain HTTP, so a TLS-only bucket policy would deny every request.
+  enforce_secure_transport = false
+  log_retention_days       = 1
+  log_level                = "INFO"
 
   normalize = {
     batch_size                         = 100

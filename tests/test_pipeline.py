@@ -1,0 +1,120 @@
+"""The flow from the raw-events queue: outcomes, dead letters with reasons, deterministic executions,
+idempotent redelivery and tenant isolation, on the applied local environment."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers import outcomes
+from tests.helpers import push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _send(stack, body: str, tenant: str | None, source: str | None) -> str:
+    attributes = {}
+    if tenant is not None:
+        attributes["tenant_id"] = {"DataType": "String", "StringValue": tenant}
+    if source is not None:
+        attributes["source"] = {"DataType": "String", "StringValue": source}
+    return stack.client("sqs").send_message(
+        QueueUrl=stack.outputs["raw_events_queue_url"], MessageBody=body, MessageAttributes=attributes
+    )["MessageId"]
+
+
+def _executions(stack, prefix: str) -> list[dict[str, Any]]:
+    sfn = stack.client("stepfunctions")
+    found = sfn.list_executions(stateMachineArn=stack.outputs["state_machine_arn"], maxResults=1000)["executions"]
+    return [e for e in found if e["name"].startswith(prefix)]
+
+
+def _dead_letters(stack, original_ids: set[str]) -> list[dict[str, Any]]:
+    """Dead letters of the given messages; others stay in the queue for their own tests."""
+    sqs = stack.client("sqs")
+    found = []
+    for _ in range(10):
+        batch = sqs.receive_message(QueueUrl=stack.outputs["raw_events_dlq_url"], MaxNumberOfMessages=10,
+                                    MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", [])  # fmt: skip
+        for message in batch:
+            attrs = message.get("MessageAttributes", {})
+            if attrs.get("original_message_id", {}).get("StringValue") in original_ids and message not in found:
+                found.append(message)
+        if len(found) >= len(original_ids):
+            break
+    return found
+
+
+def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(stack, samples: Path):
+    tenant = f"pl-{uuid.uuid4().hex[:8]}"
+    good = (samples / "okta" / "sekoia_account_lock.json").read_text()
+    wrong_types = json.loads(good)
+    wrong_types["published"] = {"not": "a time"}
+    # over the record limit, and over what a dead letter carries inline (SQS's own limit is 256 KiB)
+    oversized = json.dumps({**json.loads(good), "displayMessage": "x" * 210_000})
+    sent = {
+        outcomes.MALFORMED: _send(stack, '{"eventType": "user.session.start", "published": ', tenant, "okta"),
+        outcomes.UNKNOWN_SOURCE: _send(stack, good, tenant, "not-a-vendor"),
+        outcomes.MISSING_TENANT: _send(stack, good, None, "okta"),
+        outcomes.WRONG_TYPES: _send(stack, json.dumps(wrong_types), tenant, "okta"),
+        outcomes.MISSING_FIELD: _send(stack, json.dumps({k: v for k, v in json.loads(good).items() if k != "published"}), tenant, "okta"),
+        outcomes.OVERSIZED: _send(stack, oversized, tenant, "okta"),
+    }
+    ok = _send(stack, good, tenant, "okta")  # a good neighbour in the same SQS batch
+    dead = wait_for(lambda: (lambda d: d if len(d) == len(sent) else None)(_dead_letters(stack, set(sent.values()))),
+                    timeout=90, what="every rejected record in the DLQ")  # fmt: skip
+    by_message = {m["MessageAttributes"]["original_message_id"]["StringValue"]: m for m in dead}
+    for reason, message_id in sent.items():
+        attrs = by_message[message_id]["MessageAttributes"]
+        assert attrs["rejection_reason"]["StringValue"] == reason
+        assert attrs["rejection_detail"]["StringValue"] not in ("", "-")
+    # the oversized record is too big for a message: it waits in S3, the dead letter points to it
+    pointer = json.loads(by_message[sent[outcomes.OVERSIZED]]["Body"])["claim_check"]
+    kept = stack.client("s3").get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read().decode()
+    assert json.loads(kept)["displayMessage"] == "x" * 210_000
+    assert ok not in by_message
+    (execution,) = wait_for(lambda: _executions(stack, tenant), what="the good record's execution")
+    assert wait_execution(stack, execution["executionArn"])["status"] == "SUCCEEDED"
+
+
+def test_redelivered_events_start_one_execution_and_notify_once(stack, samples: Path, webhook):
+    base, record = webhook
+    tenant = f"pl-{uuid.uuid4().hex[:8]}"
+    push(stack, tenant, [{"rule_id": "locked", "match": {"class_uid": [3001]}}], f"{base}/hooks/{tenant}")
+    set_secret(stack, tenant, "k")
+    body = (samples / "okta" / "sekoia_account_lock.json").read_text()
+    _send(stack, body, tenant, "okta")
+    (first,) = wait_for(lambda: _executions(stack, tenant), what="the first execution")
+    assert wait_execution(stack, first["executionArn"])["status"] == "SUCCEEDED"
+    _send(stack, body, tenant, "okta")  # the same event again (an at-least-once producer)
+    wait_for(lambda: len(stack.client("logs").filter_log_events(
+        logGroupName=f"/aws/lambda/{stack.outputs['function_names']['normalize']}", filterPattern='"batch already evaluated"'
+    )["events"]) > 0, what="the redelivery to be recognised")  # fmt: skip
+    assert len(_executions(stack, tenant)) == 1
+    assert len(read_received(record)) == 1
+
+
+def test_a_tenants_rules_never_see_another_tenants_events(stack, samples: Path, webhook):
+    base, record = webhook
+    alice, bob = f"pl-a-{uuid.uuid4().hex[:6]}", f"pl-b-{uuid.uuid4().hex[:6]}"
+    catch_all = [{"rule_id": "everything-okta", "match": {"metadata": {"product": {"vendor_name": ["Okta"]}}}}]
+    push(stack, alice, [{"rule_id": "nothing", "match": {"class_uid": [1]}}], f"{base}/hooks/{alice}")
+    push(stack, bob, catch_all, f"{base}/hooks/{bob}")
+    set_secret(stack, bob, "k")
+    _send(stack, (samples / "okta" / "sekoia_account_lock.json").read_text(), alice, "okta")
+    (execution,) = wait_for(lambda: _executions(stack, alice), what="alice's execution")
+    done = wait_execution(stack, execution["executionArn"])
+    assert states_entered(done)[-1] == "NoMatchingRules"
+    assert _executions(stack, bob) == []
+
+    # Even a forged batch that names bob but carries alice's event is not evaluated with bob's rules.
+    event = json.loads(done["input"])["events"][0]
+    forged = run_execution(stack, {"mode": "events", "tenant_id": bob, "batch_id": "forged", "events": [event]})
+    assert states_entered(forged)[-1] == "NoMatchingRules"
+    check_output = [e for e in forged["history"] if e["type"] == "TaskSucceeded"][0]["taskSucceededEventDetails"]["output"]
+    assert json.loads(check_output)["Payload"]["decisions"] == {"foreign_tenant": 1}
+    assert read_received(record) == []

@@ -1,0 +1,160 @@
+"""Every path of the state machine, on the embedded AWS, with real executions.
+
+The deployed state machine (Terraform's render of asl/coachflow.asl.json) runs the real handlers;
+for the Retry and Catch semantics a second state machine is rendered from the same ASL file with
+test functions in the two Task states, because the Lambda service's own transient errors cannot
+be produced here (the fixture raises an error of the same name instead).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import (
+    batch_input,
+    events_from,
+    push,
+    read_received,
+    render_asl,
+    run_execution,
+    set_secret,
+    signature_ok,
+    states_entered,
+)
+
+pytestmark = pytest.mark.integration
+
+LOCK_RULE = {"rule_id": "account-locked", "title": "Your account was locked", "match": {"class_uid": [3001], "activity_id": [9]}}
+
+
+def _tenant() -> str:
+    return f"sm-{uuid.uuid4().hex[:10]}"
+
+
+def test_matching_events_are_notified_over_signed_http(stack, samples: Path, webhook):
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
+    set_secret(stack, tenant, "s3cret-for-test")
+    events = events_from(samples / "okta" / "sekoia_account_lock.json", tenant)
+    batch = batch_input(tenant, events)
+    execution = run_execution(stack, batch.payload, name=batch.execution_name)
+    assert execution["status"] == "SUCCEEDED"
+    assert states_entered(execution) == ["CheckEventsForRuleMatch", "FoundMatchingRules", "TriggerNotifications", "NotificationsSent"]
+    assert json.loads(execution["output"])["delivered"] == 1
+    (received,) = read_received(record)
+    assert received["path"] == f"/hooks/{tenant}"
+    assert signature_ok(received, "s3cret-for-test")
+    body = json.loads(received["body"])
+    assert body["rule_id"] == "account-locked" and body["user"]["email_addr"] == "john.doe@example.com"
+    assert body["tenant_id"] == tenant and body["event"]["uid"] == events[0]["uid"]
+
+
+def test_events_matching_no_rule_end_in_no_matching_rules(stack, samples: Path):
+    tenant = _tenant()
+    push(stack, tenant, [LOCK_RULE], "https://example.invalid/never-called")
+    batch = batch_input(tenant, events_from(samples / "okta" / "sekoia_auth_via_mfa.json", tenant))
+    execution = run_execution(stack, batch.payload)
+    assert execution["status"] == "SUCCEEDED"
+    assert states_entered(execution) == ["CheckEventsForRuleMatch", "FoundMatchingRules", "NoMatchingRules"]
+
+
+def test_all_notifications_failed_is_caught_into_fail_then_redelivered_by_reevaluation(stack, samples: Path, webhook):
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [LOCK_RULE], f"{base}/status/500/{tenant}")  # the receiver answers 500
+    set_secret(stack, tenant, "another-secret")
+    batch = batch_input(tenant, events_from(samples / "okta" / "sekoia_account_lock.json", tenant))
+    execution = run_execution(stack, batch.payload)
+    assert execution["status"] == "FAILED"
+    assert states_entered(execution)[-2:] == ["TriggerNotifications", "NotificationsFailed"]
+    assert execution["error"] == "AllNotificationsFailedException"
+    assert "HTTP 500" in execution["cause"]
+    assert len(read_received(record)) == 1  # it really tried, over HTTP
+
+    # The webhook is fixed; the tenant's scheduled re-evaluation delivers what failed.
+    push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
+    again = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant, "scheduled_time": "2026-11-27T10:00:00Z"})
+    assert again["status"] == "SUCCEEDED"
+    assert states_entered(again)[-1] == "NotificationsSent"
+    delivered = [r for r in read_received(record) if r["path"] == f"/hooks/{tenant}"]
+    assert len(delivered) == 1 and signature_ok(delivered[0], "another-secret")
+    # and once delivered, re-evaluation has nothing left to do
+    last = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
+    assert states_entered(last)[-1] == "NoMatchingRules"
+
+
+# -- Retry and Catch, with test functions in the Task states ----------------------------------------
+
+ROLE_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                      "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
+
+
+def _fixture_function(stack, command: str, env: dict[str, str]) -> str:
+    iam = stack.client("iam")
+    try:
+        iam.create_role(RoleName="sm-fixture", AssumeRolePolicyDocument=json.dumps(ROLE_TRUST))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    name = f"fixture-{uuid.uuid4().hex[:8]}"
+    return stack.client("lambda").create_function(
+        FunctionName=name, Role="arn:aws:iam::123456789012:role/sm-fixture", PackageType="Image",
+        Code={"ImageUri": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/test@sha256:{'b' * 64}"},
+        ImageConfig={"Command": [command]}, Environment={"Variables": env}, Timeout=10,
+    )["FunctionArn"]  # fmt: skip
+
+
+def _machine(stack, check_arn: str, trigger_arn: str) -> str:
+    return stack.client("stepfunctions").create_state_machine(
+        name=f"fixture-{uuid.uuid4().hex[:8]}", roleArn="arn:aws:iam::123456789012:role/sm-fixture",
+        definition=render_asl(check_arn, trigger_arn),
+    )["stateMachineArn"]  # fmt: skip
+
+
+def test_retry_absorbs_a_transient_lambda_error(stack, tmp_path: Path):
+    counter = tmp_path / "calls"
+    check = _fixture_function(stack, "tests.fixtures.lambdas.flaky", {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "2"})
+    trigger = _fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    execution = run_execution(stack, {"tenant_id": "t", "match_count": 0}, machine=_machine(stack, check, trigger))
+    assert execution["status"] == "SUCCEEDED"
+    assert counter.read_text() == "3"  # two transient failures, then success
+    failures = [e for e in execution["history"] if e["type"] == "TaskFailed"]
+    assert [e["taskFailedEventDetails"]["error"] for e in failures] == ["Lambda.ServiceException"] * 2
+    assert states_entered(execution)[-1] == "NoMatchingRules"
+
+
+def test_retry_gives_up_after_max_attempts(stack, tmp_path: Path):
+    counter = tmp_path / "calls"
+    check = _fixture_function(stack, "tests.fixtures.lambdas.flaky", {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "99"})
+    trigger = _fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    execution = run_execution(stack, {"tenant_id": "t"}, machine=_machine(stack, check, trigger), timeout=120)
+    assert execution["status"] == "FAILED" and execution["error"] == "Lambda.ServiceException"
+    assert counter.read_text() == "4"  # the first attempt and MaxAttempts=3 retries
+
+
+def test_errors_that_are_not_transient_are_not_retried(stack, tmp_path: Path):
+    check = _fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
+    trigger = _fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    execution = run_execution(stack, {"error": "ValueError"}, machine=_machine(stack, check, trigger))
+    assert execution["status"] == "FAILED" and execution["error"] == "ValueError"
+    assert len([e for e in execution["history"] if e["type"] == "TaskFailed"]) == 1
+
+
+def test_catch_routes_all_notifications_failed_to_the_fail_state(stack):
+    check = _fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    trigger = _fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
+    # echo returns {"event": <input>, ...}: make its output carry match_count through OutputPath
+    machine = _machine(stack, check, trigger)
+    definition = json.loads(render_asl(check, trigger))
+    definition["States"]["CheckEventsForRuleMatch"]["OutputPath"] = "$.Payload.event"
+    stack.client("stepfunctions").update_state_machine(stateMachineArn=machine, definition=json.dumps(definition))
+    execution = run_execution(stack, {"match_count": 1, "error": "AllNotificationsFailedException", "message": "webhook down"},
+                              machine=machine)  # fmt: skip
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "AllNotificationsFailedException"
+    assert states_entered(execution)[-1] == "NotificationsFailed"
+    assert json.loads(execution["cause"])["errorMessage"] == "webhook down"
