@@ -9,10 +9,10 @@ events as possible. Strings and lists are bounded; when anything had to be cut t
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 OCSF_VERSION = "1.3.0"
 MAX_STRING = 512  # characters; longer strings are cut and the event is marked truncated
@@ -33,6 +33,7 @@ CLASSES: dict[int, tuple[str, int]] = {
     4010: ("Email URL Activity", 4),
     6001: ("Web Resources Activity", 6),
     6003: ("API Activity", 6),
+    201004: ("Registry Value Activity", 1),  # OCSF Windows extension
 }
 
 SEVERITIES = {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical", 6: "Fatal", 99: "Other"}
@@ -176,17 +177,6 @@ class NormalizedEvent(_Compact):
     app_name: Str | None = None
     email: Email | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bound_sizes(cls, data: Any) -> Any:
-        """Cut unbounded strings and lists instead of rejecting the event, and say so."""
-        if isinstance(data, dict):
-            cut = [False]
-            data = _bound(data, cut)
-            if cut[0] and isinstance(data.get("metadata"), dict):
-                data["metadata"] = {**data["metadata"], "truncated": True}
-        return data
-
     @model_validator(mode="after")
     def _consistent(self) -> "NormalizedEvent":
         if self.class_uid not in CLASSES:
@@ -197,6 +187,22 @@ class NormalizedEvent(_Compact):
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
+
+    @classmethod
+    def bounded(cls, data: dict[str, Any]) -> "NormalizedEvent":
+        """Validate, cutting unbounded strings and lists instead of rejecting the event, and saying
+        so in metadata.truncated. Cutting is rare, so it happens only when validation finds
+        something too long."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            if not all(e["type"] in ("string_too_long", "too_long") for e in exc.errors()):
+                raise
+        cut = [False]
+        data = _bound(data, cut)
+        if cut[0] and isinstance(data.get("metadata"), dict):
+            data["metadata"] = {**data["metadata"], "truncated": True}
+        return cls.model_validate(data)
 
 
 def _bound(value: Any, cut: list[bool]) -> Any:
@@ -216,8 +222,7 @@ def _bound(value: Any, cut: list[bool]) -> Any:
 
 
 def iso_utc(time_ms: int) -> str:
-    moment = dt.datetime.fromtimestamp(time_ms / 1000, tz=dt.timezone.utc)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{time_ms % 1000:03d}Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time_ms // 1000)) + f".{time_ms % 1000:03d}Z"
 
 
 def build(

@@ -42,7 +42,9 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
 
 
 def _ingest(record: SQSRecord) -> list[Outcome]:
-    return normalize_payload(record.body, _attribute(record, "source"), _attribute(record, "tenant_id"))
+    sent = record.attributes.sent_timestamp
+    received = int(sent) if sent else None
+    return normalize_payload(record.body, _attribute(record, "source"), _attribute(record, "tenant_id"), received)
 
 
 def _claim_check(tenant: str) -> batching.ClaimCheck:

@@ -12,9 +12,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers.vendors import crowdstrike, okta
+from handlers.vendors import (
+    cisco_umbrella,
+    crowdstrike,
+    microsoft_defender,
+    mimecast,
+    netskope,
+    okta,
+    paloalto,
+    proofpoint_tap,
+    zscaler,
+)
 
-VENDORS: dict[str, ModuleType] = {m.SOURCE: m for m in (crowdstrike, okta)}
+VENDORS: dict[str, ModuleType] = {
+    m.SOURCE: m
+    for m in (crowdstrike, zscaler, netskope, okta, microsoft_defender, proofpoint_tap, mimecast, cisco_umbrella, paloalto)
+}
 
 
 def names() -> list[str]:

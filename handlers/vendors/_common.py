@@ -8,11 +8,28 @@ import datetime as dt
 import hashlib
 import json
 import re
+import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.outcomes import MISSING_FIELD, WRONG_TYPES, Rejected
 
+EARLIEST_MS = 315_532_800_000  # 1980-01-01
+LATEST_MS = 4_102_444_800_000  # 2100-01-01
 _EMAIL = re.compile(r"^[^@\s\\]+@[^@\s\\]+\.[^@\s\\]+$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a normalizer knows besides the record: whose it is, its uid, when it arrived."""
+
+    tenant: str
+    uid: str
+    received_ms: int  # when coachflow received the record: the time of last resort
+
+    def part_uid(self, part: str) -> str:
+        """A stable uid for one of several events derived from the same record."""
+        return hashlib.sha256(f"{self.uid}\x00{part}".encode("utf-8")).hexdigest()[:32]
 
 
 def event_uid(tenant: str, source: str, raw: Any, part: str = "") -> str:
@@ -21,13 +38,16 @@ def event_uid(tenant: str, source: str, raw: Any, part: str = "") -> str:
     ``part`` distinguishes several events derived from one record (one per email recipient).
     """
     if not isinstance(raw, str):
-        raw = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        raw = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(f"{tenant}\x00{source}\x00{part}\x00{raw}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:32]
 
 
 def get(record: Any, path: str, default: Any = None) -> Any:
     """record["a"]["b"] for "a.b", or default when any step is missing or null."""
+    if "." not in path:  # the common case, kept cheap: this runs for every field of every record
+        value = record.get(path) if isinstance(record, dict) else None
+        return default if value is None else value
     value = record
     for key in path.split("."):
         if not isinstance(value, dict):
@@ -45,14 +65,20 @@ def require(record: Any, path: str) -> Any:
     return value
 
 
-def text(record: Any, path: str, *, blank: tuple[str, ...] = ("", "None", "NA", "N/A", "-", "null")) -> str | None:
+_BLANK = frozenset(("", "None", "NA", "N/A", "-", "null"))
+
+
+def text(record: Any, path: str, *, blank: frozenset[str] | tuple[str, ...] = _BLANK) -> str | None:
     """A string field, with the placeholders vendors use for 'no value' turned into None."""
     value = get(record, path)
     if value is None:
         return None
-    if isinstance(value, (dict, list)):
+    if isinstance(value, str):
+        value = value.strip()
+    elif isinstance(value, (dict, list)):
         raise Rejected(WRONG_TYPES, f"field '{path}' must be a string, got {type(value).__name__}")
-    value = str(value).strip()
+    else:
+        value = str(value)
     return None if value in blank else value
 
 
@@ -92,12 +118,18 @@ def epoch_ms(value: Any, path: str) -> int:
         number = float(value)
     except (TypeError, ValueError):
         raise Rejected(WRONG_TYPES, f"field '{path}' must be an epoch timestamp, got {value!r:.60}") from None
-    if number <= 0:
-        raise Rejected(WRONG_TYPES, f"field '{path}' must be a positive epoch timestamp")
-    # Seconds until the year 5138; anything larger is milliseconds (or microseconds, cut down).
-    while number > 1e14:
-        number /= 1000
-    return int(number * 1000) if number < 1e11 else int(number)
+    if number >= 1e17:  # nanoseconds
+        number /= 1e6
+    elif number >= 1e14:  # microseconds
+        number /= 1e3
+    time_ms = int(number) if number >= 1e11 else int(number * 1000)  # milliseconds, else seconds
+    return _in_range(time_ms, path)
+
+
+def _in_range(time_ms: int, path: str) -> int:
+    if not EARLIEST_MS <= time_ms <= LATEST_MS:
+        raise Rejected(WRONG_TYPES, f"field '{path}' is not a plausible time (1980-2100)")
+    return time_ms
 
 
 _FORMATS = (
@@ -109,6 +141,9 @@ _FORMATS = (
     "%Y/%m/%d %H:%M:%S",
     "%b %d %Y %H:%M:%S",
 )
+
+
+_last_format = [_FORMATS[0]]
 
 
 def parse_time(value: Any, path: str) -> int:
@@ -130,17 +165,18 @@ def parse_time(value: Any, path: str) -> int:
     except ValueError:
         moment = None
         squashed = re.sub(r"\s+", " ", raw)
-        for fmt in _FORMATS:
+        for fmt in sorted(_FORMATS, key=lambda f: f != _last_format[0]):  # a feed keeps one format
             try:
                 moment = dt.datetime.strptime(squashed, fmt)
+                _last_format[0] = fmt
                 break
             except ValueError:
                 continue
         if moment is None:
             raise Rejected(WRONG_TYPES, f"field '{path}' is not a timestamp: {raw!r:.60}") from None
     if moment.tzinfo is None:
-        return calendar.timegm(moment.timetuple()) * 1000 + moment.microsecond // 1000
-    return int(moment.timestamp() * 1000)
+        return _in_range(calendar.timegm(moment.timetuple()) * 1000 + moment.microsecond // 1000, path)
+    return _in_range(int(moment.timestamp() * 1000), path)
 
 
 def hashes(md5: str | None = None, sha1: str | None = None, sha256: str | None = None) -> list[dict[str, Any]] | None:
@@ -160,16 +196,25 @@ def split_list(value: Any, sep: str = ",") -> list[str] | None:
     else:
         items = [v.strip() for v in str(value).split(sep)]
     items = [v for v in items if v and v not in ("None", "-", "N/A")]
-    return items or None
+    return list(dict.fromkeys(items)) or None  # without duplicates, in order
 
 
 def clean(value: Any) -> Any:
-    """Drop empty objects so that absent groups do not appear in the event at all."""
+    """Drop empty values and objects, so that absent groups do not appear in the event at all."""
     if isinstance(value, dict):
-        cleaned = {k: clean(v) for k, v in value.items()}
-        cleaned = {k: v for k, v in cleaned.items() if v not in (None, {}, [], "")}
-        return cleaned or None
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                item = clean(item)
+            if item is not None and item != "":
+                out[key] = item
+        return out or None
     if isinstance(value, list):
-        cleaned_list = [clean(v) for v in value]
-        return [v for v in cleaned_list if v not in (None, {}, [], "")] or None
+        items = [clean(v) if isinstance(v, (dict, list)) else v for v in value]
+        return [v for v in items if v is not None and v != ""] or None
     return value
+
+
+def unquote(value: str | None) -> str | None:
+    """Zscaler NSS feeds URL-encode some fields ("Road%20Warrior")."""
+    return urllib.parse.unquote(value) if value and "%" in value else value

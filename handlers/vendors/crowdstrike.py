@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from handlers.events import build
 from handlers.outcomes import WRONG_TYPES, Ignored, Rejected
 from handlers.vendors._common import (
+    Context,
     clean,
     email,
     epoch_ms,
@@ -45,12 +46,12 @@ def detect(record: Any) -> bool:
     return "composite_id" in record and ("cid" in record or "agent_id" in record)
 
 
-def normalize(record: dict[str, Any], tenant: str, uid: str) -> list[dict[str, Any]]:
+def normalize(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
     if isinstance(record.get("metadata"), dict) and "event" in record:
-        return [_streaming(record, tenant, uid)]
+        return [_streaming(record, ctx.tenant, ctx.uid)]
     if "composite_id" in record:
-        return [_alert(record, tenant, uid)]
-    return [_fdr(record, tenant, uid)]
+        return [_alert(record, ctx.tenant, ctx.uid)]
+    return [_fdr(record, ctx.tenant, ctx.uid)]
 
 
 # --- shared mappings ------------------------------------------------------------------------------
@@ -345,6 +346,7 @@ def _fdr(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
             user=user,
             process=clean({"name": (text(record, "ImageFileName") or "").rsplit("\\", 1)[-1] or None,
                            "cmd_line": text(record, "CommandLine")}),  # fmt: skip
-            file=clean({"name": text(record, "ScriptContentName"), "hashes": hashes(sha256=text(record, "ContentSHA256HashData"))}),
+            file=clean({"name": (text(record, "ScriptContentName") or "").rsplit("\\", 1)[-1] or None,
+                        "path": text(record, "ScriptContentName"), "hashes": hashes(sha256=text(record, "ContentSHA256HashData"))}),  # fmt: skip
         )
     raise Ignored(f"unsupported_event_type: FDR {name} carries no coaching signal")

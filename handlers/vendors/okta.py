@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from handlers.events import build
 from handlers.outcomes import Ignored
-from handlers.vendors._common import clean, email, get, parse_time, require, text
+from handlers.vendors._common import Context, clean, email, get, parse_time, require, text
 
 SOURCE = "okta"
 VENDOR = "Okta"
@@ -48,14 +48,14 @@ def _person(entity: Any) -> dict[str, Any] | None:
     return clean({"email_addr": email(alternate), "name": text(entity, "displayName") or alternate, "uid": text(entity, "id")})
 
 
-def normalize(record: dict[str, Any], tenant: str, uid: str) -> list[dict[str, Any]]:
+def normalize(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
     kind = require(record, "eventType")
     targets = [t for t in record.get("target") or [] if isinstance(t, dict)]
     target_user = next((t for t in targets if t.get("type") == "User"), None)
     app = next((t for t in targets if t.get("type") == "AppInstance"), None)
     common = dict(
-        uid=uid,
-        tenant=tenant,
+        uid=ctx.uid,
+        tenant=ctx.tenant,
         vendor_name=VENDOR,
         product="Okta System Log",
         time_ms=parse_time(require(record, "published"), "published"),
@@ -69,7 +69,7 @@ def normalize(record: dict[str, Any], tenant: str, uid: str) -> list[dict[str, A
             "location": {"country": text(record, "client.geographicalContext.country"),
                          "city": text(record, "client.geographicalContext.city")},
         }),  # fmt: skip
-        device=clean({"os_name": text(record, "client.userAgent.os")}),
+        device=clean({"os_name": text(record, "client.userAgent.os", blank=("", "Unknown", "null"))}),
         app_name=text(app, "displayName") if app else None,
     )
     actor = _person(record.get("actor"))

@@ -1,0 +1,168 @@
+"""Palo Alto Networks NGFW: PAN-OS syslog CSV (TRAFFIC, THREAT, GLOBALPROTECT), Cortex Data Lake
+CEF and JSON (THREAT, TRAFFIC)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from typing import Any, Iterable, Iterator
+
+from handlers.events import build
+from handlers.outcomes import MALFORMED, Ignored, Rejected
+from handlers.vendors._common import Context, clean, parse_time, port, text
+
+SOURCE = "paloalto"
+VENDOR = "Palo Alto Networks"
+_SYSLOG = re.compile(r"^<\d+>\w{3}\s+\d+\s[\d:]+\s\S+\s")
+_CSV = re.compile(r"^(<\d+>\w{3}\s+\d+\s[\d:]+\s\S+\s)?\d*,[\d/]+ [\d:]+,\w+,(TRAFFIC|THREAT|GLOBALPROTECT|SYSTEM|CONFIG|URL|USERID|HIPMATCH|DECRYPTION|AUTHENTICATION),")
+_CEF_KEY = re.compile(r"(?:^|\s)([A-Za-z0-9_.\-]+)=")
+_SEVERITY = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+_GP_LOGINS = {"portal-auth", "gateway-auth", "portal-prelogin", "gateway-connected", "login", "gateway-register"}
+
+
+def records(payload: Any) -> Iterable[Any]:
+    yield from payload if isinstance(payload, list) else [payload]
+
+
+def detect(record: Any) -> bool:
+    return isinstance(record, dict) and "LogType" in record and ("DeviceSN" in record or "DeviceName" in record)
+
+
+def detect_text(text: str) -> bool:
+    first = text.lstrip()
+    return first.startswith("CEF:0|Palo Alto Networks|") or bool(_CSV.match(first))
+
+
+def parse_text(payload: str) -> Iterator[Any]:
+    from handlers.ingest import Line
+
+    for line in payload.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("CEF:"):
+            yield Line(stripped, _cef(stripped))
+            continue
+        body = _SYSLOG.sub("", stripped, count=1)
+        try:
+            row = next(csv.reader([body], strict=True))
+        except (csv.Error, StopIteration) as exc:
+            raise Rejected(MALFORMED, f"not a PAN-OS CSV line: {exc}") from None
+        yield Line(stripped, {"format": "csv", "row": row})
+
+
+def _cef(line: str) -> dict[str, Any]:
+    parts = line.split("|", 7)
+    if len(parts) < 8:
+        raise Rejected(MALFORMED, "a CEF line has 7 header fields and an extension")
+    extension = parts[7]
+    keys = list(_CEF_KEY.finditer(extension))
+    fields = {}
+    for n, match in enumerate(keys):
+        end = keys[n + 1].start() if n + 1 < len(keys) else len(extension)
+        fields[match.group(1)] = extension[match.end():end].strip().replace("\\=", "=")
+    return {"format": "cef", "type": parts[4], "subtype": parts[5], "severity": parts[6], "fields": fields}
+
+
+def _pan_time(value: str, path: str) -> int:
+    value = value.strip()
+    if re.match(r"^\d{1,2}/\d{1,2}/\d{2} \d{1,2}:\d{2}$", value):  # M/D/YY H:MM, as some PAN-OS versions log
+        return parse_time(dt.datetime.strptime(value, "%m/%d/%y %H:%M").strftime("%Y-%m-%d %H:%M:%S"), path)
+    return parse_time(value, path)
+
+
+def _user(name: str | None) -> dict[str, Any] | None:
+    if not name:
+        return None
+    domain, _, user = name.rpartition("\\")
+    return clean({"name": user, "domain": domain.rstrip("\\") or None})
+
+
+def normalize(record: Any, ctx: Context) -> list[dict[str, Any]]:
+    from handlers.ingest import Line
+
+    common = dict(uid=ctx.uid, tenant=ctx.tenant, vendor_name=VENDOR)
+    if isinstance(record, Line):
+        data = record.fields or {}
+        if data.get("format") == "cef":
+            return [_cef_event(data, common)]
+        return [_csv_event(data["row"], common)]
+    kind = (text(record, "LogType") or "").upper()
+    if kind in ("THREAT", "TRAFFIC"):
+        threat = kind == "THREAT"
+        action = (text(record, "Action") or "").lower()
+        return [build(
+            **common, product="PAN-OS (Cortex Data Lake)", time_ms=parse_time(record.get("TimeGenerated"), "TimeGenerated"),
+            event_code=f"{kind}:{text(record, 'Subtype')}", vendor_uid=str(record.get("SequenceNo") or "") or None,
+            class_uid=2004 if threat else 4001, activity_id=1 if threat else 6, activity_name="Create" if threat else "Traffic",
+            severity_id=_SEVERITY.get((text(record, "VendorSeverity") or "").lower(), 1),
+            disposition_id=1 if action in ("allow", "alert") else 2 if action else None,
+            user=_user(text(record, "SourceUser")), app_name=text(record, "Application"),
+            src_endpoint=clean({"ip": text(record, "SourceAddress"), "port": port(record, "SourcePort")}),
+            dst_endpoint=clean({"ip": text(record, "DestinationAddress"), "port": port(record, "DestinationPort")}),
+            policy=clean({"name": text(record, "Rule")}),
+            finding_info=clean({"title": text(record, "ThreatID"), "types": [t for t in (text(record, "ThreatCategory"),) if t] or None}) if threat else None,
+        )]  # fmt: skip
+    raise Ignored(f"unsupported_event_type: PAN-OS {kind or 'record'} log carries no coaching signal")
+
+
+def _csv_event(row: list[str], common: dict[str, Any]) -> dict[str, Any]:
+    if len(row) < 10:
+        raise Rejected(MALFORMED, f"a PAN-OS CSV log has dozens of columns, got {len(row)}")
+    kind, subtype = row[3].upper(), row[4]
+    when = _pan_time(row[6] or row[1], "generated time")
+    if kind in ("TRAFFIC", "THREAT"):
+        if len(row) < 35:
+            raise Rejected(MALFORMED, f"a PAN-OS {kind} log has at least 35 columns, got {len(row)}")
+        action = row[30].lower()
+        blocked = action in ("deny", "drop", "reset-client", "reset-server", "reset-both", "block-url", "drop-all")
+        threat = kind == "THREAT"
+        network_activity = {"start": (1, "Open"), "end": (2, "Close"), "drop": (5, "Refuse"), "deny": (5, "Refuse")}
+        activity_id, activity_name = (1, "Create") if threat else network_activity.get(subtype, (6, "Traffic"))
+        return build(
+            **common, product="PAN-OS", time_ms=when, event_code=f"{kind}:{subtype}",
+            class_uid=2004 if threat else 4001, activity_id=activity_id, activity_name=activity_name,
+            severity_id=_SEVERITY.get(row[34].lower(), 1) if threat else 1, disposition_id=2 if blocked else 1,
+            user=_user(row[12]), app_name=row[14] or None,
+            src_endpoint=clean({"ip": row[7] or None, "port": port({"p": row[24]}, "p")}),
+            dst_endpoint=clean({"ip": row[8] or None, "port": port({"p": row[25]}, "p")}),
+            policy=clean({"name": row[11] or None}),
+            finding_info=clean({"title": row[32] or None, "types": [t for t in (row[33], subtype) if t and t != "any"] or None}) if threat else None,
+            url=clean({"url_string": row[31] or None}) if threat and subtype == "url" else None,
+        )  # fmt: skip
+    if kind == "GLOBALPROTECT":
+        event = row[8] if len(row) > 8 else ""
+        if event not in _GP_LOGINS:
+            raise Ignored(f"not_behaviour: GlobalProtect {event or 'event'} is gateway housekeeping, not a sign-in")
+        status = row[28].lower() if len(row) > 28 else ""
+        return build(
+            **common, product="GlobalProtect", time_ms=when, event_code=f"GLOBALPROTECT:{event}", class_uid=3002,
+            activity_id=1, activity_name=event, severity_id=1, status_id=1 if status == "success" else 2 if status else 0,
+            user=_user(row[12] if len(row) > 12 else None), src_endpoint=clean({"ip": row[15] if len(row) > 15 else None}),
+            device=clean({"hostname": row[14] if len(row) > 14 else None, "os_name": row[22] if len(row) > 22 else None}),
+        )  # fmt: skip
+    raise Ignored(f"unsupported_event_type: PAN-OS {kind} log carries no coaching signal")
+
+
+def _cef_event(data: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+    f = data["fields"]
+    kind = data["type"].upper()
+    if kind not in ("THREAT", "TRAFFIC"):
+        raise Ignored(f"unsupported_event_type: PAN-OS {kind} log carries no coaching signal")
+    threat = kind == "THREAT"
+    action = (f.get("act") or "").lower()
+    severity = (f.get("PanOSSeverity") or "").lower()
+    return build(
+        **common, product="PAN-OS (Cortex Data Lake)", time_ms=parse_time(f.get("rt"), "rt"),
+        event_code=f"{kind}:{data['subtype']}", vendor_uid=f.get("externalId") or None,
+        class_uid=2004 if threat else 4001, activity_id=1 if threat else 6, activity_name="Create" if threat else "Traffic",
+        severity_id=_SEVERITY.get(severity, 1), disposition_id=1 if action in ("allow", "alert") else 2 if action else None,
+        user=_user(f.get("suser") or None), app_name=f.get("app") or None,
+        src_endpoint=clean({"ip": f.get("src") or None, "port": port(f, "spt")}),
+        dst_endpoint=clean({"ip": f.get("dst") or None, "port": port(f, "dpt")}),
+        file=clean({"name": f.get("filePath") or None, "type": f.get("PanOSFileType") or None}),
+        policy=clean({"name": f.get("cs1") if f.get("cs1Label") == "Rule" else None}),
+        finding_info=clean({"title": f.get("PanOSThreatNameFirewall") or f"{data['subtype']} threat log",
+                            "types": [data["subtype"]]}) if threat else None,
+    )  # fmt: skip
