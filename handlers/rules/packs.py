@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,18 @@ class RuleFileError(ValueError):
 
 
 def read_document(path: Path) -> Any:
+    if path.suffix not in (".yaml", ".yml", ".json"):
+        raise RuleFileError(f"{path}: rule files are .yaml, .yml or .json")
     text = path.read_text(encoding="utf-8")
     try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml  # a development dependency: rule files are read by the CLI, not in Lambda
+        if path.suffix == ".json":
+            return json.loads(text)
+        import yaml  # a development dependency: rule files are read by the CLI, not in Lambda
 
-            return yaml.safe_load(text)
-        return json.loads(text)
+        return yaml.safe_load(text)
     except Exception as exc:  # YAML and JSON syntax errors carry line and column
-        raise RuleFileError(f"{path}: not valid {'YAML' if path.suffix != '.json' else 'JSON'}: {exc}") from None
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise RuleFileError(f"{path}: not valid {kind}: {exc}") from None
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -47,12 +51,19 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _problem(error: dict[str, Any]) -> str:
+    where, message = _where(error["loc"]) or "rule", error["msg"].removeprefix("Value error, ")
+    below, _, rest = message.partition(": ")
+    if where == "match" and rest and re.fullmatch(r"[\w.$\[\]-]+", below):
+        return f"match.{below}: {rest}"  # the pattern compiler names the place inside the pattern
+    return f"{where}: {message}"
+
+
 def validate_rule(document: Any, origin: str) -> Rule:
     try:
         return Rule.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(f"{_where(e['loc']) or 'rule'}: {e['msg']}" for e in exc.errors()[:5])
-        raise RuleFileError(f"{origin}: {problems}") from None
+        raise RuleFileError(f"{origin}: " + "; ".join(_problem(e) for e in exc.errors()[:5])) from None
 
 
 def substitute(node: Any, params: dict[str, Any], where: str) -> Any:

@@ -239,7 +239,6 @@ def _parse_numeric(spec: Any, where: str) -> tuple[float, bool, float, bool]:
     if not isinstance(spec, list) or len(spec) not in (2, 4):
         raise PatternError(where, 'expected ["op", number] or [">"|">=", low, "<"|"<=", high]')
     lo, lo_inc, hi, hi_inc = -math.inf, False, math.inf, False
-    ops = spec[0::2]
     for i, (op, raw) in enumerate(zip(spec[0::2], spec[1::2])):
         number = _number(raw, f"{where}[{2 * i + 1}]")
         if op == "=":
@@ -256,7 +255,7 @@ def _parse_numeric(spec: Any, where: str) -> tuple[float, bool, float, bool]:
             hi, hi_inc = number, op == "<="
         else:
             raise PatternError(f"{where}[{2 * i}]", f"unknown numeric operator {json.dumps(op)[:20]}")
-    if len(ops) == 4 and lo > hi:
+    if len(spec) == 4 and lo > hi:
         raise PatternError(where, "the lower bound is above the upper bound")
     return lo, lo_inc, hi, hi_inc
 

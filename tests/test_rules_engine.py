@@ -1,0 +1,281 @@
+"""The rule engine: EventBridge pattern semantics, agreement with moto's pattern matcher on a
+generated corpus, the documented places where moto deviates from AWS, limits, and errors that name
+the offending place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto.events.models import EventPattern
+
+from handlers.rules import PatternError, compile_rules
+from handlers.rules import patterns as patterns_module
+from handlers.rules.packs import RuleFileError, load_pack, resolve_rule, validate_rule
+
+
+def _matches(pattern: dict, event: dict) -> bool:
+    return compile_rules([{"rule_id": "r", "match": pattern}]).match(event) == ["r"]
+
+
+def _moto(pattern: dict, event: dict) -> bool:
+    return EventPattern.load(json.dumps(pattern)).matches_event(event)
+
+
+# -- semantics, from the AWS documentation -----------------------------------------------------------
+
+CASES = [
+    # (pattern, event, expected)
+    ({"a": ["x"]}, {"a": "x"}, True),
+    ({"a": ["x"]}, {"a": "X"}, False),  # exact is case-sensitive
+    ({"a": ["x", "y"]}, {"a": "y"}, True),  # values in an array are OR
+    ({"a": ["x"], "b": ["y"]}, {"a": "x"}, False),  # fields are AND; a missing field does not match
+    ({"a": ["x"]}, {"a": ["z", "x"]}, True),  # an event array matches if any element matches
+    ({"a": [5]}, {"a": 5.0}, True),  # numbers compare by value
+    ({"a": ["5"]}, {"a": 5}, False),  # strings are not numbers
+    ({"a": [None]}, {"a": None}, True),
+    ({"a": [None]}, {}, False),
+    ({"a": {"b": ["x"]}}, {"a": {"b": "x"}}, True),
+    ({"a": {"b": ["x"]}}, {"a": [{"b": "y"}, {"b": "x"}]}, True),  # arrays of objects are flattened
+    ({"a": [{"prefix": "ab"}]}, {"a": "abc"}, True),
+    ({"a": [{"prefix": {"equals-ignore-case": "AB"}}]}, {"a": "abc"}, True),
+    ({"a": [{"suffix": ".png"}]}, {"a": "x.png"}, True),
+    ({"a": [{"suffix": {"equals-ignore-case": ".PNG"}}]}, {"a": "x.png"}, True),
+    ({"a": [{"equals-ignore-case": "AbC"}]}, {"a": "aBc"}, True),
+    ({"a": [{"anything-but": "x"}]}, {"a": "y"}, True),
+    ({"a": [{"anything-but": "x"}]}, {"a": "x"}, False),
+    ({"a": [{"anything-but": "x"}]}, {}, False),  # anything-but needs the field
+    ({"a": [{"anything-but": ["x", 1]}]}, {"a": 1.0}, False),
+    ({"a": [{"anything-but": {"prefix": "ab"}}]}, {"a": "abc"}, False),
+    ({"a": [{"anything-but": {"suffix": "bc"}}]}, {"a": "xyz"}, True),
+    ({"a": [{"anything-but": {"equals-ignore-case": ["AB"]}}]}, {"a": "ab"}, False),
+    ({"a": [{"anything-but": {"wildcard": "*.exe"}}]}, {"a": "x.pdf"}, True),
+    ({"a": [{"numeric": [">", 0, "<=", 5]}]}, {"a": 5}, True),
+    ({"a": [{"numeric": [">", 0, "<=", 5]}]}, {"a": 0}, False),
+    ({"a": [{"numeric": ["=", 3.5]}]}, {"a": 3.5}, True),
+    ({"a": [{"numeric": [">=", 10]}]}, {"a": "11"}, False),  # numeric applies to numbers only
+    ({"a": [{"cidr": "10.0.0.0/24"}]}, {"a": "10.0.0.77"}, True),
+    ({"a": [{"cidr": "10.0.0.0/24"}]}, {"a": "10.0.1.1"}, False),
+    ({"a": [{"cidr": "2001:db8::/32"}]}, {"a": "2001:db8::1"}, True),
+    ({"a": [{"exists": True}]}, {"a": None}, True),
+    ({"a": [{"exists": False}]}, {}, True),
+    ({"a": [{"exists": False}]}, {"a": "x"}, False),
+    ({"a": [{"exists": True}]}, {"a": {"b": 1}}, False),  # exists works on leaves only
+    ({"a": [{"wildcard": "*.evil.*"}]}, {"a": "www.evil.com"}, True),
+    ({"a": [{"wildcard": "a*b*c"}]}, {"a": "abxc"}, True),
+    ({"a": [{"wildcard": "a*b*c"}]}, {"a": "acxb"}, False),
+    ({"a": [{"wildcard": "a\\*b"}]}, {"a": "a*b"}, True),  # escaped star is literal
+    ({"a": [{"wildcard": "a\\*b"}]}, {"a": "axb"}, False),
+    ({"$or": [{"a": ["x"]}, {"b": [{"numeric": [">", 1]}]}]}, {"b": 2}, True),
+    ({"$or": [{"a": ["x"]}, {"b": ["y"]}], "c": ["z"]}, {"a": "x"}, False),
+    ({"a": ["x", {"exists": False}]}, {}, True),
+]
+
+
+@pytest.mark.parametrize(("pattern", "event", "expected"), CASES)
+def test_semantics(pattern: dict, event: dict, expected: bool):
+    assert _matches(pattern, event) is expected
+
+
+def test_many_rules_return_every_match_in_rule_order():
+    rules = [
+        {"rule_id": "detections", "match": {"class_uid": [2004]}},
+        {"rule_id": "high", "match": {"severity_id": [{"numeric": [">=", 4]}]}},
+        {"rule_id": "disabled", "match": {"class_uid": [2004]}, "enabled": False},
+        {"rule_id": "okta", "match": {"metadata": {"product": {"vendor_name": ["Okta"]}}}},
+        {"rule_id": "blocked-or-quarantined", "match": {"$or": [{"disposition_id": [2]}, {"disposition_id": [3]}]}},
+    ]
+    matcher = compile_rules(rules)
+    assert matcher.match({"class_uid": 2004, "severity_id": 5, "disposition_id": 3}) == ["detections", "high", "blocked-or-quarantined"]
+    assert matcher.match({"class_uid": 3002, "metadata": {"product": {"vendor_name": "Okta"}}}) == ["okta"]
+    assert matcher.match({}) == []
+
+
+def test_negative_only_rules_are_checked_for_every_event():
+    matcher = compile_rules([{"rule_id": "no-user", "match": {"user": [{"exists": False}]}},
+                             {"rule_id": "not-slack", "match": {"app_name": [{"anything-but": "Slack"}]}}])  # fmt: skip
+    assert matcher.match({"class_uid": 1}) == ["no-user"]
+    assert matcher.match({"app_name": "Teams", "user": {"name": "x"}}) == ["no-user", "not-slack"]  # user is an object, not a leaf
+    assert matcher.match({"app_name": "Slack", "user": "bob"}) == []
+
+
+# -- agreement with moto's EventBridge pattern implementation ----------------------------------------
+
+WORDS = ["alpha", "Alpha", "beta", "alphabet", "x.png", "X.PNG", "evil.com", "www.evil.com", "", "a*b"]
+NUMBERS = [0, 1, 2, 5, 5.5, -3, 100, 1e9]
+IPS = ["10.0.0.1", "10.0.1.9", "192.168.1.1", "2001:db8::1", "not-an-ip"]
+
+scalars = st.one_of(st.sampled_from(WORDS), st.sampled_from(NUMBERS), st.none())
+values = st.one_of(scalars, st.lists(scalars, min_size=1, max_size=3))
+# Events avoid what moto is known to handle differently from AWS (recorded in the tests below):
+# booleans, arrays of objects, empty arrays and objects, numbers in CIDR fields.
+events = st.fixed_dictionaries(
+    {},
+    optional={
+        "s": values,
+        "n": st.one_of(st.sampled_from(NUMBERS), st.lists(st.sampled_from(NUMBERS), min_size=1, max_size=3)),
+        "ip": st.sampled_from(IPS),
+        "d": st.fixed_dictionaries({}, optional={"e": values, "f": st.sampled_from(NUMBERS)}),
+    },
+)
+
+string_ops = st.one_of(
+    st.sampled_from(WORDS),
+    st.sampled_from(WORDS).map(lambda w: {"prefix": w[:3]}),
+    st.sampled_from(WORDS).map(lambda w: {"suffix": w[-3:]}),
+    st.sampled_from(WORDS).map(lambda w: {"prefix": {"equals-ignore-case": w[:2].upper()}}),
+    st.sampled_from(WORDS).map(lambda w: {"suffix": {"equals-ignore-case": w[-2:].upper()}}),
+    st.sampled_from(WORDS).map(lambda w: {"equals-ignore-case": w.swapcase()}),
+    st.sampled_from(["*", "a*", "*a", "al*b*", "*.png", "*evil*", "a\\*b", "w*.e*"]).map(lambda w: {"wildcard": w}),
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(lambda ws: {"anything-but": ws}),
+    st.sampled_from(WORDS).map(lambda w: {"anything-but": {"prefix": w[:2] or "z"}}),
+    st.sampled_from(WORDS).map(lambda w: {"anything-but": {"suffix": w[-2:] or "z"}}),
+    st.sampled_from(WORDS).map(lambda w: {"anything-but": {"equals-ignore-case": [w.upper() or "Z"]}}),
+    st.booleans().map(lambda b: {"exists": b}),
+    st.none(),
+)
+numeric_ops = st.one_of(
+    st.sampled_from(NUMBERS),
+    st.tuples(st.sampled_from([">", ">="]), st.sampled_from(NUMBERS), st.sampled_from(["<", "<="]), st.sampled_from(NUMBERS))
+    .filter(lambda t: t[1] <= t[3]).map(lambda t: {"numeric": list(t)}),
+    st.tuples(st.sampled_from([">", ">=", "<", "<=", "="]), st.sampled_from(NUMBERS)).map(lambda t: {"numeric": list(t)}),
+    st.lists(st.sampled_from(NUMBERS), min_size=1, max_size=2).map(lambda ns: {"anything-but": ns}),
+    st.booleans().map(lambda b: {"exists": b}),
+)
+cidr_ops = st.sampled_from([{"cidr": "10.0.0.0/24"}, {"cidr": "10.0.0.0/8"}, {"cidr": "2001:db8::/32"}, {"exists": True}])
+
+
+def _leaf(ops):
+    return st.lists(ops, min_size=1, max_size=3)
+
+
+flat_patterns = st.fixed_dictionaries(
+    {},
+    optional={"s": _leaf(string_ops), "n": _leaf(numeric_ops), "ip": _leaf(cidr_ops),
+              "d": st.fixed_dictionaries({}, optional={"e": _leaf(string_ops), "f": _leaf(numeric_ops)}).filter(bool)},  # fmt: skip
+).filter(bool)
+patterns_strategy = st.one_of(
+    flat_patterns,
+    st.tuples(flat_patterns, st.lists(flat_patterns, min_size=2, max_size=3)).map(lambda t: {**t[0], "$or": t[1]}),
+)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=patterns_strategy, event=events)
+def test_verdicts_equal_motos_pattern_matcher(pattern: dict, event: dict):
+    assert _matches(pattern, event) == _moto(pattern, event), (pattern, event)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rules=st.lists(patterns_strategy, min_size=1, max_size=30), batch=st.lists(events, min_size=1, max_size=10))
+def test_one_compiled_index_of_many_rules_agrees_with_moto_rule_by_rule(rules: list[dict], batch: list[dict]):
+    matcher = compile_rules([{"rule_id": f"r{n}", "match": p} for n, p in enumerate(rules)])
+    for event in batch:
+        assert matcher.match(event) == [f"r{n}" for n, p in enumerate(rules) if _moto(p, event)]
+
+
+# Where moto deviates from the AWS documentation we follow AWS; each case is recorded here with
+# both verdicts, so a moto upgrade that changes behaviour shows up.
+DEVIATIONS = [
+    # booleans are not numbers in JSON/EventBridge; Python's True == 1 makes moto match them
+    ({"a": [1]}, {"a": True}, False, True),
+    ({"a": [{"numeric": [">", 0]}]}, {"a": True}, False, True),
+    ({"a": [{"anything-but": [1]}]}, {"a": True}, True, False),
+    # AWS flattens arrays of objects; moto does not look inside them
+    ({"a": {"b": ["x"]}}, {"a": [{"b": "x"}]}, True, False),
+    # CIDR applies to IP address strings; moto also accepts integers
+    ({"a": [{"cidr": "0.0.0.0/24"}]}, {"a": 5}, False, True),
+    # an empty array has no value to exist; moto treats the key as present
+    ({"a": [{"exists": True}]}, {"a": []}, False, True),
+]
+
+
+@pytest.mark.parametrize(("pattern", "event", "ours", "motos"), DEVIATIONS)
+def test_recorded_deviations_from_moto(pattern: dict, event: dict, ours: bool, motos: bool):
+    assert _matches(pattern, event) is ours
+    assert _moto(pattern, event) is motos
+
+
+# -- limits and errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "message"),
+    [
+        ({"user": {"email_addr": [{"prefix": 5}]}}, "r1.match.user.email_addr[0].prefix", "expected a string"),
+        ({"a": []}, "r1.match.a", "empty arrays"),
+        ({"a": "x"}, "r1.match.a", "must be an object or an array"),
+        ({"a": [{"numeric": [">", "x"]}]}, "r1.match.a[0].numeric[1]", "expected a number"),
+        ({"a": [{"numeric": [">", 1e10]}]}, "r1.match.a[0].numeric[1]", "numbers must be between"),
+        ({"a": [{"numeric": [">", 5, "<", 1]}]}, "r1.match.a[0].numeric", "lower bound is above"),
+        ({"a": [{"cidr": "10.0.0.0/99"}]}, "r1.match.a[0].cidr", "not a CIDR block"),
+        ({"a": [{"wildcard": "a**b"}]}, "r1.match.a[0].wildcard", "consecutive"),
+        ({"a": [{"wildcard": "*a*b*c*d*e*f*g*h*i*"}]}, "r1.match.a[0].wildcard", "at most 8"),
+        ({"a": [{"regex": "a+"}]}, "r1.match.a[0].regex", "unknown operator"),
+        ({"a": [{"prefix": "x", "suffix": "y"}]}, "r1.match.a[0]", "exactly one operator"),
+        ({}, "r1.match", "would match every event"),
+        ({"a": ["x" * 600]}, "r1.match.a[0]", "longer than 512"),
+        ({"a": [{"exists": "yes"}]}, "r1.match.a[0].exists", "true or false"),
+        ({"a": [{"anything-but": [True]}]}, "r1.match.a[0].anything-but[0]", "strings or numbers"),
+    ],
+)
+def test_invalid_patterns_name_the_offending_place(pattern: dict, path: str, message: str):
+    with pytest.raises(PatternError) as error:
+        compile_rules([{"rule_id": "r1", "match": pattern}])
+    assert error.value.path == path
+    assert message in error.value.message
+
+
+def test_limits_protect_a_shared_lambda():
+    deep: dict = {"z": ["x"]}
+    for _ in range(12):
+        deep = {"n": deep}
+    with pytest.raises(PatternError, match="nest at most"):
+        compile_rules([{"rule_id": "deep", "match": deep}])
+    explosive = {f"k{i}": [1] for i in range(3)}
+    explosive.update({"$or": [{"a": [i]} for i in range(9)]})
+    nested = {"$or": [{"b": [i]} for i in range(9)]}
+    with pytest.raises(PatternError, match="expands to more than 64"):
+        compile_rules([{"rule_id": "boom", "match": {"x": explosive, "y": nested}}])
+    with pytest.raises(PatternError, match="at most 256 values"):
+        compile_rules([{"rule_id": "wide", "match": {"a": list(range(300))}}])
+    with pytest.raises(PatternError, match="bytes; the limit is"):
+        compile_rules([{"rule_id": "big", "match": {f"field{i}": ["v" * 100] for i in range(100)}}])
+
+
+def test_wildcards_never_backtrack():
+    # A pattern that sends a backtracking regex engine into exponential time on this input.
+    assert "import re" not in Path(patterns_module.__file__).read_text()
+    matcher = compile_rules([{"rule_id": "w", "match": {"a": [{"wildcard": "*a*a*a*a*a*a*a*b"}]}}])
+    assert matcher.match({"a": "a" * 50_000}) == []
+    assert matcher.match({"a": "a" * 50_000 + "b"}) == ["w"]
+
+
+def test_rule_documents_validate_with_paths():
+    with pytest.raises(RuleFileError) as error:
+        validate_rule({"rule_id": "x", "match": {"a": [{"prefix": 1}]}, "threshold": {"count": 1, "window": "5q"}}, "acme.yaml: rules[0]")
+    text = str(error.value)
+    assert "acme.yaml: rules[0]" in text and "match.a[0].prefix: expected a string" in text
+    assert "threshold.count" in text and "threshold.window" in text
+    rule = validate_rule({"rule_id": "y", "match": {"a": ["b"]}, "suppress": {"duration": "2h"}}, "here")
+    assert rule.suppress is not None and rule.suppress.duration == 7200 and rule.mode == "active"
+    assert rule.actions[0].type == "notify"
+
+
+def test_pack_parameters_and_tenant_overrides(tmp_path: Path):
+    pack = {"rules": [{"rule_id": "apps", "params": {"allowed": ["Slack"]},
+                       "match": {"app_name": [{"anything-but": {"$param": "allowed"}}]}}]}  # fmt: skip
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "packs" / "p.json").write_text(json.dumps(pack))
+    raw = load_pack(tmp_path / "packs" / "p.json")["apps"]
+    default = resolve_rule(raw, "t")
+    tuned = resolve_rule(raw, "t", {"params": {"allowed": ["Slack", "Teams"]}, "mode": "shadow"})
+    assert default.match == {"app_name": [{"anything-but": ["Slack"]}]}
+    assert tuned.match == {"app_name": [{"anything-but": ["Slack", "Teams"]}]} and tuned.mode == "shadow"
+    with pytest.raises(RuleFileError, match="cannot override match"):
+        resolve_rule(raw, "t", {"match": {"a": ["b"]}})
+    with pytest.raises(RuleFileError, match="unknown parameter 'nope'"):
+        resolve_rule({"rule_id": "q", "match": {"a": {"$param": "nope"}}}, "t")
