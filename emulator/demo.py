@@ -47,6 +47,15 @@ DEMO_EVENTS = [
     ("globex", "auto", "crowdstrike/sekoia_xdr_detection_summary.json"),
     ("globex", "crowdstrike", "crowdstrike/sekoia_epp_detection_summary_ods_minimal.json"),
     ("globex", "crowdstrike", "crowdstrike/sekoia_identity_protection_event.json"),
+    ("acme", "zscaler", "zscaler/sekoia_zia_web_https.json"),
+    ("acme", "zscaler", "zscaler/sekoia_zia_tunnel_ipsec.json"),
+    ("acme", "netskope", "netskope/sekoia_alert_useralert_share.json"),
+    ("acme", "netskope", "netskope/sekoia_transaction_w3c.log"),
+    ("acme", "microsoft_defender", "microsoft_defender/sekoia_m365d_alert_evidence_url.json"),
+    ("acme", "proofpoint_tap", "proofpoint_tap/sekoia_click_permitted.json"),
+    ("acme", "proofpoint_tap", "proofpoint_tap/sekoia_message_delivered.json"),
+    ("globex", "auto", "netskope/sekoia_alert_dlp.json"),
+    ("globex", "zscaler", "zscaler/sekoia_zia_dns.json"),
 ]
 # A broken integration: not JSON at all. It must be rejected with a reason and dead-lettered.
 BROKEN = ("globex", "okta", '{"eventType": "user.session.start", "published": ')

@@ -70,7 +70,7 @@ def evaluate(tenant: str, events: list[dict[str, Any]], store: RuleStore, state:
             rule = ruleset.rules[rule_id]
             decision = state.decide(rule, event)
             decisions[decision] += 1
-            logger.info("rule matched", extra={"rule_id": rule_id, "event_uid": event["uid"], "decision": decision})
+            logger.debug("rule matched", extra={"rule_id": rule_id, "event_uid": event["uid"], "decision": decision})
             if decision == "notify":
                 matches.append(notify.match_record(tenant, rule, event))
     return matches, decisions
@@ -130,6 +130,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             metrics.add_metric(name=f"Decision_{name}", unit=MetricUnit.Count, value=value)
         output = {"mode": mode, "tenant_id": tenant, "batch_id": event.get("batch_id", ""), "events": len(events),
                   "decisions": dict(decisions)}  # fmt: skip
+        logger.info("batch evaluated", extra={"events": len(events), "decisions": dict(decisions)})
     else:
         raise ValueError(f"unknown mode {mode!r:.40}; expected 'events' or 'reevaluate'")
     output["match_count"] = len(matches)

@@ -22,6 +22,7 @@ import bisect
 import ipaddress
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -153,13 +154,6 @@ class Clause:
                     if test(value):
                         return True
         return False
-
-
-@dataclass
-class Branch:
-    rule: int  # index of the rule
-    clauses: list[Clause]
-    anchor: Clause | None = None
 
 
 def _exact_test(literal: Any) -> Callable[[Any], bool]:
@@ -397,31 +391,91 @@ def compile_pattern(pattern: Any, where: str = "match") -> list[list[Clause]]:
 # -- the index ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class _PathIndex:
-    """Anchors of one field path."""
+class _Entry:
+    """A branch still to be matched, with the clauses no enclosing anchor has proven yet."""
 
-    exact_str: dict[str, list[int]] = field(default_factory=dict)
-    exact_num: dict[float, list[int]] = field(default_factory=dict)
-    exact_bool: dict[bool, list[int]] = field(default_factory=dict)
-    exact_null: list[int] = field(default_factory=list)
-    eqic: dict[str, list[int]] = field(default_factory=dict)
-    prefix: dict[str, list[int]] = field(default_factory=dict)
-    suffix: dict[str, list[int]] = field(default_factory=dict)
-    prefix_ic: dict[str, list[int]] = field(default_factory=dict)
-    suffix_ic: dict[str, list[int]] = field(default_factory=dict)
-    cidr: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)  # (version, prefixlen, network int)
-    scan: list[int] = field(default_factory=list)  # wildcards with no literal prefix or suffix
-    exists: list[int] = field(default_factory=list)
-    numeric: list[tuple[tuple[float, bool, float, bool], int]] = field(default_factory=list)
-    # finalized lookup tables
-    prefix_lengths: tuple[int, ...] = ()
-    suffix_lengths: tuple[int, ...] = ()
-    prefix_ic_lengths: tuple[int, ...] = ()
-    suffix_ic_lengths: tuple[int, ...] = ()
-    cidr_lengths: tuple[tuple[int, int], ...] = ()
-    bounds: list[float] = field(default_factory=list)
-    segments: list[tuple[int, ...]] = field(default_factory=list)
+    __slots__ = ("rule", "clauses")
+
+    def __init__(self, rule: int, clauses: list[tuple[int, Clause]]) -> None:
+        self.rule = rule
+        self.clauses = clauses  # (path id, clause)
+
+
+class _Bucket:
+    """The entries anchored on one index key. A bucket many entries share (every rule naming
+    vendor "Okta") gets a nested level that indexes those entries on their next best clause, so an
+    event reaches only the entries whose next clause it satisfies too: a decision tree over the
+    rules, in the spirit of Event Ruler's state machine."""
+
+    __slots__ = ("entries", "child")
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        self.child: _Level | None = None
+
+
+class _PathIndex:
+    """Anchors of one field path, at one level."""
+
+    def __init__(self) -> None:
+        self.exact_str: dict[str, _Bucket] = {}
+        self.exact_num: dict[float, _Bucket] = {}
+        self.exact_bool: dict[bool, _Bucket] = {}
+        self.exact_null: _Bucket | None = None
+        self.eqic: dict[str, _Bucket] = {}
+        self.prefix: dict[str, _Bucket] = {}
+        self.suffix: dict[str, _Bucket] = {}
+        self.prefix_ic: dict[str, _Bucket] = {}
+        self.suffix_ic: dict[str, _Bucket] = {}
+        self.cidr: dict[tuple[int, int, int], _Bucket] = {}  # (version, prefix length, network int)
+        self.scan = _Bucket()  # wildcards with no literal prefix or suffix
+        self.exists = _Bucket()
+        self.numeric: dict[tuple[float, bool, float, bool], _Bucket] = {}
+        self.prefix_lengths: tuple[int, ...] = ()
+        self.suffix_lengths: tuple[int, ...] = ()
+        self.prefix_ic_lengths: tuple[int, ...] = ()
+        self.suffix_ic_lengths: tuple[int, ...] = ()
+        self.cidr_lengths: tuple[tuple[int, int], ...] = ()
+        self.bounds: list[float] = []
+        self.segments: list[tuple[_Bucket, ...]] = []
+
+    def buckets(self) -> Iterable[_Bucket]:
+        for table in (self.exact_str, self.exact_num, self.exact_bool, self.eqic, self.prefix, self.suffix,
+                      self.prefix_ic, self.suffix_ic, self.cidr, self.numeric):  # fmt: skip
+            yield from table.values()
+        yield from (b for b in (self.exact_null, self.scan, self.exists) if b is not None)
+
+    def add(self, alt: Alternative, entry: _Entry) -> None:
+        kind, key = alt.kind, alt.key
+        if kind == "exact":
+            if isinstance(key, str):
+                table: dict[Any, _Bucket] = self.exact_str
+            elif isinstance(key, bool):
+                table = self.exact_bool
+            elif key is None:
+                self.exact_null = self.exact_null or _Bucket()
+                self.exact_null.entries.append(entry)
+                return
+            else:
+                table, key = self.exact_num, float(key)
+        elif kind in ("eqic", "prefix", "suffix", "prefix_ic", "suffix_ic"):
+            table = getattr(self, kind)
+        elif kind == "cidr":
+            table = self.cidr
+            key = (key.version, key.prefixlen, int(key.network_address) >> (key.max_prefixlen - key.prefixlen))
+        elif kind == "wildcard":
+            head, tail = key
+            if not head and not tail:
+                self.scan.entries.append(entry)
+                return
+            table, key = (self.prefix, head) if head else (self.suffix, tail)
+        elif kind == "numeric":
+            assert alt.bounds is not None
+            table, key = self.numeric, alt.bounds
+        else:  # exists
+            self.exists.entries.append(entry)
+            return
+        table.setdefault(key, _Bucket()).entries.append(entry)
 
     def finalize(self) -> None:
         self.prefix_lengths = tuple(sorted({len(k) for k in self.prefix}))
@@ -429,109 +483,134 @@ class _PathIndex:
         self.prefix_ic_lengths = tuple(sorted({len(k) for k in self.prefix_ic}))
         self.suffix_ic_lengths = tuple(sorted({len(k) for k in self.suffix_ic}))
         self.cidr_lengths = tuple(sorted({(v, p) for v, p, _ in self.cidr}))
-        # Numeric ranges -> elementary segments over the distinct bounds b0 < b1 < ...: the open
-        # interval before b0, then each point bk followed by the open interval after it.
         if not self.numeric:
             return
-        points = sorted({x for (lo, _, hi, _), _ in self.numeric for x in (lo, hi) if math.isfinite(x)})
+        # Numeric ranges -> elementary segments over the distinct bounds b0 < b1 < ...: the open
+        # interval before b0, then each point bk followed by the open interval after it.
+        points = sorted({x for (lo, _, hi, _) in self.numeric for x in (lo, hi) if math.isfinite(x)})
         self.bounds = points
         probes = [-math.inf if not points else points[0] - 1]
         for i, x in enumerate(points):
             probes.append(x)
             probes.append((x + points[i + 1]) / 2 if i + 1 < len(points) else x + 1)
-        self.segments = []
-        for probe in probes:
-            ids = tuple(b for bounds, b in self.numeric if _numeric_test(bounds)(probe))
-            self.segments.append(ids)
+        self.segments = [tuple(b for bounds, b in self.numeric.items() if _numeric_test(bounds)(probe)) for probe in probes]
 
-    def probe(self, value: Any, out: set[int]) -> None:
+    def probe(self, value: Any, hit: list[_Bucket]) -> None:
+        """Collect the buckets whose key this value satisfies."""
         if isinstance(value, str):
-            hit = self.exact_str.get(value)
-            if hit:
-                out.update(hit)
+            bucket = self.exact_str.get(value)
+            if bucket is not None:
+                hit.append(bucket)
             if self.eqic or self.prefix_ic or self.suffix_ic:
                 folded = value.lower()
-                hit = self.eqic.get(folded)
-                if hit:
-                    out.update(hit)
+                bucket = self.eqic.get(folded)
+                if bucket is not None:
+                    hit.append(bucket)
                 for n in self.prefix_ic_lengths:
-                    hit = self.prefix_ic.get(folded[:n])
-                    if hit:
-                        out.update(hit)
+                    bucket = self.prefix_ic.get(folded[:n])
+                    if bucket is not None:
+                        hit.append(bucket)
                 for n in self.suffix_ic_lengths:
                     if n <= len(folded):
-                        hit = self.suffix_ic.get(folded[len(folded) - n:])
-                        if hit:
-                            out.update(hit)
+                        bucket = self.suffix_ic.get(folded[len(folded) - n:])
+                        if bucket is not None:
+                            hit.append(bucket)
             for n in self.prefix_lengths:
-                hit = self.prefix.get(value[:n])
-                if hit:
-                    out.update(hit)
+                bucket = self.prefix.get(value[:n])
+                if bucket is not None:
+                    hit.append(bucket)
             for n in self.suffix_lengths:
                 if n <= len(value):
-                    hit = self.suffix.get(value[len(value) - n:])
-                    if hit:
-                        out.update(hit)
+                    bucket = self.suffix.get(value[len(value) - n:])
+                    if bucket is not None:
+                        hit.append(bucket)
             if self.cidr:
                 ip = _ip(value)
                 if ip is not None:
                     as_int, bits = int(ip), ip.max_prefixlen
                     for version, length in self.cidr_lengths:
                         if version == ip.version:
-                            hit = self.cidr.get((version, length, as_int >> (bits - length)))
-                            if hit:
-                                out.update(hit)
-            if self.scan:
-                out.update(self.scan)
+                            bucket = self.cidr.get((version, length, as_int >> (bits - length)))
+                            if bucket is not None:
+                                hit.append(bucket)
+            if self.scan.entries or self.scan.child:
+                hit.append(self.scan)
         elif isinstance(value, bool):
-            hit = self.exact_bool.get(value)
-            if hit:
-                out.update(hit)
+            bucket = self.exact_bool.get(value)
+            if bucket is not None:
+                hit.append(bucket)
         elif value is None:
-            if self.exact_null:
-                out.update(self.exact_null)
+            if self.exact_null is not None:
+                hit.append(self.exact_null)
         elif isinstance(value, (int, float)):
             number = float(value)
-            hit = self.exact_num.get(number)
-            if hit:
-                out.update(hit)
+            bucket = self.exact_num.get(number)
+            if bucket is not None:
+                hit.append(bucket)
             if self.segments:
                 i = bisect.bisect_left(self.bounds, number)
                 # segment 0 is (-inf, b0); 2k+1 is the point bk; 2k+2 is (bk, bk+1)
-                hit = self.segments[2 * i + 1 if i < len(self.bounds) and self.bounds[i] == number else 2 * i]
-                if hit:
-                    out.update(hit)
+                hit.extend(self.segments[2 * i + 1 if i < len(self.bounds) and self.bounds[i] == number else 2 * i])
 
-    def add(self, alt: Alternative, branch: int) -> None:
-        kind, key = alt.kind, alt.key
-        if kind == "exact":
-            if isinstance(key, str):
-                self.exact_str.setdefault(key, []).append(branch)
-            elif isinstance(key, bool):
-                self.exact_bool.setdefault(key, []).append(branch)
-            elif key is None:
-                self.exact_null.append(branch)
-            else:
-                self.exact_num.setdefault(float(key), []).append(branch)
-        elif kind in ("eqic", "prefix", "suffix", "prefix_ic", "suffix_ic"):
-            getattr(self, kind).setdefault(key, []).append(branch)
-        elif kind == "cidr":
-            net = key
-            entry = (net.version, net.prefixlen, int(net.network_address) >> (net.max_prefixlen - net.prefixlen))
-            self.cidr.setdefault(entry, []).append(branch)
-        elif kind == "wildcard":
-            head, tail = key
-            if head:
-                self.prefix.setdefault(head, []).append(branch)
-            elif tail:
-                self.suffix.setdefault(tail, []).append(branch)
-            else:
-                self.scan.append(branch)
-        elif kind == "numeric":
-            assert alt.bounds is not None
-            self.numeric.append((alt.bounds, branch))
-        elif kind == "exists":
-            self.exists.append(branch)
+
+NEST_ABOVE = 1  # a bucket with more entries than this gets a nested level
+MAX_LEVELS = 4
+
+
+class _Level:
+    """Entries indexed on their cheapest positive clause; see _Bucket for the nesting."""
+
+    def __init__(self, entries: list[_Entry], depth: int = 0) -> None:
+        self.indexes: dict[int, _PathIndex] = {}
+        self.negative: dict[int, list[_Entry]] = {}  # entries that only need the field to exist first
+        self.always: list[_Entry] = []
+        shared: Counter = Counter(_key(c, a) for e in entries for _, c in e.clauses if c.anchorable for a in c.alternatives)
+        for entry in entries:
+            anchorable = [(p, c) for p, c in entry.clauses if c.anchorable]
+            if not anchorable:
+                # Top level only: anchor a purely negative branch on the field its anything-but needs.
+                needs = [p for p, c in entry.clauses if all(a.kind == "anything_but" for a in c.alternatives)]
+                if needs and depth == 0:
+                    self.negative.setdefault(needs[0], []).append(entry)
+                else:
+                    self.always.append(entry)
+                continue
+            path_id, anchor = min(anchorable, key=lambda pc: (_cost(pc[1], shared), pc[1].rank()))
+            # What is left to prove once the anchor hits (wildcard anchors only looked up an affix).
+            rest = entry.clauses if _uncertain(anchor) else [(p, c) for p, c in entry.clauses if c is not anchor]
+            narrowed = _Entry(entry.rule, rest)
+            index = self.indexes.setdefault(path_id, _PathIndex())
+            for alt in anchor.alternatives:
+                index.add(alt, narrowed)
+        for index in self.indexes.values():
+            index.finalize()
+            if depth + 1 < MAX_LEVELS:
+                for bucket in index.buckets():
+                    if len(bucket.entries) > NEST_ABOVE and any(c.anchorable for e in bucket.entries for _, c in e.clauses):
+                        bucket.child = _Level(bucket.entries, depth + 1)
+                        bucket.entries = []
+
+    def collect(self, values: list[list[Any]], candidates: set[_Entry]) -> None:
+        candidates.update(self.always)
+        hit: list[_Bucket] = []
+        for path_id, index in self.indexes.items():
+            found = values[path_id]
+            if found:
+                if index.exists.entries or index.exists.child:
+                    hit.append(index.exists)
+                for value in found:
+                    index.probe(value, hit)
+        for path_id, entries in self.negative.items():
+            if values[path_id]:
+                candidates.update(entries)
+        seen: set[int] = set()
+        for bucket in hit:
+            if id(bucket) in seen:
+                continue
+            seen.add(id(bucket))
+            candidates.update(bucket.entries)
+            if bucket.child is not None:
+                bucket.child.collect(values, candidates)
 
 
 class _PathTree:
@@ -584,57 +663,22 @@ class Matcher:
 
     def __init__(self, rule_ids: list[str], patterns: list[list[list[Clause]]]) -> None:
         self.rule_ids = rule_ids
-        self.branches: list[Branch] = []
-        paths: set[tuple[str, ...]] = set()
-        for rule, branches in enumerate(patterns):
-            for clauses in branches:
-                self.branches.append(Branch(rule, clauses))
-                paths.update(c.path for c in clauses)
-        self.tree = _PathTree(sorted(paths))
-        self.indexes: dict[int, _PathIndex] = {}
-        self.negative: dict[int, list[int]] = {}  # path id -> branches anchored on "field present"
-        self.always: list[int] = []
-        for number, branch in enumerate(self.branches):
-            anchorable = [c for c in branch.clauses if c.anchorable]
-            if anchorable:
-                branch.anchor = min(anchorable, key=Clause.rank)
-                index = self.indexes.setdefault(self.tree.ids[branch.anchor.path], _PathIndex())
-                for alt in branch.anchor.alternatives:
-                    index.add(alt, number)
-                continue
-            # No positive clause: anchor on an anything-but clause (it needs the field), if any.
-            needs_field = [c for c in branch.clauses if all(a.kind == "anything_but" for a in c.alternatives)]
-            if needs_field:
-                branch.anchor = needs_field[0]
-                self.negative.setdefault(self.tree.ids[needs_field[0].path], []).append(number)
-            else:
-                self.always.append(number)
-        for index in self.indexes.values():
-            index.finalize()
-        self._verify = [[(self.tree.ids[c.path], c) for c in b.clauses if c is not b.anchor or _uncertain(c)]
-                        for b in self.branches]  # fmt: skip
+        paths = sorted({c.path for branches in patterns for clauses in branches for c in clauses})
+        self.tree = _PathTree(paths)
+        ids = self.tree.ids
+        entries = [
+            _Entry(rule, [(ids[c.path], c) for c in clauses]) for rule, branches in enumerate(patterns) for clauses in branches
+        ]
+        self.root = _Level(entries)
 
     def match(self, event: dict[str, Any]) -> list[str]:
         values = self.tree.collect(event)
-        candidates: set[int] = set(self.always)
-        for path_id, index in self.indexes.items():
-            found = values[path_id]
-            if found:
-                if index.exists:
-                    candidates.update(index.exists)
-                for value in found:
-                    index.probe(value, candidates)
-        for path_id, branch_ids in self.negative.items():
-            if values[path_id]:
-                candidates.update(branch_ids)
+        candidates: set[_Entry] = set()
+        self.root.collect(values, candidates)
         matched: set[int] = set()
-        branches, verify = self.branches, self._verify
-        for number in candidates:
-            rule = branches[number].rule
-            if rule in matched:
-                continue
-            if all(clause.satisfied(values[path_id]) for path_id, clause in verify[number]):
-                matched.add(rule)
+        for entry in candidates:
+            if entry.rule not in matched and all(clause.satisfied(values[path_id]) for path_id, clause in entry.clauses):
+                matched.add(entry.rule)
         ids = self.rule_ids
         return [ids[r] for r in sorted(matched)]
 
@@ -642,7 +686,19 @@ class Matcher:
         return len(self.rule_ids)
 
 
+_KIND_COST = {"exact": 1, "eqic": 1, "prefix": 2, "suffix": 2, "prefix_ic": 2, "suffix_ic": 2, "cidr": 2,
+              "wildcard": 3, "numeric": 4, "exists": 50}  # fmt: skip
+
+
+def _key(clause: Clause, alt: Alternative) -> tuple[Any, ...]:
+    return (clause.path, alt.kind, alt.bounds if alt.kind == "numeric" else str(alt.key))
+
+
+def _cost(clause: Clause, shared: Counter) -> int:
+    """Expected candidates from anchoring on this clause: entries sharing its keys, by operator."""
+    return sum(shared[_key(clause, a)] * _KIND_COST[a.kind] for a in clause.alternatives)
+
+
 def _uncertain(clause: Clause) -> bool:
-    """An anchor hit proves the clause, except for wildcards (only their affix was looked up) and
-    anything-but anchors (only the field's presence was)."""
-    return any(a.kind in ("wildcard", "anything_but") for a in clause.alternatives)
+    """An anchor hit proves the clause, except for wildcards (only their affix was looked up)."""
+    return any(a.kind == "wildcard" for a in clause.alternatives)

@@ -1,0 +1,292 @@
+"""``./build.sh bench``: speed, fill, cost and memory, each next to a baseline measured in the same run.
+
+The machine is shared and noisy, so every number is reported with its baseline and the ratio; the
+targets are checked on the ratios where the issue states one and on the absolute figure otherwise
+(marked as such). Nothing here is a test: it prints, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from emulator.stack import ROOT
+from handlers import batching
+from handlers.ingest import normalize_payload
+from handlers.rules import compile_rules
+
+SAMPLES = ROOT.parent / "shared" / "samples"
+SFN_PRICE_PER_1000_TRANSITIONS = 0.025
+
+
+def _rate(func: Callable[[], int], min_seconds: float = 1.0) -> float:
+    """Items per second of func() (which returns how many items it handled), best of 3 rounds."""
+    best = 0.0
+    for _ in range(3):
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < min_seconds / 3:
+            count += func()
+        best = max(best, count / (time.perf_counter() - started))
+    return best
+
+
+def _payloads() -> list[tuple[str, str]]:
+    return [(p.read_text(encoding="utf-8"), p.parent.name) for p in sorted(SAMPLES.glob("*/*")) if p.name != "INDEX.md"]
+
+
+def _events(payloads: list[tuple[str, str]]) -> list[Any]:
+    return [o for body, vendor in payloads for o in normalize_payload(body, vendor, "acme") if o.kind == "normalized"]
+
+
+def _line(name: str, value: str, baseline: str = "", verdict: str = "") -> None:
+    print(f"  {name:<44} {value:>22}  {baseline:<40} {verdict}")
+
+
+# -- stage 1: normalize, batch, and what it costs in Step Functions -----------------------------------
+
+
+def bench_normalize(payloads: list[tuple[str, str]]) -> None:
+    print("\nnormalize (one core, the sample mix of ../shared/samples)")
+    ours = _rate(lambda: sum(len(normalize_payload(b, v, "acme")) for b, v in payloads), 3.0)
+    from handlers import vendors
+    from handlers.ingest import _split
+
+    parse_only = _rate(lambda: sum(len(list(_split(b, vendors.VENDORS[v]))) for b, v in payloads), 1.0)
+    _line("normalize events/s", f"{ours:,.0f}", f"parsing + splitting only: {parse_only:,.0f}/s",
+          f"target 20,000: {'met' if ours >= 20_000 else 'NOT met'} (absolute)")  # fmt: skip
+    _line("normalize time relative to parsing alone", f"{parse_only / ours:.1f}x")
+    sizes = [len(o.event_json.encode()) for o in _events(payloads)]
+    _line("normalized event size (median / max)", f"{statistics.median(sizes):.0f} / {max(sizes)} B",
+          "", f"target median <= 1024 B: {'met' if statistics.median(sizes) <= 1024 else 'NOT met'}")  # fmt: skip
+
+
+def _pool(events: list[Any], size: int, seed: int = 11) -> list[batching.Item]:
+    rng = random.Random(seed)
+    pool = []
+    for n in range(size):
+        o = rng.choice(events)
+        uid = f"{n:032x}"
+        pool.append(batching.Item(uid, o.time + n, o.event_json.replace(o.uid, uid)))
+    return pool
+
+
+def bench_batching(events: list[Any]) -> None:
+    print("\nbatching and Step Functions cost (per million events of the sample mix)")
+    from handlers.rules.packs import resolve_tenant
+
+    pool = _pool(events, 20_000)
+    batches = batching.plan("acme", pool)
+    fills = [b.size / batching.PAYLOAD_CAP for b in batches[:-1]]
+    _line("batch fill ratio (min / mean, all but the last)", f"{min(fills):.1%} / {statistics.mean(fills):.1%}",
+          f"largest batch {max(b.size for b in batches):,} B", f"target >= 90%: {'met' if min(fills) >= 0.9 else 'NOT met'}")  # fmt: skip
+    per_batch = len(pool) / len(batches)
+
+    # Transitions per execution: Check, Choice, then NoMatchingRules (3) or Trigger + Succeed (4).
+    _, rules = resolve_tenant(ROOT / "rules" / "tenants" / "acme.yaml")
+    matcher = compile_rules({"rule_id": r.rule_id, "match": r.match} for r in rules)
+    matched = [bool(matcher.match(json.loads(i.json))) for i in pool]
+    batched_transitions = sum(4 if any(matched[i : i + round(per_batch)]) else 3
+                              for i in range(0, len(pool), round(per_batch))) / len(pool) * 1e6  # fmt: skip
+    naive_transitions = sum(4 if m else 3 for m in matched) / len(pool) * 1e6
+    executions = 1e6 / per_batch
+    cost = batched_transitions / 1000 * SFN_PRICE_PER_1000_TRANSITIONS
+    naive_cost = naive_transitions / 1000 * SFN_PRICE_PER_1000_TRANSITIONS
+    _line("events per execution", f"{per_batch:,.0f}", "naive: 1")
+    _line("executions per million events", f"{executions:,.0f}", "naive: 1,000,000")
+    _line("state transitions per million events", f"{batched_transitions:,.0f}", f"naive: {naive_transitions:,.0f}")
+    _line("Step Functions cost per million events", f"${cost:,.2f}", f"naive: ${naive_cost:,.2f}", f"{naive_cost / cost:,.0f}x cheaper")
+
+
+# -- stage 2: rule matching ---------------------------------------------------------------------------
+
+FIELDS_STR = ["metadata.product.vendor_name", "metadata.product.name", "metadata.event_code", "user.email_addr", "user.name",
+              "device.hostname", "url.hostname", "url.categories", "app_name", "finding_info.title", "malware.name",
+              "policy.name", "activity_name", "class_name"]  # fmt: skip
+FIELDS_NUM = ["class_uid", "activity_id", "severity_id", "disposition_id", "status_id", "dst_endpoint.port"]
+FIELDS_IP = ["src_endpoint.ip", "dst_endpoint.ip", "device.ip"]
+
+
+def _vocabulary(events: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    def walk(event: Any, path: str) -> list[Any]:
+        node: Any = event
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else [n.get(part) for n in node if isinstance(n, dict)] if isinstance(node, list) else None
+        return [v for v in (node if isinstance(node, list) else [node]) if v is not None]
+
+    return {field: sorted({v for e in events for v in walk(e, field)}, key=str) or ["none"] for field in FIELDS_STR + FIELDS_NUM + FIELDS_IP}
+
+
+def _nest(path: str, leaf: list[Any]) -> dict[str, Any]:
+    node: Any = leaf
+    for part in reversed(path.split(".")):
+        node = {part: node}
+    return node
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def generate_rules(count: int, vocabulary: dict[str, list[Any]], seed: int = 3) -> list[dict[str, Any]]:
+    """A tenant's rule set of mixed operators over the normalized event.
+
+    Like real coaching rules, most rules narrow a product or event class and then name something
+    specific (a person, a host, a site, an app, a policy, a title) with exact values, affixes,
+    case-insensitive matches or wildcards, often with a severity range, sometimes an IP range,
+    an anything-but or an $or. Specific values come from the sample events one time in ten (so
+    rules do match) and are made up otherwise (most rules do not match a given event)."""
+    rng = random.Random(seed)
+    specific = ["user.email_addr", "user.name", "device.hostname", "url.hostname", "app_name", "finding_info.title",
+                "policy.name", "malware.name", "metadata.event_code", "url.categories"]  # fmt: skip
+
+    def value(field: str) -> str:
+        if rng.random() < 0.1:
+            return str(rng.choice(vocabulary[field]))
+        return f"{rng.choice(['acme', 'corp', 'zeta', 'web', 'ops'])}-{rng.randrange(10**7)}.example"
+
+    def specific_clause() -> dict[str, Any]:
+        field = rng.choice(specific)
+        text = value(field)
+        kind = rng.choices(["exact", "prefix", "suffix", "eqic", "wildcard"], [45, 15, 15, 15, 10])[0]
+        leaf = {"exact": [text], "prefix": [{"prefix": text[:8]}], "suffix": [{"suffix": text[-8:]}],
+                "eqic": [{"equals-ignore-case": text.upper()}], "wildcard": [{"wildcard": f"{text[:4]}*{text[-4:]}"}]}[kind]  # fmt: skip
+        return _nest(field, leaf)
+
+    rules = []
+    for n in range(count):
+        pattern: dict[str, Any] = {}
+        if rng.random() < 0.7:
+            pattern = _merge(pattern, _nest("metadata.product.vendor_name", [rng.choice(vocabulary["metadata.product.vendor_name"])]))
+        if rng.random() < 0.5:
+            pattern = _merge(pattern, {"class_uid": [rng.choice(vocabulary["class_uid"])]})
+        for _ in range(rng.randint(1, 2)):
+            pattern = _merge(pattern, specific_clause())
+        if rng.random() < 0.3:
+            low = rng.randrange(0, 5)
+            pattern = _merge(pattern, {"severity_id": [{"numeric": [">=", low, "<=", low + rng.randrange(1, 3)]}]})
+        if rng.random() < 0.1:
+            pattern = _merge(pattern, _nest(rng.choice(FIELDS_IP), [{"cidr": f"{rng.randrange(1, 224)}.{rng.randrange(256)}.0.0/16"}]))
+        if rng.random() < 0.1:
+            pattern = _merge(pattern, {"disposition_id": [{"anything-but": [2, 3]}]})
+        if rng.random() < 0.08:
+            pattern["$or"] = [specific_clause(), specific_clause()]
+        if rng.random() < 0.05:
+            pattern = _merge(pattern, {"status_id": [{"exists": True}]})
+        rules.append({"rule_id": f"rule-{n:05d}", "match": pattern})
+    return rules
+
+
+def bench_rules(events: list[Any]) -> None:
+    print("\nrule matching (one core; rules of mixed operators; the sample mix's events)")
+    from moto.events.models import EventPattern
+
+    documents = [json.loads(o.event_json) for o in events]
+    vocabulary = _vocabulary(documents)
+    rules_1k = generate_rules(1000, vocabulary)
+    matcher = compile_rules(rules_1k)
+    ours = _rate(lambda: sum(1 for e in documents if matcher.match(e) is not None), 3.0)
+    moto_patterns = [EventPattern.load(json.dumps(r["match"])) for r in rules_1k]
+    subset = documents[:15]
+    started = time.perf_counter()
+    moto_verdicts = [[r["rule_id"] for r, p in zip(rules_1k, moto_patterns) if p.matches_event(e)] for e in subset]
+    moto_rate = len(subset) / (time.perf_counter() - started)
+    agree = all(matcher.match(e) == v for e, v in zip(subset, moto_verdicts))
+    matches = sum(len(matcher.match(e)) for e in documents) / len(documents)
+    _line("1,000 rules: events/s", f"{ours:,.0f}", "", f"target 50,000: {'met' if ours >= 50_000 else 'NOT met'} (absolute)")
+    _line("1,000 rules: moto, rule by rule, events/s", f"{moto_rate:,.1f}", f"same verdicts: {agree}")
+    _line("speed-up over moto", f"{ours / moto_rate:,.0f}x", "", f"target 300x: {'met' if ours / moto_rate >= 300 else 'NOT met'}")
+    _line("matches per event (1,000 rules)", f"{matches:.2f}")
+    rates, per_event = {}, {}
+    for count in (10, 10_000):
+        scaled = compile_rules(generate_rules(count, vocabulary, seed=count))
+        rates[count] = _rate(lambda scaled=scaled: sum(1 for e in documents if scaled.match(e) is not None), 3.0)
+        per_event[count] = sum(len(scaled.match(e)) for e in documents) / len(documents)
+    ratio = rates[10] / rates[10_000]
+    _line("10 rules: events/s", f"{rates[10]:,.0f}", f"matches per event: {per_event[10]:.2f}")
+    _line("10,000 rules: events/s", f"{rates[10_000]:,.0f}", f"matches per event: {per_event[10_000]:.2f}")
+    _line("slow-down from 10 to 10,000 rules", f"{ratio:.2f}x", f"from 1,000 to 10,000: {ours / rates[10_000]:.2f}x",
+          f"target within 2x: {'met' if ratio <= 2 else 'NOT met'}")  # fmt: skip
+    started = time.perf_counter()
+    compile_rules(generate_rules(10_000, vocabulary, seed=5))
+    _line("compiling 10,000 rules", f"{time.perf_counter() - started:.2f} s")
+
+
+MEMORY_PROBE = r"""
+import json, sys
+
+def peak_kb():  # VmHWM: this process's peak resident set (ru_maxrss would include the parent's)
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+
+import handlers.check_rules as check  # the Lambda module, with everything it imports
+from handlers import batching
+from handlers.rules.store import build
+from handlers.rules.model import Rule
+baseline = peak_kb()
+rules, payload = json.load(sys.stdin)
+ruleset = build("acme", "v1", [Rule.model_validate(r) for r in rules])
+
+class Store:  # the DynamoDB rules table is I/O, not memory: serve the compiled rule set directly
+    def load(self, tenant): return ruleset
+
+class State:  # likewise the state table: every match is "notify", the most output
+    def decide(self, rule, event): return "notify"
+
+batch = json.loads(payload)
+matches, decisions = check.evaluate("acme", check._events(batch), Store(), State())
+output = {"matches": matches}
+print(json.dumps({"baseline_kb": baseline, "peak_kb": peak_kb(),
+                  "events": len(batch["events"]), "matches": len(matches), "bytes": len(payload.encode())}))
+"""
+
+
+def bench_memory(events: list[Any]) -> None:
+    print("\nCheckEventsForRuleMatch memory (a full 256 KiB batch, 1,000 rules)")
+    documents = [json.loads(o.event_json) for o in events]
+    rules = generate_rules(1000, _vocabulary(documents))
+    (full, *_) = batching.plan("acme", _pool(events, 2000))
+    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE], input=json.dumps([rules, full.payload]), text=True,
+                            capture_output=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "POWERTOOLS_LOG_LEVEL": "WARNING"})  # fmt: skip
+    if result.returncode != 0:
+        print(result.stderr)
+        return
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    peak = probe["peak_kb"] / 1024
+    _line("peak RSS of the handler process", f"{peak:,.1f} MB", f"after imports: {probe['baseline_kb'] / 1024:,.1f} MB",
+          f"target <= 128 MB: {'met' if peak <= 128 else 'NOT met'}")  # fmt: skip
+    _line("batch evaluated", f"{probe['bytes']:,} B", f"{probe['events']} events, {probe['matches']} matches")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./build.sh bench")
+    parser.add_argument("--only", choices=["normalize", "batching", "rules", "memory"], action="append")
+    args = parser.parse_args(argv)
+    only = set(args.only or ["normalize", "batching", "rules", "memory"])
+    payloads = _payloads()
+    events = _events(payloads)
+    print(f"coachflow benchmarks: {len(payloads)} sample payloads, {len(events)} normalized events, "
+          f"python {sys.version.split()[0]}, one process")  # fmt: skip
+    if "normalize" in only:
+        bench_normalize(payloads)
+    if "batching" in only:
+        bench_batching(events)
+    if "rules" in only:
+        bench_rules(events)
+    if "memory" in only:
+        bench_memory(events)
+    print(f"\n(peak RSS of the benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
