@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
@@ -23,7 +24,7 @@ from handlers import batching
 from handlers.ingest import normalize_payload
 from handlers.rules import compile_rules
 
-SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES = Path(os.environ.get("COACHFLOW_SAMPLES", ROOT.parent / "shared" / "samples"))
 SFN_PRICE_PER_1000_TRANSITIONS = 0.025
 
 

@@ -3,6 +3,7 @@ coachflow's shims) on a free port, real `terraform apply`, real HTTP."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from emulator.stack import ROOT, STATE_ROOT, LocalEnvironment, free_port, stop_group
 
-SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES = Path(os.environ.get("COACHFLOW_SAMPLES", ROOT.parent / "shared" / "samples"))
 
 
 @pytest.fixture(scope="session")
