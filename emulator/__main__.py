@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "fire-schedule":
         import boto3
 
-        from emulator.scheduler import fire as fire_one, get_schedule
+        from emulator.scheduler import fire as fire_one
+        from emulator.scheduler import get_schedule
 
         session = boto3.session.Session(
             aws_access_key_id="testing",

@@ -19,10 +19,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from emulator.stack import DEFAULT_PORT, ROOT, LocalEnvironment, free_port, port_in_use, stop_group
+from emulator.stack import DEFAULT_PORT, ROOT, LocalEnvironment, free_port, port_in_use, samples_dir, stop_group
 from emulator.webhook_receiver import read_record
 
-SAMPLES = Path(os.environ.get("COACHFLOW_SAMPLES", ROOT.parent / "shared" / "samples"))
+SAMPLES = samples_dir()
 TIMEOUT = 180
 
 # (tenant, source, sample file): real vendor payloads, as the integrations would deliver them

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from emulator.stack import DEFAULT_PORT, ROOT, STATE_ROOT, LocalEnvironment, stop_group, terraform_env
 

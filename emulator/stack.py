@@ -34,6 +34,18 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
                "AWS_DEFAULT_REGION": REGION}  # fmt: skip
 
 
+def samples_dir() -> Path:
+    """The real vendor samples: $COACHFLOW_SAMPLES, else a ``shared/samples`` beside the checkout
+    (or beside its parent, for clones in a sub-directory), else the workplace's ``/work/shared``."""
+    if os.environ.get("COACHFLOW_SAMPLES"):
+        return Path(os.environ["COACHFLOW_SAMPLES"])
+    for candidate in (ROOT.parent / "shared" / "samples", ROOT.parent.parent / "shared" / "samples",
+                      Path("/work/shared/samples")):  # fmt: skip
+        if candidate.is_dir():
+            return candidate
+    return ROOT.parent / "shared" / "samples"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
-from emulator.stack import ROOT
+from emulator.stack import ROOT, samples_dir
 from handlers import batching
 from handlers.ingest import normalize_payload
 from handlers.rules import compile_rules
 
-SAMPLES = Path(os.environ.get("COACHFLOW_SAMPLES", ROOT.parent / "shared" / "samples"))
+SAMPLES = samples_dir()
 SFN_PRICE_PER_1000_TRANSITIONS = 0.025
 
 

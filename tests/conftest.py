@@ -3,7 +3,6 @@ coachflow's shims) on a free port, real `terraform apply`, real HTTP."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -13,9 +12,9 @@ from typing import Iterator
 
 import pytest
 
-from emulator.stack import ROOT, STATE_ROOT, LocalEnvironment, free_port, stop_group
+from emulator.stack import ROOT, STATE_ROOT, LocalEnvironment, free_port, samples_dir, stop_group
 
-SAMPLES = Path(os.environ.get("COACHFLOW_SAMPLES", ROOT.parent / "shared" / "samples"))
+SAMPLES = samples_dir()
 
 
 @pytest.fixture(scope="session")

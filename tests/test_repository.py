@@ -42,3 +42,12 @@ def test_the_lambda_image_holds_only_the_handlers():
     assert ignore[0] == "*" and "!handlers/" in ignore and "!emulator/" not in ignore
     runtime = (ROOT / "requirements.txt").read_text()
     assert "moto" not in runtime and all("==" in line for line in runtime.splitlines() if line and not line.startswith("#"))
+
+
+def test_python_lint():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "handlers", "emulator", "tests"], cwd=ROOT,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

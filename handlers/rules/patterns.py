@@ -23,7 +23,7 @@ import ipaddress
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 # -- limits ----------------------------------------------------------------------------------------
