@@ -7,14 +7,14 @@ import os
 import subprocess
 import sys
 
-from emulator.stack import DEFAULT_PORT, ROOT, STATE_ROOT, LocalEnvironment, stop_group, terraform_env
+from emulator.stack import DEFAULT_PORT, INSTANCE, ROOT, STATE_ROOT, LocalEnvironment, stop_group, terraform_env
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 
 
 def up() -> int:
     port = int(os.environ.get("COACHFLOW_EMULATOR_PORT", DEFAULT_PORT))
-    env = LocalEnvironment(name="default", port=port)
+    env = LocalEnvironment(name=INSTANCE, port=port)
     env.start()
     try:
         outputs = env.apply()
@@ -33,7 +33,7 @@ def up() -> int:
 
 
 def down() -> int:
-    workdir = STATE_ROOT / "default"
+    workdir = STATE_ROOT / INSTANCE
     pid_file = workdir / "emulator.pid"
     if not pid_file.exists():
         print("no local environment is running")
@@ -70,11 +70,11 @@ def lint() -> int:
 
 
 def fire_schedule(args: list[str]) -> int:
-    endpoint_file = STATE_ROOT / "default" / "endpoint"
+    endpoint_file = STATE_ROOT / INSTANCE / "endpoint"
     if not endpoint_file.exists():
         print("no local environment is running (./build.sh up)", file=sys.stderr)
         return 2
-    outputs = json.loads((STATE_ROOT / "default" / "outputs.json").read_text())
+    outputs = json.loads((STATE_ROOT / INSTANCE / "outputs.json").read_text())
     if "--group" not in args:
         args = [*args, "--group", outputs["schedule_group"]]
     from emulator.__main__ import main

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = ROOT / "terraform" / "environments" / "local"
 STATE_ROOT = ROOT / ".coachflow"
 DEFAULT_PORT = 4566
+# The long-lived environment of './build.sh up' lives in .coachflow/<instance>; tests use their own.
+INSTANCE = os.environ.get("COACHFLOW_INSTANCE", "default")
 DEFAULT_MIRROR = Path("/opt/tf-plugins")
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,

@@ -8,6 +8,7 @@ variables Terraform sets on each function.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from typing import Any
 
@@ -32,3 +33,12 @@ def setting(name: str, default: str | None = None) -> str:
     if value is None:
         raise RuntimeError(f"environment variable {name} is not set on this function")
     return value
+
+
+def get_json(bucket: str, key: str) -> Any:
+    """A claim-check: a JSON document stored in S3 because it did not fit a payload."""
+    return json.loads(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def put_bytes(bucket: str, key: str, body: bytes) -> None:
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")

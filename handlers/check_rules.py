@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers import aws, notify
-from handlers.ingest import TENANT_ID
+from handlers.ingest import tenant_of
 from handlers.rules.state import RuleState
 from handlers.rules.store import RuleStore
 
@@ -49,8 +49,7 @@ def _events(batch: dict[str, Any]) -> list[dict[str, Any]]:
     for item in batch.get("events") or []:
         pointer = item.get("claim_check") if isinstance(item, dict) else None
         if pointer:
-            body = aws.client("s3").get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
-            item = json.loads(body)
+            item = aws.get_json(pointer["bucket"], pointer["key"])
         events.append(item)
     return events
 
@@ -100,7 +99,7 @@ def _fit(output: dict[str, Any], tenant: str) -> dict[str, Any]:
         return output
     bucket, key = aws.setting("CLAIMS_BUCKET"), f"matches/{tenant}/{output['batch_id']}.json"
     body = json.dumps(output.pop("matches"), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    aws.put_bytes(bucket, key, body)
     output["matches_ref"] = {"bucket": bucket, "key": key, "bytes": len(body)}
     return output
 
@@ -108,9 +107,7 @@ def _fit(output: dict[str, Any], tenant: str) -> dict[str, Any]:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    tenant = event.get("tenant_id")
-    if not isinstance(tenant, str) or not TENANT_ID.match(tenant):
-        raise ValueError(f"execution input has no valid tenant_id: {tenant!r:.40}")
+    tenant = tenant_of(event)
     mode = event.get("mode", "events")
     logger.append_keys(tenant_id=tenant, mode=mode)
     if mode == "reevaluate":

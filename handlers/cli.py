@@ -36,9 +36,13 @@ def _tenant(value: str) -> str:
     return value
 
 
+def _instance_dir() -> Path:
+    return ROOT / ".coachflow" / os.environ.get("COACHFLOW_INSTANCE", "default")
+
+
 def _local_outputs() -> dict[str, Any]:
     """Outputs of the local environment started by './build.sh up' (for defaults)."""
-    path = ROOT / ".coachflow" / "default" / "outputs.json"
+    path = _instance_dir() / "outputs.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -47,7 +51,7 @@ def _endpoint(args: argparse.Namespace) -> str | None:
         return args.endpoint
     if os.environ.get("AWS_ENDPOINT_URL"):
         return os.environ["AWS_ENDPOINT_URL"]
-    port_file = ROOT / ".coachflow" / "default" / "endpoint"
+    port_file = _instance_dir() / "endpoint"
     return port_file.read_text().strip() if port_file.exists() else None
 
 

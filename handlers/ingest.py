@@ -36,6 +36,14 @@ TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 AUTO = "auto"
 
 
+def tenant_of(payload: dict[str, Any]) -> str:
+    """The tenant a Lambda input belongs to; a missing or malformed one is a caller bug."""
+    tenant = payload.get("tenant_id")
+    if not isinstance(tenant, str) or not TENANT_ID.match(tenant):
+        raise ValueError(f"input has no valid tenant_id: {tenant!r:.40}")
+    return tenant
+
+
 @dataclass(frozen=True)
 class Line:
     """One record of a text feed (CSV, W3C, syslog): its raw text and the fields parsed from it."""

@@ -50,7 +50,7 @@ def _ingest(record: SQSRecord) -> list[Outcome]:
 def _claim_check(tenant: str) -> batching.ClaimCheck:
     def store(uid: str, event_json: str) -> str:
         bucket, key = aws.setting("CLAIMS_BUCKET"), f"events/{tenant}/{uid}.json"
-        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=event_json.encode("utf-8"), ContentType="application/json")
+        aws.put_bytes(bucket, key, event_json.encode("utf-8"))
         return batching.claim_pointer(bucket, key, uid, len(event_json.encode("utf-8")))
 
     return store

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from handlers import aws, notify
-from handlers.ingest import TENANT_ID
+from handlers.ingest import tenant_of
 
 logger = Logger()
 metrics = Metrics()
@@ -123,17 +123,14 @@ def _finish(table: Any, tenant: str, notification_id: str, status: str, detail: 
 def _matches(event: dict[str, Any]) -> list[dict[str, Any]]:
     ref = event.get("matches_ref")
     if ref:
-        body = aws.client("s3").get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read()
-        return json.loads(body)
+        return aws.get_json(ref["bucket"], ref["key"])
     return list(event.get("matches") or [])
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    tenant = event.get("tenant_id")
-    if not isinstance(tenant, str) or not TENANT_ID.match(tenant):
-        raise ValueError(f"input has no valid tenant_id: {tenant!r:.40}")
+    tenant = tenant_of(event)
     logger.append_keys(tenant_id=tenant, batch_id=event.get("batch_id"))
     matches = _matches(event)
     table = _state()

@@ -1,52 +1,48 @@
 # What an on-call engineer needs to know about: something is dead-lettered, an evaluation failed,
-# a stage is erroring. Each alarm notifies var.alarm_actions.
-resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
-  alarm_name          = "${local.name}-raw-events-dlq-not-empty"
-  alarm_description   = "Raw events were dead-lettered (rejected or failed repeatedly). Runbook: docs/operations.md#dead-letters"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = module.raw_events.dlq_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  tags                = local.tags
+# a stage is erroring. Each alarm notifies var.alarm_actions and points at its runbook section.
+locals {
+  alarms = merge(
+    {
+      "raw-events-dlq-not-empty" = {
+        description = "Raw events were dead-lettered (rejected or failed repeatedly). Runbook: docs/operations.md#dead-letters"
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = module.raw_events.dlq_name }
+        statistic   = "Maximum"
+      }
+      "executions-failed" = {
+        description = "Evaluation executions failed. Runbook: docs/operations.md#failed-executions"
+        namespace   = "AWS/States"
+        metric      = "ExecutionsFailed"
+        dimensions  = { StateMachineArn = module.state_machine.arn }
+        statistic   = "Sum"
+      }
+    },
+    {
+      for stage, function in {
+        normalize             = module.normalize.name
+        check-rules           = module.check_rules.name
+        trigger-notifications = module.trigger_notifications.name
+        } : "${stage}-errors" => {
+        description = "The ${stage} stage raised errors. Runbook: docs/operations.md#alarms"
+        namespace   = "AWS/Lambda"
+        metric      = "Errors"
+        dimensions  = { FunctionName = function }
+        statistic   = "Sum"
+      }
+    },
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "executions_failed" {
-  alarm_name          = "${local.name}-executions-failed"
-  alarm_description   = "Evaluation executions failed. Runbook: docs/operations.md#failed-executions"
-  namespace           = "AWS/States"
-  metric_name         = "ExecutionsFailed"
-  dimensions          = { StateMachineArn = module.state_machine.arn }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  tags                = local.tags
-}
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
 
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  for_each = {
-    normalize             = module.normalize.name
-    check_rules           = module.check_rules.name
-    trigger_notifications = module.trigger_notifications.name
-  }
-
-  alarm_name          = "${each.value}-errors"
-  alarm_description   = "The ${each.key} stage raised errors. Runbook: docs/operations.md#function-errors"
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
+  alarm_name          = "${local.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
   evaluation_periods  = 1
   threshold           = 0

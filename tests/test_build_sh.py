@@ -1,0 +1,58 @@
+"""build.sh, the single entry point: usage, errors, and the up / send / push / fire-schedule / down
+cycle on its own instance of the embedded AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from emulator.stack import ROOT, STATE_ROOT, free_port, port_in_use
+
+
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["./build.sh", *args], cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env}, timeout=900)
+
+
+def test_usage_and_unknown_verbs():
+    help_ = _run("help")
+    assert help_.returncode == 0 and "demo" in help_.stdout and "test" in help_.stdout
+    bogus = _run("frobnicate")
+    assert bogus.returncode == 2 and "unknown verb 'frobnicate'" in bogus.stderr and "usage:" in bogus.stderr
+
+
+def test_plan_needs_an_image_an_environment_and_a_backend():
+    assert "COACHFLOW_IMAGE_URI" in _run("plan", "dev", COACHFLOW_IMAGE_URI="").stderr
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/coachflow-handlers@sha256:" + "0" * 64
+    wrong = _run("plan", "qa", COACHFLOW_IMAGE_URI=image)
+    assert wrong.returncode == 2 and "ENV must be one of: dev staging prod" in wrong.stderr
+    no_backend = _run("plan", "dev", COACHFLOW_IMAGE_URI=image, COACHFLOW_TF_BACKEND_CONFIG="/nonexistent/backend.hcl")
+    assert no_backend.returncode == 2 and "backend" in no_backend.stderr
+    assert _run("apply", "dev", COACHFLOW_TF_BACKEND_CONFIG="/nonexistent/backend.hcl").returncode == 2
+
+
+@pytest.mark.integration
+def test_up_send_push_fire_down(samples: Path, tmp_path: Path):
+    instance, port = f"test-up-{uuid.uuid4().hex[:8]}", free_port()
+    env = {"COACHFLOW_INSTANCE": instance, "COACHFLOW_EMULATOR_PORT": str(port)}
+    try:
+        up = _run("up", **env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"http://127.0.0.1:{port}" in up.stdout and port_in_use(port)
+        pushed = _run("rules", "push", "--tenant", "acme", "rules/tenants/acme.yaml", **env)
+        assert pushed.returncode == 0, pushed.stderr
+        assert json.loads(pushed.stdout)["rules"] == 14
+        sent = _run("send", "--tenant", "acme", "--source", "okta", str(samples / "okta" / "sekoia_account_lock.json"), **env)
+        assert sent.returncode == 0 and json.loads(sent.stdout)["message_id"]
+        fired = _run("fire-schedule", "coachflow-local-reevaluate-acme", **env)
+        assert fired.returncode == 0, fired.stderr
+        assert ":execution:coachflow-local-evaluate:" in json.loads(fired.stdout)["started"]
+    finally:
+        down = _run("down", **env)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert not port_in_use(port)
+    assert not (STATE_ROOT / instance / "emulator.pid").exists()
