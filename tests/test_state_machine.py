@@ -158,3 +158,31 @@ def test_catch_routes_all_notifications_failed_to_the_fail_state(stack):
     assert execution["error"] == "AllNotificationsFailedException"
     assert states_entered(execution)[-1] == "NotificationsFailed"
     assert json.loads(execution["cause"])["errorMessage"] == "webhook down"
+
+
+def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, samples: Path, webhook):
+    import copy
+
+    base, record = webhook
+    tenant = _tenant()
+    # a long coaching text makes each match large: 150 of them exceed what a state may output
+    rules = [{"rule_id": "every-okta", "match": {"metadata": {"product": {"vendor_name": ["Okta"]}}},
+              "actions": [{"type": "notify", "template": "Hi {user}. " + "Here is how to stay safe. " * 70}]}]  # fmt: skip
+    push(stack, tenant, rules, f"{base}/hooks/{tenant}")
+    set_secret(stack, tenant, "k")
+    (template,) = events_from(samples / "okta" / "sekoia_sso_failure.json", tenant)
+    events = []
+    for n in range(150):
+        event = copy.deepcopy(template)
+        event["uid"] = f"{n:032x}"
+        events.append(event)
+    execution = run_execution(stack, batch_input(tenant, events).payload, timeout=240)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    check = json.loads(next(e for e in execution["history"] if e["type"] == "TaskSucceeded")["taskSucceededEventDetails"]["output"])
+    output = check["Payload"]
+    assert output["match_count"] == 150 and "matches" not in output
+    ref = output["matches_ref"]
+    stored = json.loads(stack.client("s3").get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read())
+    assert len(stored) == 150 and ref["bytes"] > 240_000
+    assert json.loads(execution["output"])["delivered"] == 150
+    assert len(read_received(record)) == 150

@@ -138,7 +138,19 @@ class Clause:
                  "cidr": 4, "wildcard": 5, "numeric": 6, "exists": 9}  # fmt: skip
         return max(order[a.kind] for a in self.alternatives)
 
+    def __post_init__(self) -> None:
+        # The most common clause, a list of exact strings, is checked by set membership.
+        kinds = {type(a.key) for a in self.alternatives if a.kind == "exact"}
+        only_strings = kinds == {str} and all(a.kind == "exact" for a in self.alternatives)
+        self.strings = frozenset(a.key for a in self.alternatives) if only_strings else None
+
     def satisfied(self, values: list[Any]) -> bool:
+        strings = self.strings
+        if strings is not None:
+            for value in values:
+                if value.__class__ is str and value in strings:
+                    return True
+            return False
         for alt in self.alternatives:
             kind = alt.kind
             if kind == "absent":
