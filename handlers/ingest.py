@@ -139,45 +139,47 @@ def _split_text(text: str, vendor: Any, error: json.JSONDecodeError) -> Iterator
         yield text_vendor, record
 
 
-def canonical(record: Any) -> str:
-    """The record as compact JSON (keys in the order received), or a text record's line: its uid
-    is a hash of this, so the same raw record always gets the same uid, however it was spaced."""
+def canonical(record: Any) -> bytes:
+    """The record as compact UTF-8 JSON (keys in the order received), or a text record's line: its
+    uid is a hash of this, so the same raw record always gets the same uid, however it was spaced."""
     if isinstance(record, Line):
-        return record.text
-    return pydantic_core.to_json(record).decode("utf-8", "surrogatepass")
+        return record.text.encode("utf-8", "surrogatepass")
+    return pydantic_core.to_json(record)
 
 
 def normalize_record(record: Any, vendor: Any, tenant: str, label: str, received_ms: int) -> list[Outcome]:
     raw = canonical(record)
     source = vendor.SOURCE if vendor is not None else label
-    if len(raw.encode("utf-8", "surrogatepass")) > MAX_RECORD_BYTES:
-        return [Outcome("rejected", source, reason=OVERSIZED, detail=f"record exceeds {MAX_RECORD_BYTES} bytes", raw=raw)]
+
+    def rejected(reason: str, detail: str) -> list[Outcome]:
+        return [Outcome("rejected", source, reason=reason, detail=detail, raw=raw.decode("utf-8", "surrogatepass"))]
+
+    if len(raw) > MAX_RECORD_BYTES:
+        return rejected(OVERSIZED, f"record exceeds {MAX_RECORD_BYTES} bytes")
     if vendor is None:
-        return [Outcome("rejected", source, reason=UNKNOWN_SOURCE, detail="no vendor recognises this record", raw=raw)]
+        return rejected(UNKNOWN_SOURCE, "no vendor recognises this record")
     if not isinstance(record, (dict, Line)):
-        detail = f"a {vendor.SOURCE} record must be a JSON object, got {type(record).__name__}"
-        return [Outcome("rejected", source, reason=WRONG_TYPES, detail=detail, raw=raw)]
+        return rejected(WRONG_TYPES, f"a {vendor.SOURCE} record must be a JSON object, got {type(record).__name__}")
     try:
         events = vendor.normalize(record, Context(tenant, event_uid(tenant, source, raw), received_ms))
     except Ignored as exc:
         return [Outcome("ignored", source, reason=exc.reason)]
     except Rejected as exc:
-        return [Outcome("rejected", source, reason=exc.reason, detail=exc.detail, raw=raw)]
+        return rejected(exc.reason, exc.detail)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         # A field had a shape the normalizer did not expect: the record is wrong, not the code path.
-        detail = f"{type(exc).__name__}: {exc}"[:300]
-        return [Outcome("rejected", source, reason=WRONG_TYPES, detail=detail, raw=raw)]
-    return [_validated(event, source, raw) for event in events]
-
-
-def _validated(event: dict[str, Any], source: str, raw: str) -> Outcome:
-    try:
-        model = NormalizedEvent.bounded(event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return Outcome("rejected", source, reason=WRONG_TYPES, detail=f"{where}: {first['msg']}"[:300], raw=raw)
-    return Outcome("normalized", source, event_json=model.to_json(), uid=model.uid, time=model.time)
+        return rejected(WRONG_TYPES, f"{type(exc).__name__}: {exc}"[:300])
+    outcomes = []
+    for event in events:
+        try:
+            model = NormalizedEvent.bounded(event)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            outcomes.extend(rejected(WRONG_TYPES, f"{where}: {first['msg']}"[:300]))
+            continue
+        outcomes.append(Outcome("normalized", source, event_json=model.to_json(), uid=model.uid, time=model.time))
+    return outcomes
 
 
 def count(outcomes: Iterable[Outcome]) -> dict[str, int]:

@@ -35,7 +35,7 @@ class Rejected(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Outcome:
     kind: Literal["normalized", "ignored", "rejected"]
     source: str

@@ -6,7 +6,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
-import json
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -32,14 +31,10 @@ class Context:
         return hashlib.sha256(f"{self.uid}\x00{part}".encode("utf-8")).hexdigest()[:32]
 
 
-def event_uid(tenant: str, source: str, raw: Any, part: str = "") -> str:
-    """The same raw record always gets the same uid (per tenant, so tenants never collide).
-
-    ``part`` distinguishes several events derived from one record (one per email recipient).
-    """
-    if not isinstance(raw, str):
-        raw = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(f"{tenant}\x00{source}\x00{part}\x00{raw}".encode("utf-8", "surrogatepass"))
+def event_uid(tenant: str, source: str, raw: bytes) -> str:
+    """The same raw record always gets the same uid (per tenant, so tenants never collide)."""
+    digest = hashlib.sha256(f"{tenant}\x00{source}\x00".encode("utf-8"))
+    digest.update(raw)
     return digest.hexdigest()[:32]
 
 
@@ -132,18 +127,12 @@ def _in_range(time_ms: int, path: str) -> int:
     return time_ms
 
 
-_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S.%f%z",
-    "%Y-%m-%dT%H:%M:%S%z",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M:%S.%f",
-    "%a %b %d %H:%M:%S %Y",  # Zscaler NSS / Netskope src_time: "Mon Aug 28 08:05:55 2023"
-    "%Y/%m/%d %H:%M:%S",
-    "%b %d %Y %H:%M:%S",
-)
-
-
-_last_format = [_FORMATS[0]]
+_MONTHS = {m: n for n, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_NUMERIC = re.compile(r"\d+(\.\d+)?")
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+# "Mon Aug 28 08:05:55 2023" (Zscaler NSS, Netskope src_time) and "Mar 01 2021 21:06:06" (CEF rt)
+_CTIME = re.compile(r"(?:[A-Z][a-z]{2}\s+)?([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{2}):(\d{2}):(\d{2})\s+(\d{4})")
+_MONTH_FIRST = re.compile(r"([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})")
 
 
 def parse_time(value: Any, path: str) -> int:
@@ -155,28 +144,34 @@ def parse_time(value: Any, path: str) -> int:
     if not isinstance(value, str) or not value.strip():
         raise Rejected(MISSING_FIELD if not value else WRONG_TYPES, f"field '{path}' is not a timestamp")
     raw = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", raw):
+    if _NUMERIC.fullmatch(raw):
         return epoch_ms(raw, path)
-    iso = raw.replace("Z", "+00:00")
-    # Python < 3.11 accepts at most 6 fractional digits; Microsoft sends 7.
-    iso = re.sub(r"(\.\d{6})\d+", r"\1", iso)
+    # ISO 8601 in its many spellings; Python < 3.11 takes at most 6 fractional digits, Microsoft sends 7.
+    iso = _FRACTION.sub(r"\1", raw.replace("Z", "+00:00").replace("/", "-"))
     try:
         moment = dt.datetime.fromisoformat(iso)
     except ValueError:
-        moment = None
-        squashed = re.sub(r"\s+", " ", raw)
-        for fmt in sorted(_FORMATS, key=lambda f: f != _last_format[0]):  # a feed keeps one format
-            try:
-                moment = dt.datetime.strptime(squashed, fmt)
-                _last_format[0] = fmt
-                break
-            except ValueError:
-                continue
+        moment = _month_names(raw)
         if moment is None:
             raise Rejected(WRONG_TYPES, f"field '{path}' is not a timestamp: {raw!r:.60}") from None
     if moment.tzinfo is None:
         return _in_range(calendar.timegm(moment.timetuple()) * 1000 + moment.microsecond // 1000, path)
     return _in_range(int(moment.timestamp() * 1000), path)
+
+
+def _month_names(raw: str) -> dt.datetime | None:
+    if m := _CTIME.fullmatch(raw):
+        month, day, hour, minute, second, year = m.groups()
+    elif m := _MONTH_FIRST.fullmatch(raw):
+        month, day, year, hour, minute, second = m.groups()
+    else:
+        return None
+    if month not in _MONTHS:
+        return None
+    try:
+        return dt.datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
+    except ValueError:
+        return None
 
 
 def hashes(md5: str | None = None, sha1: str | None = None, sha256: str | None = None) -> list[dict[str, Any]] | None:
