@@ -345,3 +345,22 @@ def test_the_documented_examples_are_what_the_normalizer_produces(samples: Path)
     for name, text in examples:
         produced = normalize_payload((samples / name).read_text(encoding="utf-8"), name.split("/")[0], "acme")[0].event
         assert json.loads(text) == produced, f"docs/event-schema.md is stale for {name}"
+
+
+def test_zpa_user_activity_records():
+    # No ZPA sample ships with ../shared/samples; this record follows the LSS "User Activity" log
+    # format (field names from Zscaler's LSS documentation), values invented.
+    record = {"LogTimestamp": "Thu Nov 20 10:15:42 2025", "Customer": "Acme", "SessionID": "s-1", "ConnectionID": "c-42",
+              "InternalReason": "", "ConnectionStatus": "open", "Username": "amy@acme.example", "ServicePort": "443",
+              "ClientPublicIP": "198.51.100.7", "Policy": "Finance apps", "Host": "erp.internal.acme.example",
+              "Application": "ERP", "ServerPort": "443"}  # fmt: skip
+    for source in ("zscaler", "auto"):
+        (result,) = normalize_payload(json.dumps(record), source, "acme")
+        event = result.event
+        assert (event["class_uid"], event["activity_id"], event["disposition_id"]) == (4001, 1, 1)
+        assert event["user"]["email_addr"] == "amy@acme.example" and event["app_name"] == "ERP"
+        assert event["dst_endpoint"] == {"hostname": "erp.internal.acme.example", "port": 443}
+        assert event["policy"]["name"] == "Finance apps" and event["time_dt"] == "2025-11-20T10:15:42.000Z"
+    failed = {**record, "ConnectionStatus": "close", "InternalReason": "BRK_MT_SETUP_FAIL_APP_NOT_FOUND"}
+    event = normalize_payload(json.dumps(failed), "zscaler", "acme")[0].event
+    assert (event["activity_id"], event["disposition_id"], event["message"]) == (2, 2, "BRK_MT_SETUP_FAIL_APP_NOT_FOUND")

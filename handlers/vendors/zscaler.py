@@ -160,6 +160,6 @@ def normalize(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
             user=_user(ev, "Username"), app_name=text(ev, "Application"),
             src_endpoint=clean({"ip": text(ev, "ClientPublicIP")}),
             dst_endpoint=clean({"hostname": text(ev, "Host"), "port": port(ev, "ServerPort")}),
-            policy=clean({"name": text(ev, "PolicyName")}),
+            policy=clean({"name": text(ev, "Policy") or text(ev, "PolicyName")}),
         )]  # fmt: skip
     raise Ignored("unsupported_event_type: Zscaler record of an unknown feed")
