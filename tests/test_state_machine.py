@@ -186,3 +186,18 @@ def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, samples
     assert len(stored) == 150 and ref["bytes"] > 240_000
     assert json.loads(execution["output"])["delivered"] == 150
     assert len(read_received(record)) == 150
+
+
+def test_an_event_that_travels_as_a_claim_check_is_evaluated(stack, samples: Path, webhook):
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
+    set_secret(stack, tenant, "k")
+    (event,) = events_from(samples / "okta" / "sekoia_account_lock.json", tenant)
+    bucket, key = stack.outputs["claims_bucket"], f"events/{tenant}/{event['uid']}.json"
+    stack.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(event).encode())
+    pointer = {"claim_check": {"bucket": bucket, "key": key, "uid": event["uid"], "bytes": 1}}
+    execution = run_execution(stack, {"mode": "events", "tenant_id": tenant, "batch_id": "cc", "events": [pointer]})
+    assert states_entered(execution)[-1] == "NotificationsSent"
+    (received,) = read_received(record)
+    assert json.loads(received["body"])["event"]["uid"] == event["uid"]
