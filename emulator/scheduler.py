@@ -154,8 +154,11 @@ class Scheduler:
         expression, tz = schedule["ScheduleExpression"], schedule.get("ScheduleExpressionTimezone") or "UTC"
         known = self._next.get(schedule["Arn"])
         if known is None or known[0] != expression:
-            self._next[schedule["Arn"]] = (expression, next_occurrence(expression, now, tz))
-            return
+            # A one-time schedule counts from its creation, so one seen late still fires once.
+            created = schedule.get("CreationDate")
+            start = created - dt.timedelta(seconds=1) if expression.startswith("at(") and isinstance(created, dt.datetime) else now
+            self._next[schedule["Arn"]] = (expression, next_occurrence(expression, start, tz))
+            known = self._next[schedule["Arn"]]
         due = known[1]
         if due is None or due > now:
             return

@@ -33,17 +33,17 @@ def _executions(stack, prefix: str) -> list[dict[str, Any]]:
     return [e for e in found if e["name"].startswith(prefix)]
 
 
-def _dead_letters(stack, original_ids: set[str]) -> list[dict[str, Any]]:
-    """Dead letters of the given messages; others stay in the queue for their own tests."""
+def _dead_letters(stack, original_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Dead letters of the given messages, by original message id; others stay for their own tests."""
     sqs = stack.client("sqs")
-    found = []
+    found: dict[str, dict[str, Any]] = {}
     for _ in range(10):
         batch = sqs.receive_message(QueueUrl=stack.outputs["raw_events_dlq_url"], MaxNumberOfMessages=10,
                                     MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", [])  # fmt: skip
         for message in batch:
-            attrs = message.get("MessageAttributes", {})
-            if attrs.get("original_message_id", {}).get("StringValue") in original_ids and message not in found:
-                found.append(message)
+            original = message.get("MessageAttributes", {}).get("original_message_id", {}).get("StringValue")
+            if original in original_ids:
+                found[original] = message
         if len(found) >= len(original_ids):
             break
     return found
@@ -65,9 +65,8 @@ def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(sta
         outcomes.OVERSIZED: _send(stack, oversized, tenant, "okta"),
     }
     ok = _send(stack, good, tenant, "okta")  # a good neighbour in the same SQS batch
-    dead = wait_for(lambda: (lambda d: d if len(d) == len(sent) else None)(_dead_letters(stack, set(sent.values()))),
-                    timeout=90, what="every rejected record in the DLQ")  # fmt: skip
-    by_message = {m["MessageAttributes"]["original_message_id"]["StringValue"]: m for m in dead}
+    by_message = wait_for(lambda: (lambda d: d if len(d) == len(sent) else None)(_dead_letters(stack, set(sent.values()))),
+                          timeout=90, what="every rejected record in the DLQ")  # fmt: skip
     for reason, message_id in sent.items():
         attrs = by_message[message_id]["MessageAttributes"]
         assert attrs["rejection_reason"]["StringValue"] == reason
