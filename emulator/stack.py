@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -197,10 +196,6 @@ class LocalEnvironment:
         self.outputs = json.loads(self.terraform("output", "-json", capture=True))["coachflow"]["value"]
         (self.workdir / "outputs.json").write_text(json.dumps(self.outputs, indent=2))
         return self.outputs
-
-    def destroy_state(self) -> None:
-        shutil.rmtree(self.workdir / "tfdata", ignore_errors=True)
-        (self.workdir / "terraform.tfstate").unlink(missing_ok=True)
 
 
 def stop_group(pid: int) -> None:

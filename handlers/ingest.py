@@ -12,7 +12,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import pydantic_core
 from pydantic import ValidationError
@@ -180,10 +180,3 @@ def normalize_record(record: Any, vendor: Any, tenant: str, label: str, received
             continue
         outcomes.append(Outcome("normalized", source, event_json=model.to_json(), uid=model.uid, time=model.time))
     return outcomes
-
-
-def count(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    totals = {"normalized": 0, "ignored": 0, "rejected": 0}
-    for outcome in outcomes:
-        totals[outcome.kind] += 1
-    return totals

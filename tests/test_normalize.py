@@ -290,6 +290,7 @@ def test_each_rejection_reason(samples: Path):
         outcomes.MISSING_FIELD: (json.dumps({k: v for k, v in good.items() if k != "eventType"}), "okta", "acme"),
         outcomes.OVERSIZED: (json.dumps({**good, "displayMessage": "x" * outcomes.MAX_RECORD_BYTES}), "okta", "acme"),
     }
+    assert set(cases) == set(outcomes.REJECTION_REASONS)  # every reason coachflow declares is exercised
     for reason, (body, source, tenant) in cases.items():
         (result,) = normalize_payload(body, source, tenant)
         assert (result.kind, result.reason) == ("rejected", reason), result.summary()

@@ -55,13 +55,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality: types never cross (1 is not true), numbers compare by value."""
-    if _is_number(a) and _is_number(b):
-        return float(a) == float(b)
-    return type(a) is type(b) and a == b
-
-
 # -- wildcard without backtracking -------------------------------------------------------------------
 
 
