@@ -14,6 +14,7 @@ when the matches would not fit in the state output, they go to S3 and ``matches_
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -76,13 +77,15 @@ def evaluate(tenant: str, events: list[dict[str, Any]], store: RuleStore, state:
 
 
 def _pending(tenant: str, table: Any) -> list[dict[str, Any]]:
-    """Notifications that failed before and may be retried (re-evaluation mode)."""
+    """Notifications to retry (re-evaluation mode): failed or deferred ones, and ones whose
+    delivery lease expired (the function delivering them died)."""
     from boto3.dynamodb.conditions import Attr, Key
 
     found = []
+    retry = Attr("status").eq("pending") | (Attr("status").eq("sending") & Attr("lease_until").lt(int(time.time())))
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key("pk").eq(f"notif#{tenant}"),
-        "FilterExpression": Attr("status").eq("pending") & Attr("attempts").lt(MAX_DELIVERY_ATTEMPTS),
+        "FilterExpression": retry & Attr("attempts").lt(MAX_DELIVERY_ATTEMPTS),
         "ConsistentRead": True,
     }
     while True:

@@ -5,7 +5,8 @@ a Step Functions retry, a redelivered batch or a concurrent re-evaluation never 
 then it is POSTed, signed, to the tenant's webhook. A failed delivery is recorded as ``pending``
 (with the match, so the tenant's re-evaluation schedule retries it). When nothing could be
 delivered the function raises ``AllNotificationsFailedException``, which the state machine routes
-to its ``NotificationsFailed`` state.
+to its ``NotificationsFailed`` state. When the function's deadline nears, the notifications left are
+recorded as pending (deferred) for the re-evaluation schedule instead of being cut off mid-flight.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ metrics = Metrics()
 LEASE_SECONDS = 120
 DELIVERED_RETENTION = 14 * 86400
 SECRET_TTL = 300
+DEADLINE_MARGIN_SECONDS = 5
 _secrets: dict[str, tuple[float, str]] = {}
 
 
@@ -111,6 +113,26 @@ def _claim(table: Any, tenant: str, match: dict[str, Any]) -> bool:
         raise
 
 
+def _defer(table: Any, tenant: str, match: dict[str, Any]) -> bool:
+    """Record a notification as pending without trying it (no time left); False if already done."""
+    now = int(time.time())
+    try:
+        table.update_item(
+            Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]},
+            UpdateExpression="SET #s = :pending, #m = if_not_exists(#m, :match), attempts = if_not_exists(attempts, :zero), "
+            "expires_at = :exp, detail = :why",
+            ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
+            ExpressionAttributeNames={"#s": "status", "#m": "match"},
+            ExpressionAttributeValues={":pending": "pending", ":match": json.dumps(match, separators=(",", ":")), ":zero": 0,
+                                       ":exp": now + DELIVERED_RETENTION, ":why": "deferred: the function's deadline was near"},  # fmt: skip
+        )
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
 def _finish(table: Any, tenant: str, notification_id: str, status: str, detail: str) -> None:
     table.update_item(
         Key={"pk": f"notif#{tenant}", "sk": notification_id},
@@ -136,9 +158,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     table = _state()
     settings = _settings(tenant)
     url = str(settings.get("webhook_url") or "")
-    delivered, duplicates, failed, errors = [], [], [], []
+    delivered, duplicates, failed, deferred, errors = [], [], [], [], []
+    # Stop in time: what is left when the deadline nears waits for the tenant's re-evaluation.
+    reserve_ms = (float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5")) + DEADLINE_MARGIN_SECONDS) * 1000
     for match in matches:
         nid = match["notification_id"]
+        if context.get_remaining_time_in_millis() < reserve_ms:
+            if _defer(table, tenant, match):
+                deferred.append(nid)
+            continue
         if not _claim(table, tenant, match):
             duplicates.append(nid)
             continue
@@ -157,11 +185,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="NotificationsDelivered", unit=MetricUnit.Count, value=len(delivered))
     metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(failed))
     metrics.add_metric(name="NotificationsDuplicate", unit=MetricUnit.Count, value=len(duplicates))
-    if failed and not delivered and not duplicates:
+    if deferred:
+        metrics.add_metric(name="NotificationsDeferred", unit=MetricUnit.Count, value=len(deferred))
+    if failed and not delivered and not duplicates and not deferred:
         raise AllNotificationsFailedException(
             f"none of {len(failed)} notifications for tenant {tenant} was delivered: {errors[0]}"
         )
     result = {"tenant_id": tenant, "batch_id": event.get("batch_id"), "delivered": len(delivered),
-              "duplicates": len(duplicates), "failed": len(failed), "notification_ids": delivered}  # fmt: skip
+              "duplicates": len(duplicates), "failed": len(failed), "deferred": len(deferred),
+              "notification_ids": delivered}  # fmt: skip
     logger.info("notifications", extra={k: v for k, v in result.items() if k != "notification_ids"})
     return result

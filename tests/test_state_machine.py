@@ -201,3 +201,35 @@ def test_an_event_that_travels_as_a_claim_check_is_evaluated(stack, samples: Pat
     assert states_entered(execution)[-1] == "NotificationsSent"
     (received,) = read_received(record)
     assert json.loads(received["body"])["event"]["uid"] == event["uid"]
+
+
+def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack, samples: Path, webhook):
+    from handlers import notify
+    from handlers.rules.model import Rule
+
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
+    set_secret(stack, tenant, "k")
+    (event,) = events_from(samples / "okta" / "sekoia_account_lock.json", tenant)
+    match = notify.match_record(tenant, Rule.model_validate(LOCK_RULE), event)
+    # The real trigger handler with a 3 s timeout and a 1 s webhook timeout: it never has the 6 s it
+    # keeps in reserve, so it must defer instead of starting a delivery it may not finish.
+    out = stack.outputs
+    function = _fixture_function(stack, "handlers.trigger_notifications.handler", {
+        "STATE_TABLE": out["state_table"], "RULES_TABLE": out["rules_table"], "CLAIMS_BUCKET": out["claims_bucket"],
+        "WEBHOOK_SECRET_PREFIX": out["webhook_secret_prefix"], "WEBHOOK_TIMEOUT_SECONDS": "1", "ALLOW_HTTP_WEBHOOKS": "true",
+        "POWERTOOLS_SERVICE_NAME": "coachflow", "POWERTOOLS_METRICS_NAMESPACE": "Coachflow"})  # fmt: skip
+    stack.client("lambda").update_function_configuration(FunctionName=function, Timeout=3)
+    response = stack.client("lambda").invoke(FunctionName=function, Payload=json.dumps(
+        {"tenant_id": tenant, "batch_id": "b", "match_count": 1, "matches": [match]}).encode())  # fmt: skip
+    result = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, result
+    assert (result["delivered"], result["failed"], result["deferred"]) == (0, 0, 1)
+    assert read_received(record) == []
+    table = stack.resource("dynamodb").Table(out["state_table"])
+    item = table.get_item(Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]})["Item"]
+    assert item["status"] == "pending" and item["detail"].startswith("deferred")
+    again = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
+    assert states_entered(again)[-1] == "NotificationsSent"
+    assert len(read_received(record)) == 1
