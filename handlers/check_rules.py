@@ -58,6 +58,8 @@ def _events(batch: dict[str, Any]) -> list[dict[str, Any]]:
 def evaluate(tenant: str, events: list[dict[str, Any]], store: RuleStore, state: RuleState) -> tuple[list[dict[str, Any]], Counter]:
     """The pure-ish core: match every event against the tenant's rules and decide each match."""
     ruleset = store.load(tenant)
+    if not ruleset.rules:
+        logger.warning("tenant has no rules: its events are evaluated against nothing", extra={"version": ruleset.version})
     decisions: Counter = Counter()
     matches = []
     for event in events:
