@@ -8,7 +8,6 @@ into a rejection with a reason. Nothing here talks to AWS.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -85,13 +84,9 @@ def _split(body: str, vendor: Any) -> Iterator[tuple[Any, Any]]:
         raise Rejected(MALFORMED, "empty payload")
     try:
         payload = pydantic_core.from_json(stripped)  # the Rust parser: twice as fast as json.loads
-    except ValueError:
-        try:
-            json.loads(stripped)
-        except json.JSONDecodeError as exc:  # json's error says where, for the rejection detail
-            yield from _split_text(stripped, vendor, exc)
-            return
-        raise
+    except ValueError as exc:  # not JSON (or JSON no string can hold, e.g. a lone surrogate escape)
+        yield from _split_text(stripped, vendor, str(exc))
+        return
     yield from _split_json(payload, vendor)
 
 
@@ -119,13 +114,13 @@ def _split_json(payload: Any, vendor: Any) -> Iterator[tuple[Any, Any]]:
     yield None, payload
 
 
-def _split_text(text: str, vendor: Any, error: json.JSONDecodeError) -> Iterator[tuple[Any, Any]]:
+def _split_text(text: str, vendor: Any, error: str) -> Iterator[tuple[Any, Any]]:
     lines = [line for line in text.splitlines() if line.strip()]
     parsed: list[Any] = []
     for line in lines:  # newline-delimited JSON
         try:
-            parsed.append(json.loads(line))
-        except json.JSONDecodeError:
+            parsed.append(pydantic_core.from_json(line))
+        except ValueError:
             break
     if parsed and len(parsed) == len(lines):
         for record in parsed:
@@ -134,7 +129,7 @@ def _split_text(text: str, vendor: Any, error: json.JSONDecodeError) -> Iterator
     text_vendor = vendor if vendor is not None else vendors.detect_text(text)
     parser = getattr(text_vendor, "parse_text", None)
     if parser is None:
-        raise Rejected(MALFORMED, f"not JSON ({error.msg} at line {error.lineno} column {error.colno}) and not a text format this source sends")
+        raise Rejected(MALFORMED, f"not JSON ({error}) and not a text format this source sends")
     for record in parser(text):
         yield text_vendor, record
 
@@ -166,8 +161,9 @@ def normalize_record(record: Any, vendor: Any, tenant: str, label: str, received
         return [Outcome("ignored", source, reason=exc.reason)]
     except Rejected as exc:
         return rejected(exc.reason, exc.detail)
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        # A field had a shape the normalizer did not expect: the record is wrong, not the code path.
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, ArithmeticError) as exc:
+        # A field had a shape the normalizer did not expect (a list for a string, "inf" for a
+        # number): the record is wrong, not the code path.
         return rejected(WRONG_TYPES, f"{type(exc).__name__}: {exc}"[:300])
     outcomes = []
     for event in events:

@@ -301,6 +301,12 @@ def test_each_rejection_reason(samples: Path):
     assert (unknown.reason, unknown.detail) == (outcomes.UNKNOWN_SOURCE, "no vendor recognises this record")
     (not_object,) = normalize_payload("[42]", "okta", "acme")
     assert not_object.reason == outcomes.WRONG_TYPES
+    # JSON that no string can hold, and numbers no integer can: rejected, never a crash
+    (surrogate,) = normalize_payload('{"eventType": "\\ud800"}', "okta", "acme")
+    assert surrogate.reason == outcomes.MALFORMED and "hex escape" in surrogate.detail
+    alert = _sample(samples, "netskope/sekoia_alert_dlp.json")
+    (infinite,) = normalize_payload(json.dumps(alert).replace('"timestamp": 1733925987', '"timestamp": 1e999'), "netskope", "acme")
+    assert infinite.reason == outcomes.WRONG_TYPES and "OverflowError" in infinite.detail
 
 
 def test_a_bad_record_does_not_take_its_neighbours_down(samples: Path):
