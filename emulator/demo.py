@@ -21,6 +21,7 @@ from typing import Any
 
 from emulator.stack import DEFAULT_PORT, ROOT, LocalEnvironment, free_port, port_in_use, samples_dir, stop_group
 from emulator.webhook_receiver import read_record
+from handlers.ingest import envelope, normalize_payload
 
 SAMPLES = samples_dir()
 TIMEOUT = 180
@@ -62,14 +63,7 @@ BROKEN = ("globex", "okta", '{"eventType": "user.session.start", "published": ')
 
 
 def _send(env: LocalEnvironment, queue_url: str, tenant: str, source: str, body: str) -> None:
-    env.client("sqs").send_message(
-        QueueUrl=queue_url,
-        MessageBody=body,
-        MessageAttributes={
-            "tenant_id": {"DataType": "String", "StringValue": tenant},
-            "source": {"DataType": "String", "StringValue": source},
-        },
-    )
+    env.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=envelope(tenant, source))
 
 
 def _queue_empty(env: LocalEnvironment, url: str) -> bool:
@@ -112,8 +106,6 @@ def _wait(what: str, check: Any, timeout: float = TIMEOUT) -> None:
 
 
 def run() -> int:
-    from handlers.ingest import normalize_payload
-
     started = time.time()
     requested = os.environ.get("COACHFLOW_EMULATOR_PORT")
     port = int(requested) if requested else DEFAULT_PORT

@@ -13,6 +13,7 @@ when the matches would not fit in the state output, they go to S3 and ``matches_
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import Counter
@@ -21,24 +22,24 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from boto3.dynamodb.conditions import Attr, Key
 
 from handlers import aws, notify
-from handlers.ingest import tenant_of
+from handlers.dynamo import pages
 from handlers.rules.state import RuleState
 from handlers.rules.store import RuleStore
+from handlers.tenancy import tenant_of
 
 logger = Logger()
 metrics = Metrics()
 OUTPUT_CAP = 240_000  # the Lambda task result is wrapped (Payload, StatusCode, headers) under the 256 KiB cap
 MAX_DELIVERY_ATTEMPTS = 10
-_store: RuleStore | None = None
 
 
+@functools.cache
 def _rules() -> RuleStore:
-    global _store
-    if _store is None:
-        _store = RuleStore(aws.resource("dynamodb").Table(aws.setting("RULES_TABLE")))
-    return _store
+    """One store per execution environment: its cache of compiled rules survives warm starts."""
+    return RuleStore(aws.resource("dynamodb").Table(aws.setting("RULES_TABLE")))
 
 
 def _state_table() -> Any:
@@ -81,21 +82,10 @@ def evaluate(tenant: str, events: list[dict[str, Any]], store: RuleStore, state:
 def _pending(tenant: str, table: Any) -> list[dict[str, Any]]:
     """Notifications to retry (re-evaluation mode): failed or deferred ones, and ones whose
     delivery lease expired (the function delivering them died)."""
-    from boto3.dynamodb.conditions import Attr, Key
-
-    found = []
     retry = Attr("status").eq("pending") | (Attr("status").eq("sending") & Attr("lease_until").lt(int(time.time())))
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(f"notif#{tenant}"),
-        "FilterExpression": retry & Attr("attempts").lt(MAX_DELIVERY_ATTEMPTS),
-        "ConsistentRead": True,
-    }
-    while True:
-        page = table.query(**kwargs)
-        found.extend(json.loads(item["match"]) for item in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    query = pages(table, KeyConditionExpression=Key("pk").eq(f"notif#{tenant}"),
+                  FilterExpression=retry & Attr("attempts").lt(MAX_DELIVERY_ATTEMPTS), ConsistentRead=True)  # fmt: skip
+    return [json.loads(item["match"]) for page in query for item in page["Items"]]
 
 
 def _fit(output: dict[str, Any], tenant: str) -> dict[str, Any]:

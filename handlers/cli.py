@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from handlers import vendors
-from handlers.ingest import AUTO, TENANT_ID, normalize_payload
+from handlers.ingest import AUTO, envelope, normalize_payload
+from handlers.tenancy import TENANT_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,14 +185,7 @@ def cmd_send(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     sqs = session.client("sqs", endpoint_url=endpoint)
     for name in args.files:
         body = Path(name).read_text(encoding="utf-8")
-        response = sqs.send_message(
-            QueueUrl=queue_url,
-            MessageBody=body,
-            MessageAttributes={
-                "tenant_id": {"DataType": "String", "StringValue": args.tenant},
-                "source": {"DataType": "String", "StringValue": args.source},
-            },
-        )
+        response = sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=envelope(args.tenant, args.source))
         print(json.dumps({"file": name, "message_id": response["MessageId"]}))
     return 0
 

@@ -8,7 +8,6 @@ into a rejection with a reason. Nothing here talks to AWS.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -29,18 +28,19 @@ from handlers.outcomes import (
     Outcome,
     Rejected,
 )
+from handlers.tenancy import TENANT_ID
 from handlers.vendors._common import Context, event_uid
 
-TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 AUTO = "auto"
+# The envelope of a raw payload on the raw-events queue: SQS message attributes, so the body stays
+# exactly what the vendor sent.
+TENANT_ATTRIBUTE, SOURCE_ATTRIBUTE = "tenant_id", "source"
 
 
-def tenant_of(payload: dict[str, Any]) -> str:
-    """The tenant a Lambda input belongs to; a missing or malformed one is a caller bug."""
-    tenant = payload.get("tenant_id")
-    if not isinstance(tenant, str) or not TENANT_ID.match(tenant):
-        raise ValueError(f"input has no valid tenant_id: {tenant!r:.40}")
-    return tenant
+def envelope(tenant: str | None, source: str | None) -> dict[str, dict[str, str]]:
+    """The message attributes that say whose a payload is and which vendor sent it."""
+    pairs = ((TENANT_ATTRIBUTE, tenant), (SOURCE_ATTRIBUTE, source))
+    return {name: {"DataType": "String", "StringValue": value} for name, value in pairs if value is not None}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers import aws, batching
-from handlers.ingest import normalize_payload
+from handlers.ingest import SOURCE_ATTRIBUTE, TENANT_ATTRIBUTE, envelope, normalize_payload
 from handlers.outcomes import Outcome
 
 DLQ_INLINE_BYTES = 200 * 1024  # SQS messages are at most 256 KiB, attributes included
@@ -44,14 +44,14 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
 def _ingest(record: SQSRecord) -> list[Outcome]:
     sent = record.attributes.sent_timestamp
     received = int(sent) if sent else None
-    return normalize_payload(record.body, _attribute(record, "source"), _attribute(record, "tenant_id"), received)
+    return normalize_payload(record.body, _attribute(record, SOURCE_ATTRIBUTE), _attribute(record, TENANT_ATTRIBUTE), received)
 
 
 def _claim_check(tenant: str) -> batching.ClaimCheck:
     def store(uid: str, event_json: str) -> str:
-        bucket, key = aws.setting("CLAIMS_BUCKET"), f"events/{tenant}/{uid}.json"
-        aws.put_bytes(bucket, key, event_json.encode("utf-8"))
-        return batching.claim_pointer(bucket, key, uid, len(event_json.encode("utf-8")))
+        bucket, key, body = aws.setting("CLAIMS_BUCKET"), f"events/{tenant}/{uid}.json", event_json.encode("utf-8")
+        aws.put_bytes(bucket, key, body)
+        return batching.claim_pointer(bucket, key, uid, len(body))
 
     return store
 
@@ -68,25 +68,28 @@ def _start(batch: batching.Batch) -> str:
         return "already-exists"
 
 
+def _text(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
 def _dead_letter(record: SQSRecord, rejected: list[Outcome]) -> None:
-    tenant = _attribute(record, "tenant_id") or ""
+    tenant = _attribute(record, TENANT_ATTRIBUTE) or ""
     entries = []
     for n, outcome in enumerate(rejected):
         attributes = {
-            "rejection_reason": {"DataType": "String", "StringValue": outcome.reason or "unknown"},
-            "rejection_detail": {"DataType": "String", "StringValue": (outcome.detail or "-")[:1000]},
-            "source": {"DataType": "String", "StringValue": outcome.source},
-            "original_message_id": {"DataType": "String", "StringValue": record.message_id},
+            **envelope(tenant[:64] or None, outcome.source),
+            "rejection_reason": _text(outcome.reason or "unknown"),
+            "rejection_detail": _text((outcome.detail or "-")[:1000]),
+            "original_message_id": _text(record.message_id),
         }
-        if tenant:
-            attributes["tenant_id"] = {"DataType": "String", "StringValue": tenant[:64]}
         body = outcome.raw or record.body
-        if len(body.encode("utf-8", "surrogatepass")) > DLQ_INLINE_BYTES:
+        raw = body.encode("utf-8", "surrogatepass")
+        if len(raw) > DLQ_INLINE_BYTES:
             # Too big to travel in a message: keep it in S3 and dead-letter a pointer to it.
-            key = f"rejected/{tenant or 'unknown'}/{record.message_id}-{n}.txt"
-            aws.client("s3").put_object(Bucket=aws.setting("CLAIMS_BUCKET"), Key=key, Body=body.encode("utf-8", "surrogatepass"))
-            attributes["claim_check"] = {"DataType": "String", "StringValue": f"s3://{aws.setting('CLAIMS_BUCKET')}/{key}"}
-            body = json.dumps({"claim_check": {"bucket": aws.setting("CLAIMS_BUCKET"), "key": key}})
+            bucket, key = aws.setting("CLAIMS_BUCKET"), f"rejected/{tenant or 'unknown'}/{record.message_id}-{n}.txt"
+            aws.put_bytes(bucket, key, raw)
+            attributes["claim_check"] = _text(f"s3://{bucket}/{key}")
+            body = json.dumps({"claim_check": {"bucket": bucket, "key": key}})
         entries.append({"Id": str(n), "MessageBody": body, "MessageAttributes": attributes})
     sqs = aws.client("sqs")
     for i in range(0, len(entries), 10):
@@ -101,17 +104,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results: dict[str, list[Outcome]] = {}
     with processor(records=event["Records"], handler=_ingest):
         processed = processor.process()
-        # message id -> the SQSRecord the processor handed to _ingest, for reporting failures
-        records = {SQSRecord(raw).message_id: SQSRecord(raw) for raw in event["Records"]}
+        # message id -> the record, for reading its envelope and reporting failures
+        records = {raw["messageId"]: SQSRecord(raw) for raw in event["Records"]}
         for status, result, raw in processed:
             if status == "success":
-                results[SQSRecord(raw).message_id] = result
+                results[raw["messageId"]] = result
 
         failed: set[str] = set()
         by_tenant: dict[str, list[batching.Item]] = defaultdict(list)
         owners: dict[str, set[str]] = defaultdict(set)  # event uid -> message ids that carried it
         for message_id, outcomes in results.items():
-            tenant = _attribute(records[message_id], "tenant_id") or ""
+            tenant = _attribute(records[message_id], TENANT_ATTRIBUTE) or ""
             for outcome in outcomes:
                 if outcome.kind == "normalized":
                     assert outcome.uid and outcome.event_json and outcome.time is not None

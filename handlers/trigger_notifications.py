@@ -23,7 +23,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from handlers import aws, notify
-from handlers.ingest import tenant_of
+from handlers.dynamo import conditional
+from handlers.tenancy import tenant_of
 
 logger = Logger()
 metrics = Metrics()
@@ -93,44 +94,34 @@ def _post(url: str, body: bytes, secret: str) -> int:
 def _claim(table: Any, tenant: str, match: dict[str, Any]) -> bool:
     """Take the delivery lease; False when it was delivered already or someone else holds it."""
     now = int(time.time())
-    try:
-        table.update_item(
-            Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]},
-            UpdateExpression="SET #s = :sending, lease_until = :lease, #m = if_not_exists(#m, :match), "
-            "attempts = if_not_exists(attempts, :zero) + :one, expires_at = :exp",
-            ConditionExpression="attribute_not_exists(pk) OR #s = :pending OR (#s = :sending AND lease_until < :now)",
-            ExpressionAttributeNames={"#s": "status", "#m": "match"},
-            ExpressionAttributeValues={
-                ":sending": "sending", ":pending": "pending", ":lease": now + LEASE_SECONDS, ":now": now,
-                ":match": json.dumps(match, separators=(",", ":")), ":zero": 0, ":one": 1,
-                ":exp": now + DELIVERED_RETENTION,
-            },  # fmt: skip
-        )
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
+    return conditional(
+        table.update_item,
+        Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]},
+        UpdateExpression="SET #s = :sending, lease_until = :lease, #m = if_not_exists(#m, :match), "
+        "attempts = if_not_exists(attempts, :zero) + :one, expires_at = :exp",
+        ConditionExpression="attribute_not_exists(pk) OR #s = :pending OR (#s = :sending AND lease_until < :now)",
+        ExpressionAttributeNames={"#s": "status", "#m": "match"},
+        ExpressionAttributeValues={
+            ":sending": "sending", ":pending": "pending", ":lease": now + LEASE_SECONDS, ":now": now,
+            ":match": json.dumps(match, separators=(",", ":")), ":zero": 0, ":one": 1,
+            ":exp": now + DELIVERED_RETENTION,
+        },  # fmt: skip
+    )
 
 
 def _defer(table: Any, tenant: str, match: dict[str, Any]) -> bool:
     """Record a notification as pending without trying it (no time left); False if already done."""
     now = int(time.time())
-    try:
-        table.update_item(
-            Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]},
-            UpdateExpression="SET #s = :pending, #m = if_not_exists(#m, :match), attempts = if_not_exists(attempts, :zero), "
-            "expires_at = :exp, detail = :why",
-            ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
-            ExpressionAttributeNames={"#s": "status", "#m": "match"},
-            ExpressionAttributeValues={":pending": "pending", ":match": json.dumps(match, separators=(",", ":")), ":zero": 0,
-                                       ":exp": now + DELIVERED_RETENTION, ":why": "deferred: the function's deadline was near"},  # fmt: skip
-        )
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
+    return conditional(
+        table.update_item,
+        Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]},
+        UpdateExpression="SET #s = :pending, #m = if_not_exists(#m, :match), attempts = if_not_exists(attempts, :zero), "
+        "expires_at = :exp, detail = :why",
+        ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
+        ExpressionAttributeNames={"#s": "status", "#m": "match"},
+        ExpressionAttributeValues={":pending": "pending", ":match": json.dumps(match, separators=(",", ":")), ":zero": 0,
+                                   ":exp": now + DELIVERED_RETENTION, ":why": "deferred: the function's deadline was near"},  # fmt: skip
+    )
 
 
 def _finish(table: Any, tenant: str, notification_id: str, status: str, detail: str) -> None:

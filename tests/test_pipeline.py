@@ -11,19 +11,15 @@ from typing import Any
 import pytest
 
 from handlers import outcomes
+from handlers.ingest import envelope
 from tests.helpers import push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def _send(stack, body: str, tenant: str | None, source: str | None) -> str:
-    attributes = {}
-    if tenant is not None:
-        attributes["tenant_id"] = {"DataType": "String", "StringValue": tenant}
-    if source is not None:
-        attributes["source"] = {"DataType": "String", "StringValue": source}
     return stack.client("sqs").send_message(
-        QueueUrl=stack.outputs["raw_events_queue_url"], MessageBody=body, MessageAttributes=attributes
+        QueueUrl=stack.outputs["raw_events_queue_url"], MessageBody=body, MessageAttributes=envelope(tenant, source)
     )["MessageId"]
 
 

@@ -19,8 +19,8 @@ import time
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
+from handlers.dynamo import conditional, pages
 from handlers.rules.model import Rule
 
 Decision = Literal["notify", "shadow", "below_threshold", "suppressed", "no_key"]
@@ -49,10 +49,6 @@ def value_at(event: dict[str, Any], path: str) -> Any:
 
 def key_hash(value: Any) -> str:
     return hashlib.sha256(str(value).lower().encode("utf-8")).hexdigest()[:24]
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class RuleState:
@@ -87,46 +83,31 @@ class RuleState:
         at = int(event["time"])
         sk = f"e#{at:013d}#{event['uid']}"
         window_ms = rule.threshold.window * 1000
-        try:
-            self.table.put_item(
-                Item={"pk": pk, "sk": sk, "expires_at": int(at / 1000 + rule.threshold.window + 86400)},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-            new = True
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-            new = False
+        new = conditional(
+            self.table.put_item,
+            Item={"pk": pk, "sk": sk, "expires_at": int(at / 1000 + rule.threshold.window + 86400)},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
         marker = self.table.get_item(Key={"pk": pk, "sk": "marker"}, ConsistentRead=True).get("Item") or {}
         fired = str(marker.get("fired_sk", ""))
         if not new:
             return fired == sk  # a redelivered event: replay the decision it got, never recount it
         low = max(f"e#{max(0, at - window_ms):013d}#", fired + "\x00" if fired else "")
         counted = 0
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").between(low, sk),
-            "Select": "COUNT",
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.table.query(**kwargs)
+        for page in pages(self.table, KeyConditionExpression=Key("pk").eq(pk) & Key("sk").between(low, sk),
+                          Select="COUNT", ConsistentRead=True):  # fmt: skip
             counted += page["Count"]
-            if "LastEvaluatedKey" not in page or counted >= rule.threshold.count:
+            if counted >= rule.threshold.count:
                 break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         if counted < rule.threshold.count:
             return False
-        try:
-            self.table.put_item(
-                Item={"pk": pk, "sk": "marker", "fired_sk": sk, "expires_at": int(at / 1000 + rule.threshold.window + 86400)},
-                ConditionExpression="attribute_not_exists(fired_sk) OR fired_sk < :sk",
-                ExpressionAttributeValues={":sk": sk},
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-            return False  # a concurrent execution fired on a later event of the same window
-        return True
+        # False when a concurrent execution fired on a later event of the same window.
+        return conditional(
+            self.table.put_item,
+            Item={"pk": pk, "sk": "marker", "fired_sk": sk, "expires_at": int(at / 1000 + rule.threshold.window + 86400)},
+            ConditionExpression="attribute_not_exists(fired_sk) OR fired_sk < :sk",
+            ExpressionAttributeValues={":sk": sk},
+        )
 
     # -- suppression ---------------------------------------------------------------------------------
 
@@ -134,19 +115,14 @@ class RuleState:
         assert rule.suppress is not None
         now = int(self.clock())
         item_key = {"pk": f"sup#{self.tenant}#{rule.rule_id}", "sk": key_hash(key)}
-        try:
-            self.table.put_item(
-                Item={**item_key, "until": now + rule.suppress.duration, "fired_by": uid,
-                      "expires_at": now + rule.suppress.duration + 86400},  # fmt: skip
-                ConditionExpression="attribute_not_exists(pk) OR #until <= :now OR fired_by = :uid",
-                ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues={":now": now, ":uid": uid},
-            )
-            return True
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-            return False
+        return conditional(
+            self.table.put_item,
+            Item={**item_key, "until": now + rule.suppress.duration, "fired_by": uid,
+                  "expires_at": now + rule.suppress.duration + 86400},  # fmt: skip
+            ConditionExpression="attribute_not_exists(pk) OR #until <= :now OR fired_by = :uid",
+            ExpressionAttributeNames={"#until": "until"},
+            ExpressionAttributeValues={":now": now, ":uid": uid},
+        )
 
     # -- shadow ------------------------------------------------------------------------------------
 

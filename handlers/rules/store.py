@@ -15,6 +15,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from handlers.dynamo import pages
 from handlers.rules import compile_rules
 from handlers.rules.model import Rule
 from handlers.rules.patterns import Matcher
@@ -57,16 +58,12 @@ class RuleStore:
         cached = self._cache.get(tenant)
         if cached is not None and cached.version == version:
             return cached
-        rules = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant), "ConsistentRead": True}
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page["Items"]:
-                if item["rule_id"] != SETTINGS:
-                    rules.append(Rule.model_validate_json(item["document"]))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        rules = [
+            Rule.model_validate_json(item["document"])
+            for page in pages(self.table, KeyConditionExpression=Key("tenant_id").eq(tenant), ConsistentRead=True)
+            for item in page["Items"]
+            if item["rule_id"] != SETTINGS
+        ]
         ruleset = build(tenant, version, rules)
         self._cache[tenant] = ruleset
         return ruleset
@@ -75,7 +72,8 @@ class RuleStore:
         """Replace a tenant's rules (validated already) and bump its version last."""
         existing = {
             item["rule_id"]
-            for item in self._all_items(tenant, projection="rule_id")
+            for page in pages(self.table, KeyConditionExpression=Key("tenant_id").eq(tenant), ProjectionExpression="rule_id")
+            for item in page["Items"]
             if item["rule_id"] != SETTINGS
         }
         wanted = {r.rule_id for r in rules}
@@ -99,14 +97,3 @@ class RuleStore:
             ExpressionAttributeValues=values,
         )
         return {"tenant": tenant, "version": version, "rules": len(rules), "removed": sorted(existing - wanted)}
-
-    def _all_items(self, tenant: str, projection: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant), "ProjectionExpression": projection}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-

@@ -81,16 +81,17 @@ def integer(record: Any, path: str) -> int | None:
     value = get(record, path)
     if value is None or value == "" or value == "-":
         return None
-    if isinstance(value, bool):
-        raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got a boolean")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got {type(value).__name__}")
     try:
-        return int(float(value)) if isinstance(value, (int, float, str)) else _bad(path, value)
+        return int(float(value))
     except ValueError:
         raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got {value!r:.60}") from None
 
 
-def _bad(path: str, value: Any) -> int:
-    raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got {type(value).__name__}")
+def basename(path: str | None) -> str | None:
+    """The file name at the end of a Windows path (FDR image and script paths)."""
+    return (path or "").rsplit("\\", 1)[-1] or None
 
 
 def port(record: Any, path: str) -> int | None:

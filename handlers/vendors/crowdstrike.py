@@ -8,6 +8,7 @@ from handlers.events import build
 from handlers.outcomes import WRONG_TYPES, Ignored, Rejected
 from handlers.vendors._common import (
     Context,
+    basename,
     clean,
     email,
     epoch_ms,
@@ -306,7 +307,7 @@ def _fdr(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
             severity_id=1,
             device=device,
             user=user or clean({"uid": sid}),
-            process=clean({"name": (text(record, "ImageFileName") or "").rsplit("\\", 1)[-1] or None,
+            process=clean({"name": basename(text(record, "ImageFileName")),
                            "cmd_line": text(record, "CommandLine"), "pid": integer(record, "RawProcessId")}),  # fmt: skip
             file=clean({"path": text(record, "ImageFileName"),
                         "hashes": hashes(text(record, "MD5HashData"), text(record, "SHA1HashData"), text(record, "SHA256HashData"))}),  # fmt: skip
@@ -344,9 +345,9 @@ def _fdr(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
             severity_id=1,
             device=device,
             user=user,
-            process=clean({"name": (text(record, "ImageFileName") or "").rsplit("\\", 1)[-1] or None,
+            process=clean({"name": basename(text(record, "ImageFileName")),
                            "cmd_line": text(record, "CommandLine")}),  # fmt: skip
-            file=clean({"name": (text(record, "ScriptContentName") or "").rsplit("\\", 1)[-1] or None,
+            file=clean({"name": basename(text(record, "ScriptContentName")),
                         "path": text(record, "ScriptContentName"), "hashes": hashes(sha256=text(record, "ContentSHA256HashData"))}),  # fmt: skip
         )
     raise Ignored(f"unsupported_event_type: FDR {name} carries no coaching signal")

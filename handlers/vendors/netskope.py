@@ -135,10 +135,10 @@ def normalize(record: Any, ctx: Context) -> list[dict[str, Any]]:
                       **shared)]  # fmt: skip
     if alert in ("malware", "malsite") or kind == "malsite":
         threat = text(record, "malware_name") or text(record, "alert_name") or text(record, "object") or alert
-        categories = split_list(get(record, "malsite_category")) or url.get("categories") if url else split_list(get(record, "malsite_category"))
+        site = clean({**(url or {}), "categories": split_list(get(record, "malsite_category")) or (url or {}).get("categories")})
         return [build(**common, product="Netskope Threat Protection", event_code=f"{kind}:{alert or kind}", class_uid=2004,
                       activity_id=1, activity_name="Create", severity_id=_severity(record, 3),
-                      disposition_id=disposition or 15, url={**(url or {}), **({"categories": categories} if categories else {})} or None,
+                      disposition_id=disposition or 15, url=site,
                       file=file if alert == "malware" else None,
                       malware=[clean({"name": threat, "classification": text(record, "malware_type") or alert})],
                       finding_info=clean({"title": "Malicious site" if alert == "malsite" else "Malware detected", "uid": text(record, "incident_id")}),
