@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -39,19 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         run(args.port, args.code_root.resolve())
         return 0
     if args.command == "fire-schedule":
-        import boto3
+        from emulator.scheduler import fire_now
 
-        from emulator.scheduler import fire as fire_one
-        from emulator.scheduler import get_schedule
-
-        session = boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        )
-        schedule = get_schedule(session, args.endpoint, args.name, args.group)
-        started = fire_one(session, args.endpoint, schedule, dt.datetime.now(dt.timezone.utc))
-        print(json.dumps({"schedule": args.name, "started": started}))
+        print(json.dumps({"schedule": args.name, "started": fire_now(args.endpoint, args.name, args.group)}))
         return 0
     if args.command == "webhook":
         from emulator.webhook_receiver import serve_forever

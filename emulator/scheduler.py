@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 import boto3
 from croniter import croniter
 
+from emulator.clients import client, session
+
 log = logging.getLogger("emulator.scheduler")
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
@@ -113,16 +115,16 @@ def fire(session: boto3.session.Session, endpoint_url: str, schedule: dict[str, 
     raise ScheduleExpressionError(f"unsupported schedule target: {arn}")
 
 
-def get_schedule(session: boto3.session.Session, endpoint_url: str, name: str, group: str = "default") -> dict[str, Any]:
-    return session.client("scheduler", endpoint_url=endpoint_url).get_schedule(Name=name, GroupName=group)
+def fire_now(endpoint_url: str, name: str, group: str = "default") -> str:
+    """Fire a schedule at once (``./build.sh fire-schedule``, tests, the demo); returns what it started."""
+    schedule = client("scheduler", endpoint_url).get_schedule(Name=name, GroupName=group)
+    return fire(session(), endpoint_url, schedule, dt.datetime.now(dt.timezone.utc))
 
 
 class Scheduler:
     def __init__(self, endpoint_url: str, region: str, tick: float = 1.0) -> None:
         self.endpoint_url = endpoint_url
-        self.session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
-        )
+        self.session = session(region)
         self.tick = tick
         self._stop = threading.Event()
         self._next: dict[str, tuple[str, dt.datetime | None]] = {}

@@ -16,10 +16,10 @@ import signal
 import threading
 from pathlib import Path
 
-DEFAULT_REGION = "us-east-1"
+from emulator.clients import REGION
 
 
-def serve(port: int, code_root: Path, region: str = DEFAULT_REGION) -> None:
+def serve(port: int, code_root: Path, region: str = REGION) -> None:
     # moto's Step Functions interpreter calls Lambda over HTTP on localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(port)
     os.environ.setdefault("MOTO_LAMBDA_STUB_ECR", "TRUE")  # images are "pulled" by digest, not stored

@@ -17,9 +17,10 @@ import threading
 import time
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from moto.sqs.models import Queue
+
+from emulator.clients import client
 
 log = logging.getLogger("emulator.esm")
 
@@ -44,14 +45,8 @@ def disable_invoke_on_send() -> None:
 
 
 def _clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
-    kwargs = dict(
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 2}, read_timeout=960),
-    )
-    return boto3.client("sqs", **kwargs), boto3.client("lambda", **kwargs)
+    config = Config(retries={"max_attempts": 2}, read_timeout=960)  # an invocation may run 15 minutes
+    return client("sqs", endpoint_url, region, config=config), client("lambda", endpoint_url, region, config=config)
 
 
 def _queue_url(sqs: Any, queue_arn: str) -> str:

@@ -9,6 +9,7 @@ the machine's ``/opt/tf-plugins``), from the registry otherwise.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -23,6 +24,9 @@ from typing import Any
 
 import boto3
 
+from emulator import clients
+from emulator.clients import REGION
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = ROOT / "terraform" / "environments" / "local"
 STATE_ROOT = ROOT / ".coachflow"
@@ -30,7 +34,6 @@ DEFAULT_PORT = 4566
 # The long-lived environment of './build.sh up' lives in .coachflow/<instance>; tests use their own.
 INSTANCE = os.environ.get("COACHFLOW_INSTANCE", "default")
 DEFAULT_MIRROR = Path("/opt/tf-plugins")
-REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
                "AWS_DEFAULT_REGION": REGION}  # fmt: skip
 
@@ -110,15 +113,17 @@ class LocalEnvironment:
         return f"http://127.0.0.1:{self.port}"
 
     def session(self) -> boto3.session.Session:
-        return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
+        return self._session
+
+    @functools.cached_property
+    def _session(self) -> boto3.session.Session:
+        return clients.session()  # one per environment: a new session reloads every service model
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.endpoint)
+        return self._session.client(service, endpoint_url=self.endpoint)
 
     def resource(self, service: str) -> Any:
-        return self.session().resource(service, endpoint_url=self.endpoint)
+        return self._session.resource(service, endpoint_url=self.endpoint)
 
     # -- emulator -------------------------------------------------------------------------------------
 
@@ -164,21 +169,12 @@ class LocalEnvironment:
 
     # -- terraform --------------------------------------------------------------------------------------
 
-    def terraform(self, *args: str, capture: bool = False) -> str:
+    def terraform(self, *args: str) -> subprocess.CompletedProcess:
+        """Run terraform in the local environment against this instance's state; output captured."""
         env = {**terraform_env(self.workdir / "tfdata"), **CREDENTIALS}
-        result = subprocess.run(
-            ["terraform", f"-chdir={LOCAL_ENV}", *args],
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=None if not capture else subprocess.PIPE,
-        )
-        if result.returncode != 0:
-            detail = (result.stderr or "")[-4000:] if capture else ""
-            raise RuntimeError(f"terraform {args[0]} failed (exit {result.returncode}) {detail}")
-        return result.stdout or ""
+        return subprocess.run(["terraform", f"-chdir={LOCAL_ENV}", *args], env=env, text=True, capture_output=True)
 
-    def apply(self, quiet: bool = True) -> dict[str, Any]:
+    def apply(self) -> dict[str, Any]:
         state = self.workdir / "terraform.tfstate"
         state.unlink(missing_ok=True)  # the state described the previous (now gone) emulator
         log = self.workdir / "terraform.log"
@@ -186,14 +182,13 @@ class LocalEnvironment:
             for args in (
                 ["init", "-input=false", "-no-color", f"-backend-config=path={state}", "-reconfigure"],
                 ["apply", "-auto-approve", "-input=false", "-no-color", f"-var=endpoint={self.endpoint}"],
+                ["output", "-json"],
             ):
-                env = {**terraform_env(self.workdir / "tfdata"), **CREDENTIALS}
-                result = subprocess.run(["terraform", f"-chdir={LOCAL_ENV}", *args], env=env, text=True,
-                                        stdout=out if quiet else None, stderr=subprocess.STDOUT if quiet else None)  # fmt: skip
+                result = self.terraform(*args)
+                out.write(result.stdout + result.stderr)
                 if result.returncode != 0:
-                    tail = log.read_text()[-3000:] if quiet else ""
-                    raise RuntimeError(f"terraform {args[0]} failed (exit {result.returncode}); log: {log}\n{tail}")
-        self.outputs = json.loads(self.terraform("output", "-json", capture=True))["coachflow"]["value"]
+                    raise RuntimeError(f"terraform {args[0]} failed (exit {result.returncode}); log: {log}\n{result.stderr[-3000:]}")
+        self.outputs = json.loads(result.stdout)["coachflow"]["value"]
         (self.workdir / "outputs.json").write_text(json.dumps(self.outputs, indent=2))
         return self.outputs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -17,6 +18,21 @@ from handlers.rules.model import Rule
 from handlers.rules.store import RuleStore
 
 ASL = ROOT / "asl" / "coachflow.asl.json"
+FIXTURE_ROLE = "arn:aws:iam::123456789012:role/fixture"
+_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                  "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
+
+
+def fixture_function(env: LocalEnvironment, command: str, variables: dict[str, str] | None = None, timeout: int = 10) -> str:
+    """A Lambda function of the image running ``command``, as Terraform would create one; its ARN."""
+    iam = env.client("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName="fixture", AssumeRolePolicyDocument=json.dumps(_TRUST))
+    return env.client("lambda").create_function(
+        FunctionName=f"fixture-{uuid.uuid4().hex[:8]}", Role=FIXTURE_ROLE, PackageType="Image",
+        Code={"ImageUri": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/test@sha256:{'a' * 64}"},
+        ImageConfig={"Command": [command]}, Environment={"Variables": variables or {}}, Timeout=timeout,
+    )["FunctionArn"]  # fmt: skip
 
 
 def render_asl(check_arn: str, trigger_arn: str) -> str:

@@ -8,6 +8,7 @@ import random
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -115,9 +116,5 @@ def test_the_same_events_give_the_same_batches_in_any_order():
 
 def test_without_a_claim_check_an_oversized_event_is_an_error():
     huge = batching.Item("f" * 32, 1, json.dumps({"blob": "x" * 300_000}))
-    try:
+    with pytest.raises(ValueError, match="larger than a batch can hold"):
         batching.plan("acme", [huge])
-    except ValueError as exc:
-        assert "larger than a batch can hold" in str(exc)
-    else:
-        raise AssertionError("expected a ValueError")

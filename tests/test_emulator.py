@@ -14,34 +14,10 @@ import pytest
 from emulator import scheduler
 from emulator.sfn_validate import validate
 from emulator.sqs_esm import failed_ids
+from tests.helpers import FIXTURE_ROLE, fixture_function
 
 pytestmark = pytest.mark.integration
-ROLE = "arn:aws:iam::123456789012:role/test"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _role(emulator):
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
-    iam = emulator.client("iam")
-    try:
-        iam.create_role(RoleName="test", AssumeRolePolicyDocument=json.dumps(trust))
-    except iam.exceptions.EntityAlreadyExistsException:
-        pass
-
-
-def _function(env: Any, command: str, environment: dict[str, str] | None = None, timeout: int = 10) -> str:
-    name = f"fn-{uuid.uuid4().hex[:8]}"
-    env.client("lambda").create_function(
-        FunctionName=name,
-        Role=ROLE,
-        PackageType="Image",
-        Code={"ImageUri": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/test@sha256:{'a' * 64}"},
-        ImageConfig={"Command": [command]},
-        Timeout=timeout,
-        Environment={"Variables": environment or {}},
-    )
-    return name
+ROLE = FIXTURE_ROLE
 
 
 def _invoke(env: Any, name: str, payload: Any) -> tuple[Any, str | None]:
@@ -50,7 +26,8 @@ def _invoke(env: Any, name: str, payload: Any) -> tuple[Any, str | None]:
 
 
 def test_invoke_runs_the_handler_named_by_the_image_command(emulator):
-    name = _function(emulator, "tests.fixtures.lambdas.echo", {"FIXTURE_VALUE": "from-terraform"})
+    arn = fixture_function(emulator, "tests.fixtures.lambdas.echo", {"FIXTURE_VALUE": "from-terraform"})
+    name = arn.split(":")[-1]
     payload, error = _invoke(emulator, name, {"hello": "world"})
     assert error is None
     assert payload["event"] == {"hello": "world"}
@@ -60,7 +37,7 @@ def test_invoke_runs_the_handler_named_by_the_image_command(emulator):
 
 
 def test_handler_errors_come_back_as_function_errors_with_their_type(emulator):
-    name = _function(emulator, "tests.fixtures.lambdas.raise_named")
+    name = fixture_function(emulator, "tests.fixtures.lambdas.raise_named")
     payload, error = _invoke(emulator, name, {"error": "AllNotificationsFailedException", "message": "nope"})
     assert error == "Unhandled"
     assert payload["errorType"] == "AllNotificationsFailedException"
@@ -68,19 +45,19 @@ def test_handler_errors_come_back_as_function_errors_with_their_type(emulator):
 
 
 def test_a_bad_image_command_is_an_import_error_not_a_crash(emulator):
-    name = _function(emulator, "handlers.does_not_exist.handler")
+    name = fixture_function(emulator, "handlers.does_not_exist.handler")
     payload, error = _invoke(emulator, name, {})
     assert error == "Unhandled"
     assert payload["errorType"] == "Runtime.ImportModuleError"
 
 
 def test_a_result_that_is_not_json_is_a_marshal_error(emulator):
-    payload, error = _invoke(emulator, _function(emulator, "tests.fixtures.lambdas.not_json"), {})
+    payload, error = _invoke(emulator, fixture_function(emulator, "tests.fixtures.lambdas.not_json"), {})
     assert (error, payload["errorType"]) == ("Unhandled", "Runtime.MarshalError")
 
 
 def test_the_function_timeout_is_enforced(emulator):
-    name = _function(emulator, "tests.fixtures.lambdas.sleep", timeout=1)
+    name = fixture_function(emulator, "tests.fixtures.lambdas.sleep", timeout=1)
     started = time.time()
     payload, error = _invoke(emulator, name, {"seconds": 30})
     assert error == "Unhandled" and payload["errorType"] == "Sandbox.Timedout"
@@ -91,7 +68,7 @@ def test_the_function_timeout_is_enforced(emulator):
 
 
 def test_invocation_logs_reach_cloudwatch(emulator):
-    name = _function(emulator, "tests.fixtures.lambdas.raise_named")
+    name = fixture_function(emulator, "tests.fixtures.lambdas.raise_named").split(":")[-1]
     _invoke(emulator, name, {"error": "Boom"})
     events = emulator.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
     text = "\n".join(e["message"] for e in events)
@@ -129,7 +106,7 @@ def test_partial_batch_failures_are_retried_then_dead_lettered(emulator, tmp_pat
     )["QueueUrl"]
     source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     seen = tmp_path / "seen.jsonl"
-    name = _function(emulator, "tests.fixtures.lambdas.sqs_partial", {"SEEN_FILE": str(seen)})
+    name = fixture_function(emulator, "tests.fixtures.lambdas.sqs_partial", {"SEEN_FILE": str(seen)})
     lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=name, BatchSize=10,
                                     FunctionResponseTypes=["ReportBatchItemFailures"])
     for body in ("ok-1", "fail", "ok-2"):

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    FIXTURE_ROLE,
     batch_input,
     events_from,
+    fixture_function,
     push,
     read_received,
     render_asl,
@@ -90,35 +92,17 @@ def test_all_notifications_failed_is_caught_into_fail_then_redelivered_by_reeval
 
 # -- Retry and Catch, with test functions in the Task states ----------------------------------------
 
-ROLE_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                      "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
-
-
-def _fixture_function(stack, command: str, env: dict[str, str]) -> str:
-    iam = stack.client("iam")
-    try:
-        iam.create_role(RoleName="sm-fixture", AssumeRolePolicyDocument=json.dumps(ROLE_TRUST))
-    except iam.exceptions.EntityAlreadyExistsException:
-        pass
-    name = f"fixture-{uuid.uuid4().hex[:8]}"
-    return stack.client("lambda").create_function(
-        FunctionName=name, Role="arn:aws:iam::123456789012:role/sm-fixture", PackageType="Image",
-        Code={"ImageUri": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/test@sha256:{'b' * 64}"},
-        ImageConfig={"Command": [command]}, Environment={"Variables": env}, Timeout=10,
-    )["FunctionArn"]  # fmt: skip
-
-
 def _machine(stack, check_arn: str, trigger_arn: str) -> str:
     return stack.client("stepfunctions").create_state_machine(
-        name=f"fixture-{uuid.uuid4().hex[:8]}", roleArn="arn:aws:iam::123456789012:role/sm-fixture",
+        name=f"fixture-{uuid.uuid4().hex[:8]}", roleArn=FIXTURE_ROLE,
         definition=render_asl(check_arn, trigger_arn),
     )["stateMachineArn"]  # fmt: skip
 
 
 def test_retry_absorbs_a_transient_lambda_error(stack, tmp_path: Path):
     counter = tmp_path / "calls"
-    check = _fixture_function(stack, "tests.fixtures.lambdas.flaky", {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "2"})
-    trigger = _fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    check = fixture_function(stack, "tests.fixtures.lambdas.flaky", {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "2"})
+    trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
     execution = run_execution(stack, {"tenant_id": "t", "match_count": 0}, machine=_machine(stack, check, trigger))
     assert execution["status"] == "SUCCEEDED"
     assert counter.read_text() == "3"  # two transient failures, then success
@@ -129,24 +113,24 @@ def test_retry_absorbs_a_transient_lambda_error(stack, tmp_path: Path):
 
 def test_retry_gives_up_after_max_attempts(stack, tmp_path: Path):
     counter = tmp_path / "calls"
-    check = _fixture_function(stack, "tests.fixtures.lambdas.flaky", {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "99"})
-    trigger = _fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    check = fixture_function(stack, "tests.fixtures.lambdas.flaky", {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "99"})
+    trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
     execution = run_execution(stack, {"tenant_id": "t"}, machine=_machine(stack, check, trigger), timeout=120)
     assert execution["status"] == "FAILED" and execution["error"] == "Lambda.ServiceException"
     assert counter.read_text() == "4"  # the first attempt and MaxAttempts=3 retries
 
 
 def test_errors_that_are_not_transient_are_not_retried(stack, tmp_path: Path):
-    check = _fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
-    trigger = _fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    check = fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
+    trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
     execution = run_execution(stack, {"error": "ValueError"}, machine=_machine(stack, check, trigger))
     assert execution["status"] == "FAILED" and execution["error"] == "ValueError"
     assert len([e for e in execution["history"] if e["type"] == "TaskFailed"]) == 1
 
 
 def test_catch_routes_all_notifications_failed_to_the_fail_state(stack):
-    check = _fixture_function(stack, "tests.fixtures.lambdas.echo", {})
-    trigger = _fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
+    check = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    trigger = fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
     # echo returns {"event": <input>, ...}: make its output carry match_count through OutputPath
     machine = _machine(stack, check, trigger)
     definition = json.loads(render_asl(check, trigger))
@@ -216,11 +200,10 @@ def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack,
     # The real trigger handler with a 3 s timeout and a 1 s webhook timeout: it never has the 6 s it
     # keeps in reserve, so it must defer instead of starting a delivery it may not finish.
     out = stack.outputs
-    function = _fixture_function(stack, "handlers.trigger_notifications.handler", {
+    function = fixture_function(stack, "handlers.trigger_notifications.handler", {
         "STATE_TABLE": out["state_table"], "RULES_TABLE": out["rules_table"], "CLAIMS_BUCKET": out["claims_bucket"],
         "WEBHOOK_SECRET_PREFIX": out["webhook_secret_prefix"], "WEBHOOK_TIMEOUT_SECONDS": "1", "ALLOW_HTTP_WEBHOOKS": "true",
-        "POWERTOOLS_SERVICE_NAME": "coachflow", "POWERTOOLS_METRICS_NAMESPACE": "Coachflow"})  # fmt: skip
-    stack.client("lambda").update_function_configuration(FunctionName=function, Timeout=3)
+        "POWERTOOLS_SERVICE_NAME": "coachflow", "POWERTOOLS_METRICS_NAMESPACE": "Coachflow"}, timeout=3)  # fmt: skip
     response = stack.client("lambda").invoke(FunctionName=function, Payload=json.dumps(
         {"tenant_id": tenant, "batch_id": "b", "match_count": 1, "matches": [match]}).encode())  # fmt: skip
     result = json.loads(response["Payload"].read())

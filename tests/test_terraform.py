@@ -103,15 +103,5 @@ def test_no_iam_policy_grants_wildcard_actions(stack):
 
 
 def test_a_second_plan_changes_nothing(stack):
-    result = subprocess.run(
-        ["terraform", "-chdir=terraform/environments/local", "plan", "-detailed-exitcode", "-input=false", "-no-color",
-         f"-var=endpoint={stack.endpoint}"],
-        cwd=ROOT, capture_output=True, text=True, env=_tf_env(stack),
-    )  # fmt: skip
+    result = stack.terraform("plan", "-detailed-exitcode", "-input=false", "-no-color", f"-var=endpoint={stack.endpoint}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-
-
-def _tf_env(stack):
-    from emulator.stack import CREDENTIALS, terraform_env
-
-    return {**terraform_env(stack.workdir / "tfdata"), **CREDENTIALS}
