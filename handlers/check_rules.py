@@ -83,7 +83,7 @@ def _pending(tenant: str, table: Any) -> list[dict[str, Any]]:
     """Notifications to retry (re-evaluation mode): failed or deferred ones, and ones whose
     delivery lease expired (the function delivering them died)."""
     retry = Attr("status").eq("pending") | (Attr("status").eq("sending") & Attr("lease_until").lt(int(time.time())))
-    query = pages(table, KeyConditionExpression=Key("pk").eq(f"notif#{tenant}"),
+    query = pages(table, KeyConditionExpression=Key("pk").eq(notify.ledger_partition(tenant)),
                   FilterExpression=retry & Attr("attempts").lt(MAX_DELIVERY_ATTEMPTS), ConsistentRead=True)  # fmt: skip
     return [json.loads(item["match"]) for page in query for item in page["Items"]]
 

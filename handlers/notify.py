@@ -23,6 +23,11 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_]+)*)\}")
 DEFAULT_TEMPLATE = "Hi {user}, {title}: a security tool reported this on {event.time_dt}. Here is how to stay safe."
 
 
+def ledger_partition(tenant: str) -> str:
+    """The state-table partition holding a tenant's delivery records (sort key: notification id)."""
+    return f"notif#{tenant}"
+
+
 def notification_id(tenant: str, rule_id: str, event_uid: str) -> str:
     return hashlib.sha256(f"{tenant}\x00{rule_id}\x00{event_uid}".encode("utf-8")).hexdigest()[:32]
 

@@ -91,12 +91,16 @@ def _post(url: str, body: bytes, secret: str) -> int:
         raise DeliveryError(f"webhook unreachable: {exc}") from None
 
 
+def _ledger_key(tenant: str, notification_id: str) -> dict[str, str]:
+    return {"pk": notify.ledger_partition(tenant), "sk": notification_id}
+
+
 def _claim(table: Any, tenant: str, match: dict[str, Any]) -> bool:
     """Take the delivery lease; False when it was delivered already or someone else holds it."""
     now = int(time.time())
     return conditional(
         table.update_item,
-        Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]},
+        Key=_ledger_key(tenant, match["notification_id"]),
         UpdateExpression="SET #s = :sending, lease_until = :lease, #m = if_not_exists(#m, :match), "
         "attempts = if_not_exists(attempts, :zero) + :one, expires_at = :exp",
         ConditionExpression="attribute_not_exists(pk) OR #s = :pending OR (#s = :sending AND lease_until < :now)",
@@ -114,7 +118,7 @@ def _defer(table: Any, tenant: str, match: dict[str, Any]) -> bool:
     now = int(time.time())
     return conditional(
         table.update_item,
-        Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]},
+        Key=_ledger_key(tenant, match["notification_id"]),
         UpdateExpression="SET #s = :pending, #m = if_not_exists(#m, :match), attempts = if_not_exists(attempts, :zero), "
         "expires_at = :exp, detail = :why",
         ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
@@ -126,7 +130,7 @@ def _defer(table: Any, tenant: str, match: dict[str, Any]) -> bool:
 
 def _finish(table: Any, tenant: str, notification_id: str, status: str, detail: str) -> None:
     table.update_item(
-        Key={"pk": f"notif#{tenant}", "sk": notification_id},
+        Key=_ledger_key(tenant, notification_id),
         UpdateExpression="SET #s = :s, detail = :d, finished_at = :t REMOVE lease_until",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":s": status, ":d": detail[:500], ":t": int(time.time())},
