@@ -1,8 +1,8 @@
 """Command line of the embedded AWS.
 
-    python -m emulator serve [--port 4566] [--code-root .]
-    python -m emulator fire-schedule NAME [--group default] [--endpoint URL]
-    python -m emulator webhook [--port 0] [--record FILE] [--secret-env VAR]
+python -m emulator serve [--port 4566] [--code-root .]
+python -m emulator fire-schedule NAME [--group default] [--endpoint URL]
+python -m emulator webhook [--port 0] [--record FILE] [--secret-env VAR]
 """
 
 from __future__ import annotations

@@ -40,11 +40,7 @@ def _sfn_list_state_machine_versions() -> None:
         machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
         versions = sorted(getattr(machine, "versions", {}).items(), reverse=True)
         return ActionResult(
-            {
-                "stateMachineVersions": [
-                    {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for _, v in versions
-                ]
-            }
+            {"stateMachineVersions": [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for _, v in versions]}
         )
 
     StepFunctionResponse.list_state_machine_versions = list_state_machine_versions  # type: ignore[attr-defined]

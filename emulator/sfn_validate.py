@@ -47,9 +47,7 @@ def _check_machine(machine: Any, where: str) -> list[dict[str, str]]:
     if not isinstance(start, str):
         diagnostics.append(_diag("SCHEMA_VALIDATION_FAILED", "The field 'StartAt' is required", f"{where}/StartAt"))
     elif start not in states:
-        diagnostics.append(
-            _diag("MISSING_TRANSITION_TARGET", f"Missing 'StartAt' target: {start}", f"{where}/StartAt")
-        )
+        diagnostics.append(_diag("MISSING_TRANSITION_TARGET", f"Missing 'StartAt' target: {start}", f"{where}/StartAt"))
     for name, state in states.items():
         loc = f"{where}/States/{name}"
         if not isinstance(state, dict) or not isinstance(state.get("Type"), str):
@@ -57,14 +55,10 @@ def _check_machine(machine: Any, where: str) -> list[dict[str, str]]:
             continue
         for suffix, target in _targets(state):
             if target not in states:
-                diagnostics.append(
-                    _diag("MISSING_TRANSITION_TARGET", f"Missing 'Next' target: {target}", loc + suffix)
-                )
+                diagnostics.append(_diag("MISSING_TRANSITION_TARGET", f"Missing 'Next' target: {target}", loc + suffix))
         stype = state["Type"]
         if stype not in TERMINAL_TYPES and stype != "Choice" and not state.get("End") and "Next" not in state:
-            diagnostics.append(
-                _diag("SCHEMA_VALIDATION_FAILED", "This state must have a 'Next' field or 'End': true", loc)
-            )
+            diagnostics.append(_diag("SCHEMA_VALIDATION_FAILED", "This state must have a 'Next' field or 'End': true", loc))
         for i, branch in enumerate(state.get("Branches") or []):
             diagnostics.extend(_check_machine(branch, f"{loc}/Branches/{i}"))
         for key in ("ItemProcessor", "Iterator"):
@@ -80,9 +74,7 @@ def _check_machine(machine: Any, where: str) -> list[dict[str, str]]:
             todo.extend(t for _, t in _targets(states[name]))
         for name in states:
             if name not in reachable:
-                diagnostics.append(
-                    _diag("UNREACHABLE_STATE", f"State '{name}' is not reachable", f"{where}/States/{name}")
-                )
+                diagnostics.append(_diag("UNREACHABLE_STATE", f"State '{name}' is not reachable", f"{where}/States/{name}"))
     return diagnostics
 
 

@@ -169,9 +169,7 @@ class EventSourcePoller:
                 time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.time())))
         return messages
 
-    def _deliver(
-        self, sqs: Any, lam: Any, queue_url: str, mapping: dict[str, Any], messages: list[dict[str, Any]]
-    ) -> None:
+    def _deliver(self, sqs: Any, lam: Any, queue_url: str, mapping: dict[str, Any], messages: list[dict[str, Any]]) -> None:
         arn = mapping["EventSourceArn"]
         event = {"Records": [to_lambda_record(m, arn, self.region) for m in messages]}
         response = lam.invoke(FunctionName=mapping["FunctionArn"], Payload=json.dumps(event).encode("utf-8"))

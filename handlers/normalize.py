@@ -59,9 +59,9 @@ def _claim_check(tenant: str) -> batching.ClaimCheck:
 def _start(batch: batching.Batch) -> str:
     sfn = aws.client("stepfunctions")
     try:
-        return sfn.start_execution(
-            stateMachineArn=aws.setting("STATE_MACHINE_ARN"), name=batch.execution_name, input=batch.payload
-        )["executionArn"]
+        return sfn.start_execution(stateMachineArn=aws.setting("STATE_MACHINE_ARN"), name=batch.execution_name, input=batch.payload)[
+            "executionArn"
+        ]
     except sfn.exceptions.ExecutionAlreadyExists:
         # The same events were already evaluated (a redelivered message): nothing to do.
         logger.info("batch already evaluated", extra={"execution_name": batch.execution_name})
@@ -149,8 +149,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 if outcome.kind != "normalized":
                     logger.info(
                         f"record {outcome.kind}",
-                        extra={"message_id": message_id, "outcome": outcome.kind, "reason": outcome.reason,
-                               "detail": outcome.detail, "source": outcome.source},  # fmt: skip
+                        extra={
+                            "message_id": message_id,
+                            "outcome": outcome.kind,
+                            "reason": outcome.reason,
+                            "detail": outcome.detail,
+                            "source": outcome.source,
+                        },  # fmt: skip
                     )
 
         totals = {"normalized": 0, "ignored": 0, "rejected": 0}

@@ -106,8 +106,13 @@ def _claim(table: Any, tenant: str, match: dict[str, Any]) -> bool:
         ConditionExpression="attribute_not_exists(pk) OR #s = :pending OR (#s = :sending AND lease_until < :now)",
         ExpressionAttributeNames={"#s": "status", "#m": "match"},
         ExpressionAttributeValues={
-            ":sending": "sending", ":pending": "pending", ":lease": now + LEASE_SECONDS, ":now": now,
-            ":match": json.dumps(match, separators=(",", ":")), ":zero": 0, ":one": 1,
+            ":sending": "sending",
+            ":pending": "pending",
+            ":lease": now + LEASE_SECONDS,
+            ":now": now,
+            ":match": json.dumps(match, separators=(",", ":")),
+            ":zero": 0,
+            ":one": 1,
             ":exp": now + DELIVERED_RETENTION,
         },  # fmt: skip
     )
@@ -123,8 +128,13 @@ def _defer(table: Any, tenant: str, match: dict[str, Any]) -> bool:
         "expires_at = :exp, detail = :why",
         ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
         ExpressionAttributeNames={"#s": "status", "#m": "match"},
-        ExpressionAttributeValues={":pending": "pending", ":match": json.dumps(match, separators=(",", ":")), ":zero": 0,
-                                   ":exp": now + DELIVERED_RETENTION, ":why": "deferred: the function's deadline was near"},  # fmt: skip
+        ExpressionAttributeValues={
+            ":pending": "pending",
+            ":match": json.dumps(match, separators=(",", ":")),
+            ":zero": 0,
+            ":exp": now + DELIVERED_RETENTION,
+            ":why": "deferred: the function's deadline was near",
+        },  # fmt: skip
     )
 
 
@@ -183,9 +193,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if deferred:
         metrics.add_metric(name="NotificationsDeferred", unit=MetricUnit.Count, value=len(deferred))
     if failed and not delivered and not duplicates and not deferred:
-        raise AllNotificationsFailedException(
-            f"none of {len(failed)} notifications for tenant {tenant} was delivered: {errors[0]}"
-        )
+        raise AllNotificationsFailedException(f"none of {len(failed)} notifications for tenant {tenant} was delivered: {errors[0]}")
     result = {"tenant_id": tenant, "batch_id": event.get("batch_id"), "delivered": len(delivered),
               "duplicates": len(duplicates), "failed": len(failed), "deferred": len(deferred),
               "notification_ids": delivered}  # fmt: skip

@@ -117,10 +117,18 @@ def _vocabulary(events: list[dict[str, Any]]) -> dict[str, list[Any]]:
     def walk(event: Any, path: str) -> list[Any]:
         node: Any = event
         for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else [n.get(part) for n in node if isinstance(n, dict)] if isinstance(node, list) else None
+            node = (
+                node.get(part)
+                if isinstance(node, dict)
+                else [n.get(part) for n in node if isinstance(n, dict)]
+                if isinstance(node, list)
+                else None
+            )
         return [v for v in (node if isinstance(node, list) else [node]) if v is not None]
 
-    return {field: sorted({v for e in events for v in walk(e, field)}, key=str) or ["none"] for field in FIELDS_STR + FIELDS_NUM + FIELDS_IP}
+    return {
+        field: sorted({v for e in events for v in walk(e, field)}, key=str) or ["none"] for field in FIELDS_STR + FIELDS_NUM + FIELDS_IP
+    }
 
 
 def _nest(path: str, leaf: list[Any]) -> dict[str, Any]:

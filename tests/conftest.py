@@ -53,7 +53,9 @@ def webhook(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulator", "webhook", "--port", str(port), "--record", str(record)],
-        cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
     )
     import time
     import urllib.request

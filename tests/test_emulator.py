@@ -91,8 +91,17 @@ def test_validation_catches_grammar_errors_and_dead_ends():
     assert validate("{not json")["diagnostics"][0]["code"] == "INVALID_JSON_DESCRIPTION"
     dead_end = validate(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}))
     assert "must have a 'Next'" in dead_end["diagnostics"][0]["message"]
-    retry = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f",
-                                              "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}], "End": True}}}
+    retry = {
+        "StartAt": "A",
+        "States": {
+            "A": {
+                "Type": "Task",
+                "Resource": "arn:aws:lambda:us-east-1:1:function:f",
+                "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}],
+                "End": True,
+            }
+        },
+    }
     assert "BackoffRate" in validate(json.dumps(retry))["diagnostics"][0]["message"]
 
 
@@ -107,8 +116,9 @@ def test_partial_batch_failures_are_retried_then_dead_lettered(emulator, tmp_pat
     source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     seen = tmp_path / "seen.jsonl"
     name = fixture_function(emulator, "tests.fixtures.lambdas.sqs_partial", {"SEEN_FILE": str(seen)})
-    lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=name, BatchSize=10,
-                                    FunctionResponseTypes=["ReportBatchItemFailures"])
+    lam.create_event_source_mapping(
+        EventSourceArn=source_arn, FunctionName=name, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"]
+    )
     for body in ("ok-1", "fail", "ok-2"):
         sqs.send_message(QueueUrl=source, MessageBody=body)
 
@@ -147,7 +157,9 @@ def test_schedules_fire_their_targets(emulator, tmp_path: Path):
     )  # fmt: skip
     # fire one now, as the demo and './build.sh fire-schedule' do
     session = emulator.session()
-    started = scheduler.fire(session, emulator.endpoint, sch.get_schedule(Name=name), dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc))
+    started = scheduler.fire(
+        session, emulator.endpoint, sch.get_schedule(Name=name), dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    )
     execution = sfn.describe_execution(executionArn=started)
     assert execution["name"] == f"{name}-20260102T030405Z"
     assert json.loads(execution["input"]) == {"at": "2026-01-02T03:04:05Z"}

@@ -184,7 +184,9 @@ def test_sample(samples: Path, name: str):
 
 @pytest.mark.parametrize("vendor", SIX_VENDORS)
 def test_each_of_the_six_vendors_gives_events(samples: Path, vendor: str):
-    normalized = [o for p in sorted((samples / vendor).iterdir()) for o in _outcomes(samples, f"{vendor}/{p.name}") if o.kind == "normalized"]
+    normalized = [
+        o for p in sorted((samples / vendor).iterdir()) for o in _outcomes(samples, f"{vendor}/{p.name}") if o.kind == "normalized"
+    ]
     assert len(normalized) >= 3
 
 
@@ -339,7 +341,9 @@ def test_cli_prints_one_json_line_per_outcome(samples: Path, tmp_path: Path):
 def test_cli_usage_errors_exit_2(samples: Path):
     assert _cli("normalize", "--source", "nope", str(samples / "okta" / "sekoia_account_lock.json")).returncode == 2
     assert _cli("normalize", "--source", "okta", "/does/not/exist").returncode == 2
-    assert _cli("normalize", "--source", "okta", "--tenant", "BAD TENANT", str(samples / "okta" / "sekoia_account_lock.json")).returncode == 2
+    assert (
+        _cli("normalize", "--source", "okta", "--tenant", "BAD TENANT", str(samples / "okta" / "sekoia_account_lock.json")).returncode == 2
+    )
     assert _cli("frobnicate").returncode == 2
 
 

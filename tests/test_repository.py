@@ -31,7 +31,9 @@ def test_workflows_default_to_read_only_permissions():
 
 def test_no_secrets_in_code_or_tfvars():
     # the embedded AWS's dummy credentials are the literal "testing"; anything else would be a leak
-    suspicious = re.compile(r"(AKIA[0-9A-Z]{16}|secret_access_key\s*=\s*[\"'](?!testing)|-----BEGIN [A-Z ]*PRIVATE KEY|xox[baprs]-[0-9A-Za-z-]+)")
+    suspicious = re.compile(
+        r"(AKIA[0-9A-Z]{16}|secret_access_key\s*=\s*[\"'](?!testing)|-----BEGIN [A-Z ]*PRIVATE KEY|xox[baprs]-[0-9A-Za-z-]+)"
+    )
     for path in [*ROOT.glob("terraform/**/*.tf"), *ROOT.glob("terraform/**/*.tfvars"), *ROOT.glob("handlers/**/*.py"),
                  *ROOT.glob("rules/**/*.yaml"), *WORKFLOWS]:  # fmt: skip
         assert not suspicious.search(path.read_text()), path

@@ -140,7 +140,8 @@ string_ops = st.one_of(
 numeric_ops = st.one_of(
     st.sampled_from(NUMBERS),
     st.tuples(st.sampled_from([">", ">="]), st.sampled_from(NUMBERS), st.sampled_from(["<", "<="]), st.sampled_from(NUMBERS))
-    .filter(lambda t: t[1] <= t[3]).map(lambda t: {"numeric": list(t)}),
+    .filter(lambda t: t[1] <= t[3])
+    .map(lambda t: {"numeric": list(t)}),
     st.tuples(st.sampled_from([">", ">=", "<", "<=", "="]), st.sampled_from(NUMBERS)).map(lambda t: {"numeric": list(t)}),
     st.lists(st.sampled_from(NUMBERS), min_size=1, max_size=2).map(lambda ns: {"anything-but": ns}),
     st.booleans().map(lambda b: {"exists": b}),
@@ -154,8 +155,12 @@ def _leaf(ops):
 
 flat_patterns = st.fixed_dictionaries(
     {},
-    optional={"s": _leaf(string_ops), "n": _leaf(numeric_ops), "ip": _leaf(cidr_ops),
-              "d": st.fixed_dictionaries({}, optional={"e": _leaf(string_ops), "f": _leaf(numeric_ops)}).filter(bool)},  # fmt: skip
+    optional={
+        "s": _leaf(string_ops),
+        "n": _leaf(numeric_ops),
+        "ip": _leaf(cidr_ops),
+        "d": st.fixed_dictionaries({}, optional={"e": _leaf(string_ops), "f": _leaf(numeric_ops)}).filter(bool),
+    },  # fmt: skip
 ).filter(bool)
 patterns_strategy = st.one_of(
     flat_patterns,

@@ -92,6 +92,7 @@ def test_all_notifications_failed_is_caught_into_fail_then_redelivered_by_reeval
 
 # -- Retry and Catch, with test functions in the Task states ----------------------------------------
 
+
 def _machine(stack, check_arn: str, trigger_arn: str) -> str:
     return stack.client("stepfunctions").create_state_machine(
         name=f"fixture-{uuid.uuid4().hex[:8]}", roleArn=FIXTURE_ROLE,

@@ -89,7 +89,9 @@ class Rule(_Strict):
             compile_pattern(value)
         except PatternError as exc:
             # pydantic prefixes the field name ("match"); keep the path below it
-            raise ValueError(exc.path.removeprefix("match").lstrip(".") + ": " + exc.message if exc.path != "match" else exc.message) from None
+            raise ValueError(
+                exc.path.removeprefix("match").lstrip(".") + ": " + exc.message if exc.path != "match" else exc.message
+            ) from None
         return value
 
     @property

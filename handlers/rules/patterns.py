@@ -271,12 +271,12 @@ def _parse_alternative(item: Any, where: str, budget: _Budget) -> Alternative:
         return Alternative("exact", _exact_test(item), key=item)
     if not isinstance(item, dict) or len(item) != 1:
         raise PatternError(where, "expected a value or an object with exactly one operator")
-    (op, arg), = item.items()
+    ((op, arg),) = item.items()
     at = f"{where}.{op}"
     if op in ("prefix", "suffix"):
         if isinstance(arg, dict):
             if set(arg) != {"equals-ignore-case"}:
-                raise PatternError(at, "expected a string or {\"equals-ignore-case\": string}")
+                raise PatternError(at, 'expected a string or {"equals-ignore-case": string}')
             affix = _string(arg["equals-ignore-case"], f"{at}.equals-ignore-case").lower()
             if op == "prefix":
                 return Alternative("prefix_ic", lambda v: isinstance(v, str) and v.lower().startswith(affix), key=affix)
@@ -314,7 +314,7 @@ def _anything_but(arg: Any, where: str, budget: _Budget) -> Callable[[Any], bool
     if isinstance(arg, dict):
         if len(arg) != 1:
             raise PatternError(where, "expected one of prefix, suffix, equals-ignore-case, wildcard")
-        (op, inner), = arg.items()
+        ((op, inner),) = arg.items()
         at = f"{where}.{op}"
         if op in ("prefix", "suffix"):
             affix = _string(inner, at)
@@ -517,7 +517,7 @@ class _PathIndex:
                         hit.append(bucket)
                 for n in self.suffix_ic_lengths:
                     if n <= len(folded):
-                        bucket = self.suffix_ic.get(folded[len(folded) - n:])
+                        bucket = self.suffix_ic.get(folded[len(folded) - n :])
                         if bucket is not None:
                             hit.append(bucket)
             for n in self.prefix_lengths:
@@ -526,7 +526,7 @@ class _PathIndex:
                     hit.append(bucket)
             for n in self.suffix_lengths:
                 if n <= len(value):
-                    bucket = self.suffix.get(value[len(value) - n:])
+                    bucket = self.suffix.get(value[len(value) - n :])
                     if bucket is not None:
                         hit.append(bucket)
             if self.cidr:
@@ -671,9 +671,7 @@ class Matcher:
         paths = sorted({c.path for branches in patterns for clauses in branches for c in clauses})
         self.tree = _PathTree(paths)
         ids = self.tree.ids
-        entries = [
-            _Entry(rule, [(ids[c.path], c) for c in clauses]) for rule, branches in enumerate(patterns) for clauses in branches
-        ]
+        entries = [_Entry(rule, [(ids[c.path], c) for c in clauses]) for rule, branches in enumerate(patterns) for clauses in branches]
         self.root = _Level(entries)
 
     def match(self, event: dict[str, Any]) -> list[str]:

@@ -117,8 +117,12 @@ class RuleState:
         item_key = {"pk": f"sup#{self.tenant}#{rule.rule_id}", "sk": key_hash(key)}
         return conditional(
             self.table.put_item,
-            Item={**item_key, "until": now + rule.suppress.duration, "fired_by": uid,
-                  "expires_at": now + rule.suppress.duration + 86400},  # fmt: skip
+            Item={
+                **item_key,
+                "until": now + rule.suppress.duration,
+                "fired_by": uid,
+                "expires_at": now + rule.suppress.duration + 86400,
+            },  # fmt: skip
             ConditionExpression="attribute_not_exists(pk) OR #until <= :now OR fired_by = :uid",
             ExpressionAttributeNames={"#until": "until"},
             ExpressionAttributeValues={":now": now, ":uid": uid},

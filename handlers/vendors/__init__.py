@@ -25,8 +25,7 @@ from handlers.vendors import (
 )
 
 VENDORS: dict[str, ModuleType] = {
-    m.SOURCE: m
-    for m in (crowdstrike, zscaler, netskope, okta, microsoft_defender, proofpoint_tap, mimecast, cisco_umbrella, paloalto)
+    m.SOURCE: m for m in (crowdstrike, zscaler, netskope, okta, microsoft_defender, proofpoint_tap, mimecast, cisco_umbrella, paloalto)
 }
 
 

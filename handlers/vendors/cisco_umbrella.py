@@ -64,7 +64,9 @@ def normalize(record: Any, ctx: Context) -> list[dict[str, Any]]:
     if len(columns) < 10:
         raise Rejected(MALFORMED, f"an Umbrella record has at least 10 columns, got {len(columns)}")
     time_ms = parse_time(columns[0], "Timestamp")
-    if len(columns) <= 14:  # DNS: Timestamp, Identity, Identities, Internal IP, External IP, Action, QueryType, ResponseCode, Domain, Categories, ...
+    if (
+        len(columns) <= 14
+    ):  # DNS: Timestamp, Identity, Identities, Internal IP, External IP, Action, QueryType, ResponseCode, Domain, Categories, ...
         action, categories = columns[5], split_list(columns[9])
         risky = any(c.lower() in _SECURITY for c in categories or [])
         domain = columns[8].rstrip(".")

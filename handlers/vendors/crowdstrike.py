@@ -124,18 +124,32 @@ def _streaming(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
             vendor_uid=text(ev, "CompositeId") or text(ev, "DetectId"),
             message=text(ev, "DetectDescription") or text(ev, "Description"),
             user=_user(text(ev, "UserName"), text(ev, "MachineDomain") or text(ev, "LogonDomain")),
-            device=clean({"hostname": text(ev, "ComputerName") or text(ev, "Hostname"), "ip": text(ev, "LocalIP"),
-                          "uid": text(ev, "SensorId") or text(ev, "AgentId")}),  # fmt: skip
-            file=clean({"name": text(ev, "FileName"), "path": text(ev, "FilePath"),
-                        "hashes": hashes(text(ev, "MD5String"), text(ev, "SHA1String"), text(ev, "SHA256String"))}),  # fmt: skip
+            device=clean(
+                {
+                    "hostname": text(ev, "ComputerName") or text(ev, "Hostname"),
+                    "ip": text(ev, "LocalIP"),
+                    "uid": text(ev, "SensorId") or text(ev, "AgentId"),
+                }
+            ),  # fmt: skip
+            file=clean(
+                {
+                    "name": text(ev, "FileName"),
+                    "path": text(ev, "FilePath"),
+                    "hashes": hashes(text(ev, "MD5String"), text(ev, "SHA1String"), text(ev, "SHA256String")),
+                }
+            ),  # fmt: skip
             process=clean({"name": text(ev, "FileName"), "cmd_line": text(ev, "CommandLine")}),
             url=clean({"url_string": url, "hostname": text(ev, "IOCValue") if text(ev, "IOCType") == "domain" else None}),
             app_name=text(ev, "ApplicationName"),
-            finding_info=clean({
-                "title": text(ev, "DetectName") or text(ev, "Name"),
-                "uid": text(ev, "DetectId") or text(ev, "CompositeId"),
-                "types": split_list([t for t in (text(ev, "Tactic") or text(ev, "Tactics"), text(ev, "Technique") or text(ev, "Techniques")) if t]),
-            }),
+            finding_info=clean(
+                {
+                    "title": text(ev, "DetectName") or text(ev, "Name"),
+                    "uid": text(ev, "DetectId") or text(ev, "CompositeId"),
+                    "types": split_list(
+                        [t for t in (text(ev, "Tactic") or text(ev, "Tactics"), text(ev, "Technique") or text(ev, "Techniques")) if t]
+                    ),
+                }
+            ),
         )
     if kind == "IncidentSummaryEvent":
         score = get(ev, "FineScore")  # 0-10
@@ -164,8 +178,13 @@ def _streaming(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
             message=text(ev, "IncidentDescription"),
             user=_user(text(ev, "UserName")),
             device=clean({"hostname": text(ev, "EndpointName"), "ip": text(ev, "EndpointIp")}),
-            finding_info=clean({"title": text(ev, "IncidentType"), "uid": text(ev, "IdentityProtectionIncidentId"),
-                                "types": split_list(text(ev, "Category"))}),  # fmt: skip
+            finding_info=clean(
+                {
+                    "title": text(ev, "IncidentType"),
+                    "uid": text(ev, "IdentityProtectionIncidentId"),
+                    "types": split_list(text(ev, "Category")),
+                }
+            ),  # fmt: skip
         )
     if kind == "AutomatedLeadSummaryEvent":
         indicators = [i for i in get(ev, "ThreatgraphIndicators") or [] if isinstance(i, dict)]
@@ -182,8 +201,9 @@ def _streaming(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
             vendor_uid=text(ev, "CompositeId"),
             message=text(first, "Description"),
             device=clean({"hostname": text(first, "Hostname"), "uid": text(first, "HostId")}),
-            finding_info=clean({"title": text(ev, "Name"), "uid": text(ev, "LeadId"),
-                                "types": split_list(sorted({t for t in tactics if t}))}),  # fmt: skip
+            finding_info=clean(
+                {"title": text(ev, "Name"), "uid": text(ev, "LeadId"), "types": split_list(sorted({t for t in tactics if t}))}
+            ),  # fmt: skip
         )
     if kind == "AuthActivityAuditEvent":
         operation = text(ev, "OperationName") or ""
@@ -268,13 +288,29 @@ def _alert(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
         disposition_id=_disposition(get(record, "pattern_disposition_details"), text(record, "pattern_disposition_description")),
         message=text(record, "description"),
         user=_user(text(record, "user_name"), principal=text(record, "user_principal")),
-        device=clean({"hostname": text(device, "hostname"), "ip": text(device, "local_ip"),
-                      "uid": text(device, "device_id") or text(record, "agent_id"), "os_name": text(device, "platform_name")}),  # fmt: skip
-        file=clean({"name": text(record, "filename"), "path": text(record, "filepath"),
-                    "hashes": hashes(text(record, "md5"), text(record, "sha1"), text(record, "sha256"))}),  # fmt: skip
+        device=clean(
+            {
+                "hostname": text(device, "hostname"),
+                "ip": text(device, "local_ip"),
+                "uid": text(device, "device_id") or text(record, "agent_id"),
+                "os_name": text(device, "platform_name"),
+            }
+        ),  # fmt: skip
+        file=clean(
+            {
+                "name": text(record, "filename"),
+                "path": text(record, "filepath"),
+                "hashes": hashes(text(record, "md5"), text(record, "sha1"), text(record, "sha256")),
+            }
+        ),  # fmt: skip
         process=clean({"name": text(record, "filename"), "cmd_line": text(record, "cmdline")}),
-        finding_info=clean({"title": text(record, "display_name") or text(record, "name"), "uid": text(record, "composite_id"),
-                            "types": split_list([t for t in (text(record, "tactic"), text(record, "technique")) if t])}),  # fmt: skip
+        finding_info=clean(
+            {
+                "title": text(record, "display_name") or text(record, "name"),
+                "uid": text(record, "composite_id"),
+                "types": split_list([t for t in (text(record, "tactic"), text(record, "technique")) if t]),
+            }
+        ),  # fmt: skip
     )
 
 
@@ -307,10 +343,19 @@ def _fdr(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
             severity_id=1,
             device=device,
             user=user or clean({"uid": sid}),
-            process=clean({"name": basename(text(record, "ImageFileName")),
-                           "cmd_line": text(record, "CommandLine"), "pid": integer(record, "RawProcessId")}),  # fmt: skip
-            file=clean({"path": text(record, "ImageFileName"),
-                        "hashes": hashes(text(record, "MD5HashData"), text(record, "SHA1HashData"), text(record, "SHA256HashData"))}),  # fmt: skip
+            process=clean(
+                {
+                    "name": basename(text(record, "ImageFileName")),
+                    "cmd_line": text(record, "CommandLine"),
+                    "pid": integer(record, "RawProcessId"),
+                }
+            ),  # fmt: skip
+            file=clean(
+                {
+                    "path": text(record, "ImageFileName"),
+                    "hashes": hashes(text(record, "MD5HashData"), text(record, "SHA1HashData"), text(record, "SHA256HashData")),
+                }
+            ),  # fmt: skip
         )
     if name == "DnsRequest":
         return build(
@@ -345,9 +390,13 @@ def _fdr(record: dict[str, Any], tenant: str, uid: str) -> dict[str, Any]:
             severity_id=1,
             device=device,
             user=user,
-            process=clean({"name": basename(text(record, "ImageFileName")),
-                           "cmd_line": text(record, "CommandLine")}),  # fmt: skip
-            file=clean({"name": basename(text(record, "ScriptContentName")),
-                        "path": text(record, "ScriptContentName"), "hashes": hashes(sha256=text(record, "ContentSHA256HashData"))}),  # fmt: skip
+            process=clean({"name": basename(text(record, "ImageFileName")), "cmd_line": text(record, "CommandLine")}),  # fmt: skip
+            file=clean(
+                {
+                    "name": basename(text(record, "ScriptContentName")),
+                    "path": text(record, "ScriptContentName"),
+                    "hashes": hashes(sha256=text(record, "ContentSHA256HashData")),
+                }
+            ),  # fmt: skip
         )
     raise Ignored(f"unsupported_event_type: FDR {name} carries no coaching signal")

@@ -34,7 +34,9 @@ def _is_alert(record: dict[str, Any]) -> bool:
 def detect(record: Any) -> bool:
     if not isinstance(record, dict):
         return False
-    return (str(record.get("category", "")).startswith("AdvancedHunting-") and isinstance(record.get("properties"), dict)) or _is_alert(record)
+    return (str(record.get("category", "")).startswith("AdvancedHunting-") and isinstance(record.get("properties"), dict)) or _is_alert(
+        record
+    )
 
 
 def _json_field(value: Any) -> Any:

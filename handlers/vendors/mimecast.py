@@ -28,7 +28,11 @@ def normalize(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
     kind = (text(record, "eventType") or text(record, "type") or "").lower()
     action = text(record, "action") or text(record, "subtype")
     when = record.get("timestamp")
-    time_ms = epoch_ms(when, "timestamp") if isinstance(when, (int, float)) or (isinstance(when, str) and when.isdigit()) else parse_time(when or record.get("datetime"), "timestamp")
+    time_ms = (
+        epoch_ms(when, "timestamp")
+        if isinstance(when, (int, float)) or (isinstance(when, str) and when.isdigit())
+        else parse_time(when or record.get("datetime"), "timestamp")
+    )
     sender = text(record, "senderEnvelope") or text(record, "senderHeader")
     base: dict[str, Any] = dict(
         tenant=ctx.tenant, vendor_name=VENDOR, product="Mimecast Email Security", time_ms=time_ms,
@@ -62,8 +66,11 @@ def normalize(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
         raise Ignored(f"unsupported_event_type: Mimecast {kind or 'record'} carries no coaching signal")
     recipients = split_list(text(record, "recipients")) or [None]
     return [
-        build(**base, uid=ctx.uid if n == 0 else ctx.part_uid(recipient or str(n)),
-              user=clean({"email_addr": email(recipient), "name": recipient}),
-              email=clean({**email_info, "to": [recipient] if recipient else None}))  # fmt: skip
+        build(
+            **base,
+            uid=ctx.uid if n == 0 else ctx.part_uid(recipient or str(n)),
+            user=clean({"email_addr": email(recipient), "name": recipient}),
+            email=clean({**email_info, "to": [recipient] if recipient else None}),
+        )  # fmt: skip
         for n, recipient in enumerate(recipients)
     ]

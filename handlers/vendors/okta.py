@@ -64,11 +64,15 @@ def normalize(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
         severity_id=_SEVERITY.get((text(record, "severity") or "").upper(), 1),
         status_id=_status(record),
         message=text(record, "displayMessage"),
-        src_endpoint=clean({
-            "ip": text(record, "client.ipAddress"),
-            "location": {"country": text(record, "client.geographicalContext.country"),
-                         "city": text(record, "client.geographicalContext.city")},
-        }),  # fmt: skip
+        src_endpoint=clean(
+            {
+                "ip": text(record, "client.ipAddress"),
+                "location": {
+                    "country": text(record, "client.geographicalContext.country"),
+                    "city": text(record, "client.geographicalContext.city"),
+                },
+            }
+        ),  # fmt: skip
         device=clean({"os_name": text(record, "client.userAgent.os", blank=("", "Unknown", "null"))}),
         app_name=text(app, "displayName") if app else None,
     )

@@ -15,7 +15,9 @@ from handlers.vendors._common import Context, clean, parse_time, port, text
 SOURCE = "paloalto"
 VENDOR = "Palo Alto Networks"
 _SYSLOG = re.compile(r"^<\d+>\w{3}\s+\d+\s[\d:]+\s\S+\s")
-_CSV = re.compile(r"^(<\d+>\w{3}\s+\d+\s[\d:]+\s\S+\s)?\d*,[\d/]+ [\d:]+,\w+,(TRAFFIC|THREAT|GLOBALPROTECT|SYSTEM|CONFIG|URL|USERID|HIPMATCH|DECRYPTION|AUTHENTICATION),")
+_CSV = re.compile(
+    r"^(<\d+>\w{3}\s+\d+\s[\d:]+\s\S+\s)?\d*,[\d/]+ [\d:]+,\w+,(TRAFFIC|THREAT|GLOBALPROTECT|SYSTEM|CONFIG|URL|USERID|HIPMATCH|DECRYPTION|AUTHENTICATION),"
+)
 _CEF_KEY = re.compile(r"(?:^|\s)([A-Za-z0-9_.\-]+)=")
 _SEVERITY = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 _GP_LOGINS = {"portal-auth", "gateway-auth", "portal-prelogin", "gateway-connected", "login", "gateway-register"}
@@ -61,7 +63,7 @@ def _cef(line: str) -> dict[str, Any]:
     fields = {}
     for n, match in enumerate(keys):
         end = keys[n + 1].start() if n + 1 < len(keys) else len(extension)
-        fields[match.group(1)] = extension[match.end():end].strip().replace("\\=", "=")
+        fields[match.group(1)] = extension[match.end() : end].strip().replace("\\=", "=")
     return {"format": "cef", "type": parts[4], "subtype": parts[5], "severity": parts[6], "fields": fields}
 
 

@@ -74,7 +74,9 @@ def _threat(ev: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 def normalize(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
     kind, ev = _kind(record)
-    common = dict(uid=ctx.uid, tenant=ctx.tenant, vendor_name=VENDOR, event_code=f"zscalernss-{kind}" if kind != "zpa" else "zpa-user-activity")
+    common = dict(
+        uid=ctx.uid, tenant=ctx.tenant, vendor_name=VENDOR, event_code=f"zscalernss-{kind}" if kind != "zpa" else "zpa-user-activity"
+    )
     device = clean({"hostname": text(ev, "devicehostname"), "os_name": text(ev, "deviceostype")})
     threat = _threat(ev)
 
