@@ -10,39 +10,16 @@ events as possible. Strings and lists are bounded; when anything had to be cut t
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-OCSF_VERSION = "1.3.0"
+from handlers.ocsf import CLASSES, DISPOSITIONS, SEVERITIES, STATUSES, VERSION
+from handlers.records import Context, Event
+
 MAX_STRING = 512  # characters; longer strings are cut and the event is marked truncated
 MAX_LIST = 16  # elements; longer lists are cut and the event is marked truncated
-
-# OCSF classes coachflow emits: class_uid -> (class_name, category_uid)
-CLASSES: dict[int, tuple[str, int]] = {
-    1007: ("Process Activity", 1),
-    2004: ("Detection Finding", 2),
-    2005: ("Incident Finding", 2),
-    2006: ("Data Security Finding", 2),
-    3001: ("Account Change", 3),
-    3002: ("Authentication", 3),
-    4001: ("Network Activity", 4),
-    4002: ("HTTP Activity", 4),
-    4003: ("DNS Activity", 4),
-    4009: ("Email Activity", 4),
-    4010: ("Email URL Activity", 4),
-    6001: ("Web Resources Activity", 6),
-    6003: ("API Activity", 6),
-    201004: ("Registry Value Activity", 1),  # OCSF Windows extension
-}
-
-SEVERITIES = {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical", 6: "Fatal", 99: "Other"}
-DISPOSITIONS = {
-    0: "Unknown", 1: "Allowed", 2: "Blocked", 3: "Quarantined", 4: "Isolated", 5: "Deleted", 6: "Dropped",
-    7: "Custom Action", 8: "Approved", 9: "Restored", 10: "Exonerated", 14: "Delayed", 15: "Detected",
-    16: "No Action", 17: "Logged", 19: "Alert", 25: "Rejected", 99: "Other",
-}  # fmt: skip
-STATUSES = {0: "Unknown", 1: "Success", 2: "Failure", 99: "Other"}
 
 Str = Annotated[str, Field(max_length=MAX_STRING)]
 
@@ -57,7 +34,7 @@ class Product(_Compact):
 
 
 class Metadata(_Compact):
-    version: Literal["1.3.0"] = OCSF_VERSION
+    version: Literal["1.3.0"] = VERSION
     tenant_uid: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
     product: Product
     event_code: Str | None = None  # the vendor's own event type
@@ -225,25 +202,54 @@ def iso_utc(time_ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time_ms // 1000)) + f".{time_ms % 1000:03d}Z"
 
 
+@dataclass(frozen=True)
+class Header:
+    """What one vendor record says about every event derived from it: who made it, which product,
+    when it happened, and the vendor's own event type and id."""
+
+    vendor_name: str
+    product: str
+    time_ms: int
+    event_code: str | None = None
+    vendor_uid: str | None = None
+
+
+Group = dict[str, Any] | None  # an object of the event (user, device, url...), None when absent
+
+
 def build(
+    ctx: Context,
+    header: Header,
     *,
-    uid: str,
-    tenant: str,
-    vendor_name: str,
-    product: str,
-    time_ms: int,
     class_uid: int,
     activity_id: int,
     severity_id: int,
     activity_name: str | None = None,
-    **fields: Any,
-) -> dict[str, Any]:
-    """The dict form of a normalized event with the derived OCSF fields filled in."""
+    status_id: int | None = None,
+    disposition_id: int | None = None,
+    message: str | None = None,
+    user: Group = None,
+    actor: Group = None,
+    device: Group = None,
+    src_endpoint: Group = None,
+    dst_endpoint: Group = None,
+    url: Group = None,
+    query: Group = None,
+    file: Group = None,
+    process: Group = None,
+    malware: list[dict[str, Any]] | None = None,
+    finding_info: Group = None,
+    policy: Group = None,
+    app_name: str | None = None,
+    email: Group = None,
+) -> Event:
+    """The dict form of a normalized event, with the derived OCSF fields (names, type_uid, the
+    metadata) filled in. Every field is named here, so a misspelt one fails type checking."""
     class_name, category_uid = CLASSES[class_uid]
-    event: dict[str, Any] = {
-        "uid": uid,
-        "time": time_ms,
-        "time_dt": iso_utc(time_ms),
+    event: Event = {
+        "uid": ctx.uid,
+        "time": header.time_ms,
+        "time_dt": iso_utc(header.time_ms),
         "class_uid": class_uid,
         "class_name": class_name,
         "category_uid": category_uid,
@@ -253,17 +259,20 @@ def build(
         "severity_id": severity_id,
         "severity": SEVERITIES.get(severity_id, "Other"),
         "metadata": {
-            "tenant_uid": tenant,
-            "product": {"vendor_name": vendor_name, "name": product},
-            "event_code": fields.pop("event_code", None),
-            "uid": fields.pop("vendor_uid", None),
+            "tenant_uid": ctx.tenant,
+            "product": {"vendor_name": header.vendor_name, "name": header.product},
+            "event_code": header.event_code,
+            "uid": header.vendor_uid,
         },
     }
-    status_id = fields.pop("status_id", None)
     if status_id is not None:
         event["status_id"], event["status"] = status_id, STATUSES.get(status_id, "Other")
-    disposition_id = fields.pop("disposition_id", None)
     if disposition_id is not None:
         event["disposition_id"], event["disposition"] = disposition_id, DISPOSITIONS.get(disposition_id, "Other")
-    event.update(fields)
+    fields = {
+        "message": message, "user": user, "actor": actor, "device": device, "src_endpoint": src_endpoint,
+        "dst_endpoint": dst_endpoint, "url": url, "query": query, "file": file, "process": process, "malware": malware,
+        "finding_info": finding_info, "policy": policy, "app_name": app_name, "email": email,
+    }  # fmt: skip
+    event.update((name, value) for name, value in fields.items() if value is not None)
     return event

@@ -9,7 +9,6 @@ into a rejection with a reason. Nothing here talks to AWS.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import pydantic_core
@@ -18,18 +17,17 @@ from pydantic import ValidationError
 from handlers import vendors
 from handlers.events import NormalizedEvent
 from handlers.outcomes import (
-    MALFORMED,
     MAX_RECORD_BYTES,
-    MISSING_TENANT,
-    OVERSIZED,
-    UNKNOWN_SOURCE,
-    WRONG_TYPES,
     Ignored,
+    IgnoredOutcome,
+    NormalizedOutcome,
     Outcome,
     Rejected,
+    RejectedOutcome,
+    RejectReason,
 )
+from handlers.records import Context, Line, Vendor, event_uid
 from handlers.tenancy import TENANT_ID
-from handlers.vendors._common import Context, event_uid
 
 AUTO = "auto"
 # The envelope of a raw payload on the raw-events queue: SQS message attributes, so the body stays
@@ -43,14 +41,6 @@ def envelope(tenant: str | None, source: str | None) -> dict[str, dict[str, str]
     return {name: {"DataType": "String", "StringValue": value} for name, value in pairs if value is not None}
 
 
-@dataclass(frozen=True)
-class Line:
-    """One record of a text feed (CSV, W3C, syslog): its raw text and the fields parsed from it."""
-
-    text: str
-    fields: dict[str, Any] | None  # None for directives and headers, which are not events
-
-
 def normalize_payload(body: str, source: str | None, tenant: str | None, received_ms: int | None = None) -> list[Outcome]:
     """Every record of one raw payload, each with exactly one outcome.
 
@@ -60,28 +50,28 @@ def normalize_payload(body: str, source: str | None, tenant: str | None, receive
     received = received_ms if received_ms is not None else int(time.time() * 1000)
     if not tenant or not TENANT_ID.match(tenant):
         detail = "the message names no tenant" if not tenant else f"invalid tenant id {tenant!r:.40}"
-        return [Outcome("rejected", label, reason=MISSING_TENANT, detail=detail, raw=body)]
-    vendor = None
+        return [RejectedOutcome(label, RejectReason.MISSING_TENANT, detail, body)]
+    vendor: Vendor | None = None
     if label != AUTO:
         vendor = vendors.VENDORS.get(label)
         if vendor is None:
             detail = f"unknown source {label!r:.40}; known: {', '.join(vendors.names())}, auto"
-            return [Outcome("rejected", label, reason=UNKNOWN_SOURCE, detail=detail, raw=body)]
+            return [RejectedOutcome(label, RejectReason.UNKNOWN_SOURCE, detail, body)]
     try:
         records = list(_split(body, vendor))
     except Rejected as exc:
-        return [Outcome("rejected", label, reason=exc.reason, detail=exc.detail, raw=body)]
+        return [RejectedOutcome(label, exc.reason, exc.detail, body)]
     outcomes: list[Outcome] = []
     for record_vendor, record in records:
         outcomes.extend(normalize_record(record, record_vendor, tenant, label, received))
     return outcomes
 
 
-def _split(body: str, vendor: Any) -> Iterator[tuple[Any, Any]]:
+def _split(body: str, vendor: Vendor | None) -> Iterator[tuple[Vendor | None, Any]]:
     """(vendor or None, record) for every record in the payload."""
     stripped = body.strip().lstrip("\ufeff")
     if not stripped:
-        raise Rejected(MALFORMED, "empty payload")
+        raise Rejected(RejectReason.MALFORMED, "empty payload")
     try:
         payload = pydantic_core.from_json(stripped)  # the Rust parser: twice as fast as json.loads
     except ValueError as exc:  # not JSON (or JSON no string can hold, e.g. a lone surrogate escape)
@@ -90,7 +80,7 @@ def _split(body: str, vendor: Any) -> Iterator[tuple[Any, Any]]:
     yield from _split_json(payload, vendor)
 
 
-def _split_json(payload: Any, vendor: Any) -> Iterator[tuple[Any, Any]]:
+def _split_json(payload: Any, vendor: Vendor | None) -> Iterator[tuple[Vendor | None, Any]]:
     if vendor is not None:
         for record in vendor.records(payload):
             yield vendor, record
@@ -114,7 +104,7 @@ def _split_json(payload: Any, vendor: Any) -> Iterator[tuple[Any, Any]]:
     yield None, payload
 
 
-def _split_text(text: str, vendor: Any, error: str) -> Iterator[tuple[Any, Any]]:
+def _split_text(text: str, vendor: Vendor | None, error: str) -> Iterator[tuple[Vendor | None, Any]]:
     lines = [line for line in text.splitlines() if line.strip()]
     parsed: list[Any] = []
     for line in lines:  # newline-delimited JSON
@@ -126,11 +116,10 @@ def _split_text(text: str, vendor: Any, error: str) -> Iterator[tuple[Any, Any]]
         for record in parsed:
             yield from _split_json(record, vendor)
         return
-    text_vendor = vendor if vendor is not None else vendors.detect_text(text)
-    parser = getattr(text_vendor, "parse_text", None)
-    if parser is None:
-        raise Rejected(MALFORMED, f"not JSON ({error}) and not a text format this source sends")
-    for record in parser(text):
+    text_vendor = vendors.detect_text(text) if vendor is None else vendors.TEXT_VENDORS.get(vendor.SOURCE)
+    if text_vendor is None:
+        raise Rejected(RejectReason.MALFORMED, f"not JSON ({error}) and not a text format this source sends")
+    for record in text_vendor.parse_text(text):
         yield text_vendor, record
 
 
@@ -142,37 +131,37 @@ def canonical(record: Any) -> bytes:
     return pydantic_core.to_json(record)
 
 
-def normalize_record(record: Any, vendor: Any, tenant: str, label: str, received_ms: int) -> list[Outcome]:
+def normalize_record(record: Any, vendor: Vendor | None, tenant: str, label: str, received_ms: int) -> list[Outcome]:
     raw = canonical(record)
     source = vendor.SOURCE if vendor is not None else label
 
-    def rejected(reason: str, detail: str) -> list[Outcome]:
-        return [Outcome("rejected", source, reason=reason, detail=detail, raw=raw.decode("utf-8", "surrogatepass"))]
+    def rejected(reason: RejectReason, detail: str) -> RejectedOutcome:
+        return RejectedOutcome(source, reason, detail, raw.decode("utf-8", "surrogatepass"))
 
     if len(raw) > MAX_RECORD_BYTES:
-        return rejected(OVERSIZED, f"record exceeds {MAX_RECORD_BYTES} bytes")
+        return [rejected(RejectReason.OVERSIZED, f"record exceeds {MAX_RECORD_BYTES} bytes")]
     if vendor is None:
-        return rejected(UNKNOWN_SOURCE, "no vendor recognises this record")
+        return [rejected(RejectReason.UNKNOWN_SOURCE, "no vendor recognises this record")]
     if not isinstance(record, (dict, Line)):
-        return rejected(WRONG_TYPES, f"a {vendor.SOURCE} record must be a JSON object, got {type(record).__name__}")
+        return [rejected(RejectReason.WRONG_TYPES, f"a {vendor.SOURCE} record must be a JSON object, got {type(record).__name__}")]
     try:
         events = vendor.normalize(record, Context(tenant, event_uid(tenant, source, raw), received_ms))
     except Ignored as exc:
-        return [Outcome("ignored", source, reason=exc.reason)]
+        return [IgnoredOutcome(source, exc.reason, exc.detail)]
     except Rejected as exc:
-        return rejected(exc.reason, exc.detail)
+        return [rejected(exc.reason, exc.detail)]
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, ArithmeticError) as exc:
         # A field had a shape the normalizer did not expect (a list for a string, "inf" for a
         # number): the record is wrong, not the code path.
-        return rejected(WRONG_TYPES, f"{type(exc).__name__}: {exc}"[:300])
-    outcomes = []
+        return [rejected(RejectReason.WRONG_TYPES, f"{type(exc).__name__}: {exc}"[:300])]
+    outcomes: list[Outcome] = []
     for event in events:
         try:
             model = NormalizedEvent.bounded(event)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            outcomes.extend(rejected(WRONG_TYPES, f"{where}: {first['msg']}"[:300]))
+            outcomes.append(rejected(RejectReason.WRONG_TYPES, f"{where}: {first['msg']}"[:300]))
             continue
-        outcomes.append(Outcome("normalized", source, event_json=model.to_json(), uid=model.uid, time=model.time))
+        outcomes.append(NormalizedOutcome(source, model.to_json(), model.uid, model.time))
     return outcomes

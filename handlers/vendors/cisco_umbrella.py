@@ -10,22 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from handlers.events import build
-from handlers.outcomes import MALFORMED, Ignored, Rejected
-from handlers.vendors._common import Context, clean, email, parse_time, split_list
+from handlers.events import Header, build
+from handlers.ocsf import HTTP_ACTIVITY, OTHER
+from handlers.outcomes import Ignored, IgnoreReason, Rejected, RejectReason
+from handlers.records import Context, Event, Line
+from handlers.vendors.fields import clean, each, email, parse_time, split_list
 
 SOURCE = "cisco_umbrella"
 VENDOR = "Cisco"
 _START = re.compile(r'^\s*"\d{4}-\d{2}-\d{2}')
 _SECURITY = {"malware", "phishing", "command and control", "dns tunneling vpn", "cryptomining", "newly seen domains",
              "potentially harmful", "dynamic dns"}  # fmt: skip
-_METHODS = {"CONNECT": 1, "DELETE": 2, "GET": 3, "HEAD": 4, "OPTIONS": 5, "POST": 6, "PUT": 7, "TRACE": 8}
 
-
-def records(payload: Any) -> Iterator[Any]:
-    yield from payload if isinstance(payload, list) else [payload]
+records = each
 
 
 def detect(record: Any) -> bool:
@@ -36,13 +36,11 @@ def detect_text(text: str) -> bool:
     return bool(_START.match(text)) and '","' in text
 
 
-def parse_text(payload: str) -> Iterator[Any]:
-    from handlers.ingest import Line
-
+def parse_text(payload: str) -> Iterator[Line]:
     try:
         rows = list(csv.reader(io.StringIO(payload.strip()), delimiter=",", quotechar='"', skipinitialspace=True, strict=True))
     except csv.Error as exc:
-        raise Rejected(MALFORMED, f"not Umbrella CSV: {exc}") from None
+        raise Rejected(RejectReason.MALFORMED, f"not Umbrella CSV: {exc}") from None
     for row in rows:
         if not row or not any(row):
             continue
@@ -59,37 +57,54 @@ def _identity(value: str) -> dict[str, Any] | None:
     return clean({"email_addr": email(address), "name": name})
 
 
-def normalize(record: Any, ctx: Context) -> list[dict[str, Any]]:
+def normalize(record: Any, ctx: Context) -> list[Event]:
+    if not isinstance(record, Line) or record.fields is None:
+        raise Rejected(RejectReason.WRONG_TYPES, "Umbrella records are CSV lines, not JSON")
     columns: list[str] = record.fields["columns"]
     if len(columns) < 10:
-        raise Rejected(MALFORMED, f"an Umbrella record has at least 10 columns, got {len(columns)}")
+        raise Rejected(RejectReason.MALFORMED, f"an Umbrella record has at least 10 columns, got {len(columns)}")
     time_ms = parse_time(columns[0], "Timestamp")
-    if (
-        len(columns) <= 14
-    ):  # DNS: Timestamp, Identity, Identities, Internal IP, External IP, Action, QueryType, ResponseCode, Domain, Categories, ...
-        action, categories = columns[5], split_list(columns[9])
+    if len(columns) <= 14:
+        # DNS: Timestamp, Identity, Identities, Internal IP, External IP, Action, QueryType, ResponseCode, Domain, Categories, ...
+        action, categories = columns[5].lower(), split_list(columns[9])
         risky = any(c.lower() in _SECURITY for c in categories or [])
         domain = columns[8].rstrip(".")
         if not domain:
-            raise Ignored("not_event: DNS record without a domain")
-        return [build(
-            uid=ctx.uid, tenant=ctx.tenant, vendor_name=VENDOR, product="Umbrella DNS", time_ms=time_ms, event_code="dns",
-            class_uid=4003, activity_id=1, activity_name="Query", severity_id=3 if risky else 1,
-            disposition_id=2 if action.lower() == "blocked" else 1 if action.lower() == "allowed" else None,
-            user=_identity(columns[1]), query=clean({"hostname": domain, "type": columns[6].split("(")[-1].rstrip(")") or None}),
-            url=clean({"hostname": domain, "categories": categories}),
-            src_endpoint=clean({"ip": columns[3] or None}), message=columns[7] or None,
-        )]  # fmt: skip
+            raise Ignored(IgnoreReason.NOT_EVENT, "DNS record without a domain")
+        return [
+            build(
+                ctx,
+                Header(VENDOR, "Umbrella DNS", time_ms, "dns"),
+                class_uid=4003,
+                activity_id=1,
+                activity_name="Query",
+                severity_id=3 if risky else 1,
+                disposition_id=2 if action == "blocked" else 1 if action == "allowed" else None,
+                user=_identity(columns[1]),
+                query=clean({"hostname": domain, "type": columns[6].split("(")[-1].rstrip(")") or None}),
+                url=clean({"hostname": domain, "categories": categories}),
+                src_endpoint=clean({"ip": columns[3] or None}),
+                message=columns[7] or None,
+            )
+        ]
     # Proxy: Timestamp, Identities, Internal IP, External IP, Destination IP, Content Type, Verdict, URL, Referer,
     # User Agent, Status, Request size, Response size, Body size, SHA256, Categories, AV detections, ...
-    verdict, categories = columns[6], split_list(columns[15])
-    method = next((c for c in columns[22:] if c in _METHODS), "")
-    return [build(
-        uid=ctx.uid, tenant=ctx.tenant, vendor_name=VENDOR, product="Umbrella Secure Web Gateway", time_ms=time_ms,
-        event_code="proxy", class_uid=4002, activity_id=_METHODS.get(method, 99), activity_name=method or None,
-        severity_id=3 if columns[16] or any(c.lower() in _SECURITY for c in categories or []) else 1,
-        disposition_id=2 if verdict.upper() == "BLOCKED" else 1 if verdict.upper() == "ALLOWED" else None,
-        user=_identity(columns[1]), url=clean({"url_string": columns[7] or None, "categories": categories}),
-        src_endpoint=clean({"ip": columns[2] or None}), dst_endpoint=clean({"ip": columns[4] or None}),
-        malware=[{"name": columns[16]}] if columns[16] else None,
-    )]  # fmt: skip
+    verdict, categories = columns[6].upper(), split_list(columns[15])
+    method = next((c for c in columns[22:] if c in HTTP_ACTIVITY), "")
+    detection = columns[16]
+    return [
+        build(
+            ctx,
+            Header(VENDOR, "Umbrella Secure Web Gateway", time_ms, "proxy"),
+            class_uid=4002,
+            activity_id=HTTP_ACTIVITY.get(method, OTHER),
+            activity_name=method or None,
+            severity_id=3 if detection or any(c.lower() in _SECURITY for c in categories or []) else 1,
+            disposition_id=2 if verdict == "BLOCKED" else 1 if verdict == "ALLOWED" else None,
+            user=_identity(columns[1]),
+            url=clean({"url_string": columns[7] or None, "categories": categories}),
+            src_endpoint=clean({"ip": columns[2] or None}),
+            dst_endpoint=clean({"ip": columns[4] or None}),
+            malware=[{"name": detection}] if detection else None,
+        )
+    ]

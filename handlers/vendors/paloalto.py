@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from handlers.events import build
-from handlers.outcomes import MALFORMED, Ignored, Rejected
-from handlers.vendors._common import Context, clean, parse_time, port, text
+from handlers.events import Header, build
+from handlers.ocsf import severity_by_name
+from handlers.outcomes import Ignored, IgnoreReason, Rejected, RejectReason
+from handlers.records import Context, Event, Line
+from handlers.vendors.fields import clean, each, parse_time, port, text
 
 SOURCE = "paloalto"
 VENDOR = "Palo Alto Networks"
@@ -19,12 +22,10 @@ _CSV = re.compile(
     r"^(<\d+>\w{3}\s+\d+\s[\d:]+\s\S+\s)?\d*,[\d/]+ [\d:]+,\w+,(TRAFFIC|THREAT|GLOBALPROTECT|SYSTEM|CONFIG|URL|USERID|HIPMATCH|DECRYPTION|AUTHENTICATION),"
 )
 _CEF_KEY = re.compile(r"(?:^|\s)([A-Za-z0-9_.\-]+)=")
-_SEVERITY = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 _GP_LOGINS = {"portal-auth", "gateway-auth", "portal-prelogin", "gateway-connected", "login", "gateway-register"}
 
 
-def records(payload: Any) -> Iterable[Any]:
-    yield from payload if isinstance(payload, list) else [payload]
+records = each
 
 
 def detect(record: Any) -> bool:
@@ -36,9 +37,7 @@ def detect_text(text: str) -> bool:
     return first.startswith("CEF:0|Palo Alto Networks|") or bool(_CSV.match(first))
 
 
-def parse_text(payload: str) -> Iterator[Any]:
-    from handlers.ingest import Line
-
+def parse_text(payload: str) -> Iterator[Line]:
     for line in payload.splitlines():
         stripped = line.strip()
         if not stripped:
@@ -50,14 +49,14 @@ def parse_text(payload: str) -> Iterator[Any]:
         try:
             row = next(csv.reader([body], strict=True))
         except (csv.Error, StopIteration) as exc:
-            raise Rejected(MALFORMED, f"not a PAN-OS CSV line: {exc}") from None
+            raise Rejected(RejectReason.MALFORMED, f"not a PAN-OS CSV line: {exc}") from None
         yield Line(stripped, {"format": "csv", "row": row})
 
 
 def _cef(line: str) -> dict[str, Any]:
     parts = line.split("|", 7)
     if len(parts) < 8:
-        raise Rejected(MALFORMED, "a CEF line has 7 header fields and an extension")
+        raise Rejected(RejectReason.MALFORMED, "a CEF line has 7 header fields and an extension")
     extension = parts[7]
     keys = list(_CEF_KEY.finditer(extension))
     fields = {}
@@ -81,90 +80,123 @@ def _user(name: str | None) -> dict[str, Any] | None:
     return clean({"name": user, "domain": domain.rstrip("\\") or None})
 
 
-def normalize(record: Any, ctx: Context) -> list[dict[str, Any]]:
-    from handlers.ingest import Line
+def _severity(word: str | None) -> int:
+    return severity_by_name(word) or 1
 
-    common = dict(uid=ctx.uid, tenant=ctx.tenant, vendor_name=VENDOR)
+
+def _disposition(action: str) -> int | None:
+    """Cortex Data Lake and CEF actions: allow/alert let the traffic through, the rest stop it."""
+    return 1 if action in ("allow", "alert") else 2 if action else None
+
+
+def normalize(record: Any, ctx: Context) -> list[Event]:
     if isinstance(record, Line):
         data = record.fields or {}
         if data.get("format") == "cef":
-            return [_cef_event(data, common)]
-        return [_csv_event(data["row"], common)]
+            return [_cef_event(data, ctx)]
+        return [_csv_event(data["row"], ctx)]
     kind = (text(record, "LogType") or "").upper()
-    if kind in ("THREAT", "TRAFFIC"):
-        threat = kind == "THREAT"
-        action = (text(record, "Action") or "").lower()
-        return [build(
-            **common, product="PAN-OS (Cortex Data Lake)", time_ms=parse_time(record.get("TimeGenerated"), "TimeGenerated"),
-            event_code=f"{kind}:{text(record, 'Subtype')}", vendor_uid=str(record.get("SequenceNo") or "") or None,
-            class_uid=2004 if threat else 4001, activity_id=1 if threat else 6, activity_name="Create" if threat else "Traffic",
-            severity_id=_SEVERITY.get((text(record, "VendorSeverity") or "").lower(), 1),
-            disposition_id=1 if action in ("allow", "alert") else 2 if action else None,
-            user=_user(text(record, "SourceUser")), app_name=text(record, "Application"),
+    if kind not in ("THREAT", "TRAFFIC"):
+        raise Ignored(IgnoreReason.UNSUPPORTED_EVENT_TYPE, f"PAN-OS {kind or 'record'} log carries no coaching signal")
+    threat = kind == "THREAT"
+    categories = [t for t in (text(record, "ThreatCategory"),) if t] or None
+    return [
+        build(
+            ctx,
+            Header(
+                VENDOR,
+                "PAN-OS (Cortex Data Lake)",
+                parse_time(record.get("TimeGenerated"), "TimeGenerated"),
+                f"{kind}:{text(record, 'Subtype')}",
+                str(record.get("SequenceNo") or "") or None,
+            ),
+            class_uid=2004 if threat else 4001,
+            activity_id=1 if threat else 6,
+            activity_name="Create" if threat else "Traffic",
+            severity_id=_severity(text(record, "VendorSeverity")),
+            disposition_id=_disposition((text(record, "Action") or "").lower()),
+            user=_user(text(record, "SourceUser")),
+            app_name=text(record, "Application"),
             src_endpoint=clean({"ip": text(record, "SourceAddress"), "port": port(record, "SourcePort")}),
             dst_endpoint=clean({"ip": text(record, "DestinationAddress"), "port": port(record, "DestinationPort")}),
             policy=clean({"name": text(record, "Rule")}),
-            finding_info=clean({"title": text(record, "ThreatID"), "types": [t for t in (text(record, "ThreatCategory"),) if t] or None}) if threat else None,
-        )]  # fmt: skip
-    raise Ignored(f"unsupported_event_type: PAN-OS {kind or 'record'} log carries no coaching signal")
+            finding_info=clean({"title": text(record, "ThreatID"), "types": categories}) if threat else None,
+        )
+    ]
 
 
-def _csv_event(row: list[str], common: dict[str, Any]) -> dict[str, Any]:
+def _csv_event(row: list[str], ctx: Context) -> Event:
     if len(row) < 10:
-        raise Rejected(MALFORMED, f"a PAN-OS CSV log has dozens of columns, got {len(row)}")
+        raise Rejected(RejectReason.MALFORMED, f"a PAN-OS CSV log has dozens of columns, got {len(row)}")
     kind, subtype = row[3].upper(), row[4]
     when = _pan_time(row[6] or row[1], "generated time")
     if kind in ("TRAFFIC", "THREAT"):
         if len(row) < 35:
-            raise Rejected(MALFORMED, f"a PAN-OS {kind} log has at least 35 columns, got {len(row)}")
+            raise Rejected(RejectReason.MALFORMED, f"a PAN-OS {kind} log has at least 35 columns, got {len(row)}")
         action = row[30].lower()
         blocked = action in ("deny", "drop", "reset-client", "reset-server", "reset-both", "block-url", "drop-all")
         threat = kind == "THREAT"
         network_activity = {"start": (1, "Open"), "end": (2, "Close"), "drop": (5, "Refuse"), "deny": (5, "Refuse")}
         activity_id, activity_name = (1, "Create") if threat else network_activity.get(subtype, (6, "Traffic"))
+        types = [t for t in (row[33], subtype) if t and t != "any"] or None
         return build(
-            **common, product="PAN-OS", time_ms=when, event_code=f"{kind}:{subtype}",
-            class_uid=2004 if threat else 4001, activity_id=activity_id, activity_name=activity_name,
-            severity_id=_SEVERITY.get(row[34].lower(), 1) if threat else 1, disposition_id=2 if blocked else 1,
-            user=_user(row[12]), app_name=row[14] or None,
+            ctx,
+            Header(VENDOR, "PAN-OS", when, f"{kind}:{subtype}"),
+            class_uid=2004 if threat else 4001,
+            activity_id=activity_id,
+            activity_name=activity_name,
+            severity_id=_severity(row[34]) if threat else 1,
+            disposition_id=2 if blocked else 1,
+            user=_user(row[12]),
+            app_name=row[14] or None,
             src_endpoint=clean({"ip": row[7] or None, "port": port({"p": row[24]}, "p")}),
             dst_endpoint=clean({"ip": row[8] or None, "port": port({"p": row[25]}, "p")}),
             policy=clean({"name": row[11] or None}),
-            finding_info=clean({"title": row[32] or None, "types": [t for t in (row[33], subtype) if t and t != "any"] or None}) if threat else None,
+            finding_info=clean({"title": row[32] or None, "types": types}) if threat else None,
             url=clean({"url_string": row[31] or None}) if threat and subtype == "url" else None,
-        )  # fmt: skip
+        )
     if kind == "GLOBALPROTECT":
         event = row[8] if len(row) > 8 else ""
         if event not in _GP_LOGINS:
-            raise Ignored(f"not_behaviour: GlobalProtect {event or 'event'} is gateway housekeeping, not a sign-in")
+            raise Ignored(IgnoreReason.NOT_BEHAVIOUR, f"GlobalProtect {event or 'event'} is gateway housekeeping, not a sign-in")
         status = row[28].lower() if len(row) > 28 else ""
         return build(
-            **common, product="GlobalProtect", time_ms=when, event_code=f"GLOBALPROTECT:{event}", class_uid=3002,
-            activity_id=1, activity_name=event, severity_id=1, status_id=1 if status == "success" else 2 if status else 0,
-            user=_user(row[12] if len(row) > 12 else None), src_endpoint=clean({"ip": row[15] if len(row) > 15 else None}),
+            ctx,
+            Header(VENDOR, "GlobalProtect", when, f"GLOBALPROTECT:{event}"),
+            class_uid=3002,
+            activity_id=1,
+            activity_name=event,
+            severity_id=1,
+            status_id=1 if status == "success" else 2 if status else 0,
+            user=_user(row[12] if len(row) > 12 else None),
+            src_endpoint=clean({"ip": row[15] if len(row) > 15 else None}),
             device=clean({"hostname": row[14] if len(row) > 14 else None, "os_name": row[22] if len(row) > 22 else None}),
-        )  # fmt: skip
-    raise Ignored(f"unsupported_event_type: PAN-OS {kind} log carries no coaching signal")
+        )
+    raise Ignored(IgnoreReason.UNSUPPORTED_EVENT_TYPE, f"PAN-OS {kind} log carries no coaching signal")
 
 
-def _cef_event(data: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+def _cef_event(data: dict[str, Any], ctx: Context) -> Event:
     f = data["fields"]
     kind = data["type"].upper()
     if kind not in ("THREAT", "TRAFFIC"):
-        raise Ignored(f"unsupported_event_type: PAN-OS {kind} log carries no coaching signal")
+        raise Ignored(IgnoreReason.UNSUPPORTED_EVENT_TYPE, f"PAN-OS {kind} log carries no coaching signal")
     threat = kind == "THREAT"
-    action = (f.get("act") or "").lower()
-    severity = (f.get("PanOSSeverity") or "").lower()
+    title = f.get("PanOSThreatNameFirewall") or f"{data['subtype']} threat log"
     return build(
-        **common, product="PAN-OS (Cortex Data Lake)", time_ms=parse_time(f.get("rt"), "rt"),
-        event_code=f"{kind}:{data['subtype']}", vendor_uid=f.get("externalId") or None,
-        class_uid=2004 if threat else 4001, activity_id=1 if threat else 6, activity_name="Create" if threat else "Traffic",
-        severity_id=_SEVERITY.get(severity, 1), disposition_id=1 if action in ("allow", "alert") else 2 if action else None,
-        user=_user(f.get("suser") or None), app_name=f.get("app") or None,
+        ctx,
+        Header(
+            VENDOR, "PAN-OS (Cortex Data Lake)", parse_time(f.get("rt"), "rt"), f"{kind}:{data['subtype']}", f.get("externalId") or None
+        ),
+        class_uid=2004 if threat else 4001,
+        activity_id=1 if threat else 6,
+        activity_name="Create" if threat else "Traffic",
+        severity_id=_severity(f.get("PanOSSeverity")),
+        disposition_id=_disposition((f.get("act") or "").lower()),
+        user=_user(f.get("suser") or None),
+        app_name=f.get("app") or None,
         src_endpoint=clean({"ip": f.get("src") or None, "port": port(f, "spt")}),
         dst_endpoint=clean({"ip": f.get("dst") or None, "port": port(f, "dpt")}),
         file=clean({"name": f.get("filePath") or None, "type": f.get("PanOSFileType") or None}),
         policy=clean({"name": f.get("cs1") if f.get("cs1Label") == "Rule" else None}),
-        finding_info=clean({"title": f.get("PanOSThreatNameFirewall") or f"{data['subtype']} threat log",
-                            "types": [data["subtype"]]}) if threat else None,
-    )  # fmt: skip
+        finding_info=clean({"title": title, "types": [data["subtype"]]}) if threat else None,
+    )

@@ -6,10 +6,13 @@ A message to several recipients becomes one event per recipient: each is a perso
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from handlers.events import build
-from handlers.vendors._common import Context, clean, email, hashes, parse_time, require, split_list, text
+from handlers.events import Header, build
+from handlers.ocsf import OTHER
+from handlers.records import Context, Event
+from handlers.vendors.fields import clean, email, hashes, parse_time, require, split_list, text
 
 SOURCE = "proofpoint_tap"
 VENDOR = "Proofpoint"
@@ -45,51 +48,78 @@ def _severity(classifications: list[str], score: int = 0) -> int:
     return 1
 
 
-def normalize(record: dict[str, Any], ctx: Context) -> list[dict[str, Any]]:
+def normalize(record: dict[str, Any], ctx: Context) -> list[Event]:
     is_click = record.get("type") == "click" or "clickTime" in record
     status = (text(record, "status") or "").lower()
     sender = text(record, "sender")
     if is_click:
         classification = text(record, "classification")
-        blocked = status == "blocked"
-        return [build(
-            uid=ctx.uid, tenant=ctx.tenant, vendor_name=VENDOR, product="Proofpoint TAP",
-            time_ms=parse_time(require(record, "clickTime"), "clickTime"), event_code=f"click:{status or 'unknown'}",
-            vendor_uid=text(record, "id") or text(record, "GUID"), class_uid=4010, activity_id=99, activity_name="Click",
-            severity_id=_severity([classification] if classification else []), disposition_id=2 if blocked else 1,
-            user=clean({"email_addr": email(text(record, "recipient")), "name": text(record, "recipient")}),
-            actor=clean({"email_addr": email(sender)}),
-            url=clean({"url_string": text(record, "url")}),
-            src_endpoint=clean({"ip": text(record, "clickIP")}),
-            email=clean({"uid": text(record, "messageID"), "from": sender}),
-            malware=[clean({"name": text(record, "threatID") or classification, "classification": classification})] if classification else None,
-        )]  # fmt: skip
+        malware = clean({"name": text(record, "threatID") or classification, "classification": classification})
+        when = parse_time(require(record, "clickTime"), "clickTime")
+        return [
+            build(
+                ctx,
+                Header(VENDOR, "Proofpoint TAP", when, f"click:{status or 'unknown'}", text(record, "id") or text(record, "GUID")),
+                class_uid=4010,
+                activity_id=OTHER,
+                activity_name="Click",
+                severity_id=_severity([classification] if classification else []),
+                disposition_id=2 if status == "blocked" else 1,
+                user=clean({"email_addr": email(text(record, "recipient")), "name": text(record, "recipient")}),
+                actor=clean({"email_addr": email(sender)}),
+                url=clean({"url_string": text(record, "url")}),
+                src_endpoint=clean({"ip": text(record, "clickIP")}),
+                email=clean({"uid": text(record, "messageID"), "from": sender}),
+                malware=[malware] if classification and malware else None,
+            )
+        ]
     threats = [t for t in record.get("threatsInfoMap") or [] if isinstance(t, dict)]
     classifications = sorted({text(t, "classification") or "" for t in threats} - {""})
     score = max(int(record.get(k) or 0) for k in ("malwareScore", "phishScore", "spamScore", "impostorScore"))
-    recipients = split_list(record.get("recipient")) or split_list(record.get("toAddresses")) or []
-    sender_addr = (split_list(record.get("fromAddress")) or [None])[0] or sender
+    sender_addr = next(iter(split_list(record.get("fromAddress")) or []), None) or sender
     attachments = [p for p in record.get("messageParts") or [] if isinstance(p, dict) and text(p, "sandboxStatus") == "threat"]
-    common = dict(
-        tenant=ctx.tenant, vendor_name=VENDOR, product="Proofpoint TAP",
-        time_ms=parse_time(require(record, "messageTime"), "messageTime"), event_code=f"message:{status or 'unknown'}",
-        vendor_uid=text(record, "GUID"), class_uid=4009, activity_id=2, activity_name="Receive",
-        severity_id=_severity(classifications, score),
-        disposition_id=2 if status == "blocked" else 3 if text(record, "quarantineFolder") else 1 if status == "delivered" else None,
-        actor=clean({"email_addr": email(sender_addr)}),
-        src_endpoint=clean({"ip": text(record, "senderIP")}),
-        malware=[clean({"name": text(t, "threat"), "classification": text(t, "classification")}) for t in threats if text(t, "threat")] or None,
-        finding_info=clean({"types": split_list(sorted({text(t, "threatType") or "" for t in threats} - {""}))}),
-        file=clean({"name": text(attachments[0], "filename"), "hashes": hashes(text(attachments[0], "md5"), None, text(attachments[0], "sha256"))}) if attachments else None,
-    )  # fmt: skip
-    if not recipients:
-        recipients = [None]
-    events = []
-    for n, recipient in enumerate(recipients):
-        events.append(build(
-            **common, uid=ctx.uid if n == 0 else ctx.part_uid(recipient or str(n)),
+    header = Header(
+        VENDOR,
+        "Proofpoint TAP",
+        parse_time(require(record, "messageTime"), "messageTime"),
+        f"message:{status or 'unknown'}",
+        text(record, "GUID"),
+    )
+    named = [clean({"name": text(t, "threat"), "classification": text(t, "classification")}) for t in threats if text(t, "threat")]
+    attachment = (
+        clean(
+            {
+                "name": text(attachments[0], "filename"),
+                "hashes": hashes(text(attachments[0], "md5"), None, text(attachments[0], "sha256")),
+            }
+        )
+        if attachments
+        else None
+    )
+    recipients = split_list(record.get("recipient")) or split_list(record.get("toAddresses"))
+    return [
+        build(
+            recipient_ctx,
+            header,
+            class_uid=4009,
+            activity_id=2,
+            activity_name="Receive",
+            severity_id=_severity(classifications, score),
+            disposition_id=2 if status == "blocked" else 3 if text(record, "quarantineFolder") else 1 if status == "delivered" else None,
+            actor=clean({"email_addr": email(sender_addr)}),
+            src_endpoint=clean({"ip": text(record, "senderIP")}),
+            malware=[m for m in named if m] or None,
+            finding_info=clean({"types": split_list(sorted({text(t, "threatType") or "" for t in threats} - {""}))}),
+            file=attachment,
             user=clean({"email_addr": email(recipient), "name": recipient}),
-            email=clean({"subject": text(record, "subject"), "from": sender_addr, "to": [recipient] if recipient else None,
-                         "uid": text(record, "messageID")}),
-        ))  # fmt: skip
-    return events
+            email=clean(
+                {
+                    "subject": text(record, "subject"),
+                    "from": sender_addr,
+                    "to": [recipient] if recipient else None,
+                    "uid": text(record, "messageID"),
+                }
+            ),
+        )
+        for recipient_ctx, recipient in ctx.per(recipients)
+    ]

@@ -1,41 +1,20 @@
-"""Helpers shared by the vendor normalizers: field access that rejects with a precise reason,
-time parsing for the formats vendors really send, and the stable event uid."""
+"""Reading vendor fields: access that rejects with a precise reason, the placeholders vendors use
+for "no value", times in the formats vendors really send, hashes, lists, and dropping empty groups."""
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-import hashlib
 import re
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
-from handlers.outcomes import MISSING_FIELD, WRONG_TYPES, Rejected
+from handlers.outcomes import Rejected, RejectReason
 
 EARLIEST_MS = 315_532_800_000  # 1980-01-01
 LATEST_MS = 4_102_444_800_000  # 2100-01-01
 _EMAIL = re.compile(r"^[^@\s\\]+@[^@\s\\]+\.[^@\s\\]+$")
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a normalizer knows besides the record: whose it is, its uid, when it arrived."""
-
-    tenant: str
-    uid: str
-    received_ms: int  # when coachflow received the record: the time of last resort
-
-    def part_uid(self, part: str) -> str:
-        """A stable uid for one of several events derived from the same record."""
-        return hashlib.sha256(f"{self.uid}\x00{part}".encode("utf-8")).hexdigest()[:32]
-
-
-def event_uid(tenant: str, source: str, raw: bytes) -> str:
-    """The same raw record always gets the same uid (per tenant, so tenants never collide)."""
-    digest = hashlib.sha256(f"{tenant}\x00{source}\x00".encode("utf-8"))
-    digest.update(raw)
-    return digest.hexdigest()[:32]
 
 
 def get(record: Any, path: str, default: Any = None) -> Any:
@@ -56,7 +35,7 @@ def get(record: Any, path: str, default: Any = None) -> Any:
 def require(record: Any, path: str) -> Any:
     value = get(record, path)
     if value is None or value == "":
-        raise Rejected(MISSING_FIELD, f"required field '{path}' is missing")
+        raise Rejected(RejectReason.MISSING_FIELD, f"required field '{path}' is missing")
     return value
 
 
@@ -71,7 +50,7 @@ def text(record: Any, path: str, *, blank: frozenset[str] | tuple[str, ...] = _B
     if isinstance(value, str):
         value = value.strip()
     elif isinstance(value, (dict, list)):
-        raise Rejected(WRONG_TYPES, f"field '{path}' must be a string, got {type(value).__name__}")
+        raise Rejected(RejectReason.WRONG_TYPES, f"field '{path}' must be a string, got {type(value).__name__}")
     else:
         value = str(value)
     return None if value in blank else value
@@ -82,11 +61,11 @@ def integer(record: Any, path: str) -> int | None:
     if value is None or value == "" or value == "-":
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got {type(value).__name__}")
+        raise Rejected(RejectReason.WRONG_TYPES, f"field '{path}' must be a number, got {type(value).__name__}")
     try:
         return int(float(value))
     except ValueError:
-        raise Rejected(WRONG_TYPES, f"field '{path}' must be a number, got {value!r:.60}") from None
+        raise Rejected(RejectReason.WRONG_TYPES, f"field '{path}' must be a number, got {value!r:.60}") from None
 
 
 def basename(path: str | None) -> str | None:
@@ -109,11 +88,11 @@ def email(*candidates: str | None) -> str | None:
 def epoch_ms(value: Any, path: str) -> int:
     """Epoch seconds or milliseconds (number or numeric string) -> epoch milliseconds."""
     if isinstance(value, bool) or value is None or value == "":
-        raise Rejected(WRONG_TYPES if value is not None else MISSING_FIELD, f"field '{path}' is not a timestamp")
+        raise Rejected(RejectReason.WRONG_TYPES if value is not None else RejectReason.MISSING_FIELD, f"field '{path}' is not a timestamp")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise Rejected(WRONG_TYPES, f"field '{path}' must be an epoch timestamp, got {value!r:.60}") from None
+        raise Rejected(RejectReason.WRONG_TYPES, f"field '{path}' must be an epoch timestamp, got {value!r:.60}") from None
     if number >= 1e17:  # nanoseconds
         number /= 1e6
     elif number >= 1e14:  # microseconds
@@ -124,7 +103,7 @@ def epoch_ms(value: Any, path: str) -> int:
 
 def _in_range(time_ms: int, path: str) -> int:
     if not EARLIEST_MS <= time_ms <= LATEST_MS:
-        raise Rejected(WRONG_TYPES, f"field '{path}' is not a plausible time (1980-2100)")
+        raise Rejected(RejectReason.WRONG_TYPES, f"field '{path}' is not a plausible time (1980-2100)")
     return time_ms
 
 
@@ -143,18 +122,19 @@ def parse_time(value: Any, path: str) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return epoch_ms(value, path)
     if not isinstance(value, str) or not value.strip():
-        raise Rejected(MISSING_FIELD if not value else WRONG_TYPES, f"field '{path}' is not a timestamp")
+        raise Rejected(RejectReason.MISSING_FIELD if not value else RejectReason.WRONG_TYPES, f"field '{path}' is not a timestamp")
     raw = value.strip()
     if _NUMERIC.fullmatch(raw):
         return epoch_ms(raw, path)
     # ISO 8601 in its many spellings; Python < 3.11 takes at most 6 fractional digits, Microsoft sends 7.
     iso = _FRACTION.sub(r"\1", raw.replace("Z", "+00:00").replace("/", "-"))
+    moment: dt.datetime | None
     try:
         moment = dt.datetime.fromisoformat(iso)
     except ValueError:
         moment = _month_names(raw)
-        if moment is None:
-            raise Rejected(WRONG_TYPES, f"field '{path}' is not a timestamp: {raw!r:.60}") from None
+    if moment is None:
+        raise Rejected(RejectReason.WRONG_TYPES, f"field '{path}' is not a timestamp: {raw!r:.60}")
     if moment.tzinfo is None:
         return _in_range(calendar.timegm(moment.timetuple()) * 1000 + moment.microsecond // 1000, path)
     return _in_range(int(moment.timestamp() * 1000), path)
@@ -195,18 +175,23 @@ def split_list(value: Any, sep: str = ",") -> list[str] | None:
     return list(dict.fromkeys(items)) or None  # without duplicates, in order
 
 
-def clean(value: Any) -> Any:
+def clean(group: dict[str, Any]) -> dict[str, Any] | None:
     """Drop empty values and objects, so that absent groups do not appear in the event at all."""
+    cleaned: dict[str, Any] | None = _clean(group)
+    return cleaned
+
+
+def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if isinstance(item, (dict, list)):
-                item = clean(item)
+                item = _clean(item)
             if item is not None and item != "":
                 out[key] = item
         return out or None
     if isinstance(value, list):
-        items = [clean(v) if isinstance(v, (dict, list)) else v for v in value]
+        items = [_clean(v) if isinstance(v, (dict, list)) else v for v in value]
         return [v for v in items if v is not None and v != ""] or None
     return value
 
@@ -214,3 +199,8 @@ def clean(value: Any) -> Any:
 def unquote(value: str | None) -> str | None:
     """Zscaler NSS feeds URL-encode some fields ("Road%20Warrior")."""
     return urllib.parse.unquote(value) if value and "%" in value else value
+
+
+def each(payload: Any) -> Iterator[Any]:
+    """The records of a payload that is one record or a JSON array of them (most vendors' APIs)."""
+    yield from payload if isinstance(payload, list) else [payload]

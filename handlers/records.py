@@ -1,0 +1,82 @@
+"""What a vendor normalizer works with, owned below both the ingest stage and the vendors.
+
+- ``Line``: one record of a text feed (CSV, W3C, CEF, syslog);
+- ``Context``: what a normalizer knows besides the record (whose it is, its uid, when it arrived);
+- ``event_uid``: the stable uid of a raw record;
+- ``Vendor`` / ``TextVendor``: the contract every module in ``handlers.vendors`` fulfils. Modules
+  are checked against these protocols by mypy where the registry lists them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+Event = dict[str, Any]  # a normalized event as a dict, before schema validation (``events.build``)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One record of a text feed: its raw text and the fields parsed from it."""
+
+    text: str
+    fields: dict[str, Any] | None  # None for directives and headers, which are not events
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a normalizer knows besides the record: whose it is, its uid, when it arrived."""
+
+    tenant: str
+    uid: str
+    received_ms: int  # when coachflow received the record: the time of last resort
+
+    def part(self, name: str) -> Context:
+        """The context of one of several events derived from the same record (one per recipient):
+        a stable uid of its own, derived from the record's."""
+        return replace(self, uid=hashlib.sha256(f"{self.uid}\x00{name}".encode()).hexdigest()[:32])
+
+    def per(self, names: list[str] | None) -> Iterator[tuple[Context, str | None]]:
+        """One context per name (one per recipient of a message, each a person to coach): the first
+        keeps the record's uid, so a single recipient's event has the uid of its record."""
+        for n, name in enumerate(names or [None]):
+            yield (self if n == 0 else self.part(name or str(n))), name
+
+
+def event_uid(tenant: str, source: str, raw: bytes) -> str:
+    """The same raw record always gets the same uid (per tenant, so tenants never collide)."""
+    digest = hashlib.sha256(f"{tenant}\x00{source}\x00".encode())
+    digest.update(raw)
+    return digest.hexdigest()[:32]
+
+
+class Vendor(Protocol):
+    """A vendor normalizer (one module of ``handlers.vendors``)."""
+
+    SOURCE: str  # the name on the wire (SQS attribute ``source``) and in the CLI
+
+    def records(self, payload: Any) -> Iterable[Any]:
+        """The records inside a parsed JSON payload (API responses wrap arrays of them)."""
+        ...
+
+    def detect(self, record: Any) -> bool:
+        """Whether a JSON record looks like this vendor's (for ``--source auto``)."""
+        ...
+
+    def normalize(self, record: Any, ctx: Context) -> list[Event]:
+        """The normalized events of one record; raises ``Ignored`` or ``Rejected`` instead."""
+        ...
+
+
+class TextVendor(Vendor, Protocol):
+    """A vendor that also delivers non-JSON text (CSV, W3C, CEF, syslog lines)."""
+
+    def detect_text(self, text: str) -> bool:
+        """Whether a text payload looks like this vendor's (for ``--source auto``)."""
+        ...
+
+    def parse_text(self, text: str) -> Iterator[Line]:
+        """The records of a text payload, one ``Line`` each."""
+        ...
