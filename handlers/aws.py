@@ -8,8 +8,8 @@ variables Terraform sets on each function.
 from __future__ import annotations
 
 import functools
-import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -35,10 +35,20 @@ def setting(name: str, default: str | None = None) -> str:
     return value
 
 
-def get_json(bucket: str, key: str) -> Any:
-    """A claim-check: a JSON document stored in S3 because it did not fit a payload."""
-    return json.loads(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+@dataclass(frozen=True)
+class Bucket:
+    """An S3 bucket as ``claim_check.ObjectStore``."""
+
+    name: str
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        client("s3").put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)
+
+    def get(self, key: str) -> bytes:
+        body: bytes = client("s3").get_object(Bucket=self.name, Key=key)["Body"].read()
+        return body
 
 
-def put_bytes(bucket: str, key: str, body: bytes) -> None:
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+def claims_bucket() -> Bucket:
+    """The environment's claim-check bucket."""
+    return Bucket(setting("CLAIMS_BUCKET"))

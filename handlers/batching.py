@@ -10,8 +10,8 @@ filled to within one event of the cap. Events are sorted by (time, uid) and the 
 the uids it carries: the same events always give the same batches, ids and execution names, which
 makes StartExecution idempotent for redelivered messages.
 
-An event too large for any batch is stored in S3 (claim-check) and travels as a pointer
-``{"claim_check": {"bucket", "key", "uid", "bytes"}}``.
+An event too large for any batch is stored by the ``claim_check`` callback (the adapter puts it in
+the claims bucket, ``handlers.claim_check``) and travels as the pointer the callback returns.
 """
 
 from __future__ import annotations
@@ -106,7 +106,3 @@ def plan(
         head, tail = _envelope(tenant_id, bid)
         batches.append(Batch(tenant_id, bid, uids, head + ",".join(body for _, body in group) + tail))
     return batches
-
-
-def claim_pointer(bucket: str, key: str, uid: str, size: int) -> str:
-    return json.dumps({"claim_check": {"bucket": bucket, "key": key, "uid": uid, "bytes": size}}, separators=(",", ":"))

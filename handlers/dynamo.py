@@ -1,13 +1,30 @@
-"""DynamoDB idioms the stages share: every page of a query, and writes guarded by a condition."""
+"""DynamoDB idioms the stores share: the table interface they use, every page of a query, and
+writes guarded by a condition. Tables are passed in (a boto3 ``Table`` in Lambda), so the stores
+never create clients themselves."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 
-def pages(table: Any, **query: Any) -> Iterator[dict[str, Any]]:
+class Table(Protocol):
+    """The part of boto3's DynamoDB ``Table`` the stores use."""
+
+    def get_item(self, **request: Any) -> dict[str, Any]: ...
+
+    def put_item(self, **request: Any) -> dict[str, Any]: ...
+
+    def update_item(self, **request: Any) -> dict[str, Any]: ...
+
+    def delete_item(self, **request: Any) -> dict[str, Any]: ...
+
+    def query(self, **request: Any) -> dict[str, Any]: ...
+
+
+def pages(table: Table, **query: Any) -> Iterator[dict[str, Any]]:
     """Every page of ``table.query(**query)``; stop iterating to stop reading."""
     while True:
         page = table.query(**query)

@@ -16,8 +16,7 @@ BatchProcessor, partial batch responses):
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -26,9 +25,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers import aws, batching
+from handlers import aws, batching, claim_check
 from handlers.ingest import SOURCE_ATTRIBUTE, TENANT_ATTRIBUTE, envelope, normalize_payload
-from handlers.outcomes import Outcome
+from handlers.outcomes import KINDS, NormalizedOutcome, Outcome, RejectedOutcome
 
 DLQ_INLINE_BYTES = 200 * 1024  # SQS messages are at most 256 KiB, attributes included
 logger = Logger()
@@ -48,10 +47,11 @@ def _ingest(record: SQSRecord) -> list[Outcome]:
 
 
 def _claim_check(tenant: str) -> batching.ClaimCheck:
+    """Events too big for any batch go to the claims bucket; the batch carries a pointer."""
+
     def store(uid: str, event_json: str) -> str:
-        bucket, key, body = aws.setting("CLAIMS_BUCKET"), f"events/{tenant}/{uid}.json", event_json.encode("utf-8")
-        aws.put_bytes(bucket, key, body)
-        return batching.claim_pointer(bucket, key, uid, len(body))
+        body = event_json.encode("utf-8")
+        return claim_check.put(aws.claims_bucket(), claim_check.Kind.EVENTS, tenant, f"{uid}.json", body, uid=uid).to_json()
 
     return store
 
@@ -59,9 +59,10 @@ def _claim_check(tenant: str) -> batching.ClaimCheck:
 def _start(batch: batching.Batch) -> str:
     sfn = aws.client("stepfunctions")
     try:
-        return sfn.start_execution(stateMachineArn=aws.setting("STATE_MACHINE_ARN"), name=batch.execution_name, input=batch.payload)[
+        arn: str = sfn.start_execution(stateMachineArn=aws.setting("STATE_MACHINE_ARN"), name=batch.execution_name, input=batch.payload)[
             "executionArn"
         ]
+        return arn
     except sfn.exceptions.ExecutionAlreadyExists:
         # The same events were already evaluated (a redelivered message): nothing to do.
         logger.info("batch already evaluated", extra={"execution_name": batch.execution_name})
@@ -72,13 +73,13 @@ def _text(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
 
-def _dead_letter(record: SQSRecord, rejected: list[Outcome]) -> None:
+def _dead_letter(record: SQSRecord, rejected: list[RejectedOutcome]) -> None:
     tenant = _attribute(record, TENANT_ATTRIBUTE) or ""
     entries = []
     for n, outcome in enumerate(rejected):
         attributes = {
             **envelope(tenant[:64] or None, outcome.source),
-            "rejection_reason": _text(outcome.reason or "unknown"),
+            "rejection_reason": _text(outcome.reason),
             "rejection_detail": _text((outcome.detail or "-")[:1000]),
             "original_message_id": _text(record.message_id),
         }
@@ -86,10 +87,9 @@ def _dead_letter(record: SQSRecord, rejected: list[Outcome]) -> None:
         raw = body.encode("utf-8", "surrogatepass")
         if len(raw) > DLQ_INLINE_BYTES:
             # Too big to travel in a message: keep it in S3 and dead-letter a pointer to it.
-            bucket, key = aws.setting("CLAIMS_BUCKET"), f"rejected/{tenant or 'unknown'}/{record.message_id}-{n}.txt"
-            aws.put_bytes(bucket, key, raw)
-            attributes["claim_check"] = _text(f"s3://{bucket}/{key}")
-            body = json.dumps({"claim_check": {"bucket": bucket, "key": key}})
+            pointer = claim_check.put(aws.claims_bucket(), claim_check.Kind.REJECTED, tenant, f"{record.message_id}-{n}.txt", raw)
+            attributes["claim_check"] = _text(pointer.url)
+            body = pointer.to_json()
         entries.append({"Id": str(n), "MessageBody": body, "MessageAttributes": attributes})
     sqs = aws.client("sqs")
     for i in range(0, len(entries), 10):
@@ -116,8 +116,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         for message_id, outcomes in results.items():
             tenant = _attribute(records[message_id], TENANT_ATTRIBUTE) or ""
             for outcome in outcomes:
-                if outcome.kind == "normalized":
-                    assert outcome.uid and outcome.event_json and outcome.time is not None
+                if isinstance(outcome, NormalizedOutcome):
                     by_tenant[tenant].append(batching.Item(outcome.uid, outcome.time, outcome.event_json))
                     owners[outcome.uid].add(message_id)
 
@@ -138,7 +137,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 )
 
         for message_id, outcomes in results.items():
-            rejected = [o for o in outcomes if o.kind == "rejected"]
+            rejected = [o for o in outcomes if isinstance(o, RejectedOutcome)]
             if rejected and message_id not in failed:
                 try:
                     _dead_letter(records[message_id], rejected)
@@ -146,7 +145,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                     logger.exception("could not dead-letter rejected records", extra={"message_id": message_id})
                     failed.add(message_id)
             for outcome in outcomes:
-                if outcome.kind != "normalized":
+                if not isinstance(outcome, NormalizedOutcome):
                     logger.info(
                         f"record {outcome.kind}",
                         extra={
@@ -155,19 +154,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                             "reason": outcome.reason,
                             "detail": outcome.detail,
                             "source": outcome.source,
-                        },  # fmt: skip
+                        },
                     )
 
-        totals = {"normalized": 0, "ignored": 0, "rejected": 0}
+        totals: Counter[str] = Counter({kind: 0 for kind in KINDS})
         for message_id, outcomes in results.items():
             if message_id in failed:
                 continue  # counted when the redelivered message succeeds
-            for outcome in outcomes:
-                totals[outcome.kind] += 1
+            totals.update(outcome.kind for outcome in outcomes)
         for kind, value in totals.items():
             metrics.add_metric(name=f"Records{kind.capitalize()}", unit=MetricUnit.Count, value=value)
 
         for message_id in failed:
             error = RuntimeError(f"message {message_id} could not be fully handed on; SQS will redeliver it")
             processor.failure_handler(records[message_id], (RuntimeError, error, None))
-    return processor.response()
+    response: dict[str, Any] = dict(processor.response())
+    return response

@@ -1,4 +1,4 @@
-"""Stage 3, pure core: a rule match -> the coaching notification we deliver, rendered and signed.
+"""Stage 3, pure core: a match -> the coaching notification we deliver, rendered and signed.
 
 Templates are data written by tenants, so they are rendered by plain substitution of ``{name}``
 placeholders from a fixed set (``{user}``, ``{rule}``, ``{title}``, ``{event.<path>}``), never with
@@ -17,19 +17,14 @@ import json
 import re
 from typing import Any
 
-from handlers.rules.model import Rule
-
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_]+)*)\}")
 DEFAULT_TEMPLATE = "Hi {user}, {title}: a security tool reported this on {event.time_dt}. Here is how to stay safe."
 
 
-def ledger_partition(tenant: str) -> str:
-    """The state-table partition holding a tenant's delivery records (sort key: notification id)."""
-    return f"notif#{tenant}"
-
-
 def notification_id(tenant: str, rule_id: str, event_uid: str) -> str:
-    return hashlib.sha256(f"{tenant}\x00{rule_id}\x00{event_uid}".encode("utf-8")).hexdigest()[:32]
+    """The same match (tenant, rule, event) always gets the same id: the idempotency key of its
+    delivery (the ledger's sort key) and the id receivers deduplicate on."""
+    return hashlib.sha256(f"{tenant}\x00{rule_id}\x00{event_uid}".encode()).hexdigest()[:32]
 
 
 def event_summary(event: dict[str, Any]) -> dict[str, Any]:
@@ -51,20 +46,6 @@ def event_summary(event: dict[str, Any]) -> dict[str, Any]:
         "file": (event.get("file") or {}).get("name"),
     }
     return {k: v for k, v in pick.items() if v is not None}
-
-
-def match_record(tenant: str, rule: Rule, event: dict[str, Any]) -> dict[str, Any]:
-    """What CheckEventsForRuleMatch hands to TriggerNotifications for one match."""
-    user = event.get("user") or {}
-    return {
-        "notification_id": notification_id(tenant, rule.rule_id, event["uid"]),
-        "rule_id": rule.rule_id,
-        "title": rule.display_title,
-        "severity": rule.severity,
-        "actions": [a.model_dump(exclude_none=True) for a in rule.actions],
-        "user": {k: user[k] for k in ("email_addr", "name", "uid") if user.get(k)},
-        "event": event_summary(event),
-    }
 
 
 def render(template: str | None, match: dict[str, Any]) -> str:

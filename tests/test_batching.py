@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import batching
+from handlers import batching, claim_check
 from handlers.ingest import normalize_payload
 
 TENANTS = st.from_regex(r"[a-z0-9][a-z0-9-]{0,31}", fullmatch=True)
@@ -28,12 +28,28 @@ def items(draw, max_blob: int = 3000) -> batching.Item:
     return batching.Item(uid, event["time"], json.dumps(event, ensure_ascii=False, separators=(",", ":")))
 
 
+class _Bucket:
+    """An in-memory claim_check.ObjectStore."""
+
+    name = "bucket"
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        self.objects[key] = body
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
+
+
 def _claims() -> tuple[dict[str, str], batching.ClaimCheck]:
     stored: dict[str, str] = {}
+    bucket = _Bucket()
 
     def claim(uid: str, body: str) -> str:
         stored[uid] = body
-        return batching.claim_pointer("bucket", f"events/{uid}.json", uid, len(body.encode()))
+        return claim_check.put(bucket, claim_check.Kind.EVENTS, "t", f"{uid}.json", body.encode(), uid=uid).to_json()
 
     return stored, claim
 
@@ -79,7 +95,7 @@ def test_an_event_larger_than_any_batch_travels_as_a_pointer():
     stored, claim = _claims()
     (batch,) = batching.plan("acme", [huge, small], claim_check=claim)
     events = json.loads(batch.payload)["events"]
-    assert events[0] == {"claim_check": {"bucket": "bucket", "key": f"events/{'f' * 32}.json", "uid": "f" * 32, "bytes": len(huge.json)}}
+    assert events[0] == {"claim_check": {"bucket": "bucket", "key": f"events/t/{'f' * 32}.json", "uid": "f" * 32, "bytes": len(huge.json)}}
     assert events[1] == {"uid": "a" * 32}
     assert stored["f" * 32] == huge.json
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from handlers import outcomes
 from handlers.ingest import envelope
+from handlers.outcomes import RejectReason
 from tests.helpers import push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
 
 pytestmark = pytest.mark.integration
@@ -53,12 +53,14 @@ def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(sta
     # over the record limit, and over what a dead letter carries inline (SQS's own limit is 256 KiB)
     oversized = json.dumps({**json.loads(good), "displayMessage": "x" * 210_000})
     sent = {
-        outcomes.MALFORMED: _send(stack, '{"eventType": "user.session.start", "published": ', tenant, "okta"),
-        outcomes.UNKNOWN_SOURCE: _send(stack, good, tenant, "not-a-vendor"),
-        outcomes.MISSING_TENANT: _send(stack, good, None, "okta"),
-        outcomes.WRONG_TYPES: _send(stack, json.dumps(wrong_types), tenant, "okta"),
-        outcomes.MISSING_FIELD: _send(stack, json.dumps({k: v for k, v in json.loads(good).items() if k != "published"}), tenant, "okta"),
-        outcomes.OVERSIZED: _send(stack, oversized, tenant, "okta"),
+        RejectReason.MALFORMED: _send(stack, '{"eventType": "user.session.start", "published": ', tenant, "okta"),
+        RejectReason.UNKNOWN_SOURCE: _send(stack, good, tenant, "not-a-vendor"),
+        RejectReason.MISSING_TENANT: _send(stack, good, None, "okta"),
+        RejectReason.WRONG_TYPES: _send(stack, json.dumps(wrong_types), tenant, "okta"),
+        RejectReason.MISSING_FIELD: _send(
+            stack, json.dumps({k: v for k, v in json.loads(good).items() if k != "published"}), tenant, "okta"
+        ),
+        RejectReason.OVERSIZED: _send(stack, oversized, tenant, "okta"),
     }
     ok = _send(stack, good, tenant, "okta")  # a good neighbour in the same SQS batch
     by_message = wait_for(lambda: (lambda d: d if len(d) == len(sent) else None)(_dead_letters(stack, set(sent.values()))),
@@ -68,7 +70,7 @@ def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(sta
         assert attrs["rejection_reason"]["StringValue"] == reason
         assert attrs["rejection_detail"]["StringValue"] not in ("", "-")
     # the oversized record is too big for a message: it waits in S3, the dead letter points to it
-    pointer = json.loads(by_message[sent[outcomes.OVERSIZED]]["Body"])["claim_check"]
+    pointer = json.loads(by_message[sent[RejectReason.OVERSIZED]]["Body"])["claim_check"]
     kept = stack.client("s3").get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read().decode()
     assert json.loads(kept)["displayMessage"] == "x" * 210_000
     assert ok not in by_message

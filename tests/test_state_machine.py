@@ -165,8 +165,9 @@ def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, samples
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     check = json.loads(next(e for e in execution["history"] if e["type"] == "TaskSucceeded")["taskSucceededEventDetails"]["output"])
     output = check["Payload"]
-    assert output["match_count"] == 150 and "matches" not in output
-    ref = output["matches_ref"]
+    assert output["match_count"] == 150
+    ref = output["matches"]["claim_check"]  # the matches travel as a claim-check pointer
+    assert ref["key"] == f"matches/{tenant}/{output['batch_id']}.json"
     stored = json.loads(stack.client("s3").get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read())
     assert len(stored) == 150 and ref["bytes"] > 240_000
     assert json.loads(execution["output"])["delivered"] == 150
@@ -189,7 +190,7 @@ def test_an_event_that_travels_as_a_claim_check_is_evaluated(stack, samples: Pat
 
 
 def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack, samples: Path, webhook):
-    from handlers import notify
+    from handlers.rules.evaluate import match_record
     from handlers.rules.model import Rule
 
     base, record = webhook
@@ -197,7 +198,7 @@ def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack,
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
     set_secret(stack, tenant, "k")
     (event,) = events_from(samples / "okta" / "sekoia_account_lock.json", tenant)
-    match = notify.match_record(tenant, Rule.model_validate(LOCK_RULE), event)
+    match = match_record(tenant, Rule.model_validate(LOCK_RULE), event)
     # The real trigger handler with a 3 s timeout and a 1 s webhook timeout: it never has the 6 s it
     # keeps in reserve, so it must defer instead of starting a delivery it may not finish.
     out = stack.outputs

@@ -1,0 +1,52 @@
+"""A tenant's settings: the item ``#tenant`` in the rules table, beside the tenant's rules.
+
+It holds where the tenant's notifications go (``webhook_url``) and which rule set is current
+(``ruleset_version``, written last by a rules push, so a reader that sees a version sees its
+rules). CheckEventsForRuleMatch reads the version to know when its cached rules are stale;
+TriggerNotifications reads the webhook. Nothing else reads or writes this item.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.dynamo import Table
+
+SORT_KEY = "#tenant"  # the rules table's sort key is rule_id; no rule id can start with '#'
+NO_RULES = "none"  # the version of a tenant that never pushed rules
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    tenant: str
+    ruleset_version: str = NO_RULES
+    rule_count: int = 0
+    webhook_url: str | None = None
+
+
+def read(table: Table, tenant: str) -> TenantSettings:
+    item: dict[str, Any] = table.get_item(Key={"tenant_id": tenant, "rule_id": SORT_KEY}, ConsistentRead=True).get("Item") or {}
+    return TenantSettings(
+        tenant=tenant,
+        ruleset_version=str(item.get("ruleset_version", NO_RULES)),
+        rule_count=int(item.get("rule_count", 0)),
+        webhook_url=str(item["webhook_url"]) if item.get("webhook_url") else None,
+    )
+
+
+def write(table: Table, tenant: str, ruleset_version: str, rule_count: int, webhook_url: str | None = None) -> None:
+    """Record a new rule set (and, when given, a new webhook URL); the webhook is kept otherwise."""
+    names = {"#v": "ruleset_version", "#u": "updated_at", "#n": "rule_count"}
+    values: dict[str, Any] = {":v": ruleset_version, ":u": int(time.time()), ":n": rule_count}
+    update = "SET #v = :v, #u = :u, #n = :n"
+    if webhook_url is not None:
+        names["#w"], values[":w"] = "webhook_url", webhook_url
+        update += ", #w = :w"
+    table.update_item(
+        Key={"tenant_id": tenant, "rule_id": SORT_KEY},
+        UpdateExpression=update,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
