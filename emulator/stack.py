@@ -3,8 +3,8 @@
 
 Terraform runs with a per-instance data directory and state file (under the instance's work
 directory), so several instances (parallel test runs, a demo next to ``up``) never collide. The
-AWS provider comes from a filesystem mirror when one is given (``COACHFLOW_TF_PLUGIN_MIRROR``, or
-the machine's ``/opt/tf-plugins``), from the registry otherwise.
+AWS provider comes from a filesystem mirror when ``COACHFLOW_TF_PLUGIN_MIRROR`` names one (machines
+without registry access), from the registry otherwise.
 """
 
 from __future__ import annotations
@@ -33,21 +33,18 @@ STATE_ROOT = ROOT / ".coachflow"
 DEFAULT_PORT = 4566
 # The long-lived environment of './build.sh up' lives in .coachflow/<instance>; tests use their own.
 INSTANCE = os.environ.get("COACHFLOW_INSTANCE", "default")
-DEFAULT_MIRROR = Path("/opt/tf-plugins")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
                "AWS_DEFAULT_REGION": REGION}  # fmt: skip
 
 
+EXAMPLES = ROOT / "examples" / "events"  # the repository's own example events, one folder per vendor
+
+
 def samples_dir() -> Path:
-    """The real vendor samples: $COACHFLOW_SAMPLES, else a ``shared/samples`` beside the checkout
-    (or beside its parent, for clones in a sub-directory), else the workplace's ``/work/shared``."""
-    if os.environ.get("COACHFLOW_SAMPLES"):
-        return Path(os.environ["COACHFLOW_SAMPLES"])
-    for candidate in (ROOT.parent / "shared" / "samples", ROOT.parent.parent / "shared" / "samples",
-                      Path("/work/shared/samples")):  # fmt: skip
-        if candidate.is_dir():
-            return candidate
-    return ROOT.parent / "shared" / "samples"
+    """The optional real-sample corpus: ``$COACHFLOW_SAMPLES``, else ``shared/samples`` beside the
+    checkout. Nothing needs it; the tests over it run when it is there."""
+    configured = os.environ.get("COACHFLOW_SAMPLES")
+    return Path(configured) if configured else ROOT.parent / "shared" / "samples"
 
 
 def free_port() -> int:
@@ -67,7 +64,7 @@ def terraform_cli_config() -> Path:
     cache = STATE_ROOT / "plugin-cache"
     cache.mkdir(exist_ok=True)
     mirror_env = os.environ.get("COACHFLOW_TF_PLUGIN_MIRROR")
-    mirror = Path(mirror_env) if mirror_env else (DEFAULT_MIRROR if DEFAULT_MIRROR.is_dir() else None)
+    mirror = Path(mirror_env) if mirror_env else None
     lines = [f'plugin_cache_dir = "{cache}"']
     if mirror is not None:
         if not mirror.is_dir():
