@@ -26,7 +26,8 @@ usage: ./build.sh VERB [ARGS]
   fire-schedule NAME [--group GROUP]                   (fire an EventBridge schedule now, on 'up')
 
 Environment: COACHFLOW_EMULATOR_PORT (default 4566), COACHFLOW_TF_PLUGIN_MIRROR (a Terraform
-provider filesystem mirror; /opt/tf-plugins is used when present), COACHFLOW_IMAGE_URI (plan).
+provider filesystem mirror, for machines without registry access), COACHFLOW_SAMPLES (the optional
+real-sample corpus; default ../shared/samples), COACHFLOW_IMAGE_URI (plan).
 EOF
 }
 

@@ -25,7 +25,7 @@ def _sqs_redrive_allow_policy() -> None:
     attributes = Queue.attributes
 
     def with_redrive_allow_policy(self: Queue) -> dict[str, Any]:
-        result = attributes.fget(self)  # type: ignore[union-attr]
+        result: dict[str, Any] = attributes.fget(self)  # type: ignore[attr-defined]
         if self.redrive_policy:
             result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
         if result.get("RedriveAllowPolicy") is None:

@@ -80,10 +80,10 @@ def _executions(env: LocalEnvironment, arn: str) -> list[dict[str, Any]]:
     return found
 
 
-def _normalize_metrics(env: LocalEnvironment, log_group: str) -> Counter:
+def _normalize_metrics(env: LocalEnvironment, log_group: str) -> Counter[str]:
     """Sum the outcome metrics the normalize function emitted (CloudWatch EMF lines in its logs)."""
     logs = env.client("logs")
-    totals: Counter = Counter()
+    totals: Counter[str] = Counter()
     for page in logs.get_paginator("filter_log_events").paginate(logGroupName=log_group):
         for entry in page["events"]:
             message = entry["message"]
@@ -145,7 +145,7 @@ def run() -> int:
                 raise RuntimeError(f"rules push for {tenant} failed")
 
         print("== sending vendor events to the raw-events queue")
-        expected: Counter = Counter()
+        expected: Counter[str] = Counter()
         vendors_seen, tenants_seen = set(), set()
         for tenant, source, sample in DEMO_EVENTS:
             body = (SAMPLES / sample).read_text(encoding="utf-8")
@@ -180,14 +180,16 @@ def run() -> int:
         print("== stopped the embedded AWS and the webhook receiver")
 
 
-def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter, events_in: int, record: Path,
+def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str], events_in: int, record: Path,
              hook_port: int, started: float) -> int:  # fmt: skip
     sfn = env.client("stepfunctions")
     metrics = _normalize_metrics(env, f"/aws/lambda/{out['function_names']['normalize']}")
     reported = {k: int(metrics[f"Records{k.capitalize()}"]) for k in ("normalized", "ignored", "rejected")}
     dlq = env.client("sqs").receive_message(QueueUrl=out["raw_events_dlq_url"], MaxNumberOfMessages=10,
                                             MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", [])  # fmt: skip
-    rows, statuses, matched_runs, quiet_runs, delivered = [], Counter(), 0, 0, 0
+    rows: list[str] = []
+    statuses: Counter[str] = Counter()
+    matched_runs = quiet_runs = delivered = 0
     for execution in sorted(_executions(env, out["state_machine_arn"]), key=lambda e: e["name"]):
         detail = sfn.describe_execution(executionArn=execution["executionArn"])
         statuses[detail["status"]] += 1

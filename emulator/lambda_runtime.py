@@ -41,7 +41,7 @@ class _Environment:
     """One warm execution environment (a worker process) of one function version."""
 
     key: tuple[str, str, str]
-    proc: subprocess.Popen
+    proc: subprocess.Popen[str]
     result_in: Any
     logs: "queue.Queue[str]" = field(default_factory=queue.Queue)
     busy: bool = False
@@ -68,8 +68,8 @@ class LambdaRuntime:
             command = fn.image_config.cmd or []
             if not command:
                 raise ValueError(f"function {fn.function_name} has no image_config.command")
-            return command[0]
-        return fn.handler
+            return str(command[0])
+        return str(fn.handler)
 
     def _spawn(self, fn: LambdaFunction, key: tuple[str, str, str]) -> _Environment:
         env = {
@@ -225,7 +225,8 @@ def _read_line_with_timeout(stream: Any, timeout: float) -> dict[str, Any] | Non
     reader.join(timeout)
     if not box or not box[0]:
         return None
-    return json.loads(box[0])
+    result: dict[str, Any] = json.loads(box[0])
+    return result
 
 
 def _drain(logs: "queue.Queue[str]", until: str | None) -> list[str]:

@@ -51,7 +51,8 @@ def _load_handler(ref: str) -> Callable[..., Any]:
     if not module_name:
         raise ValueError(f"handler {ref!r} is not of the form 'package.module.function'")
     module = importlib.import_module(module_name)
-    return getattr(module, func_name)
+    handler: Callable[..., Any] = getattr(module, func_name)
+    return handler
 
 
 def main() -> None:

@@ -104,14 +104,14 @@ def fire(session: boto3.session.Session, endpoint_url: str, schedule: dict[str, 
         # Scheduler names each execution itself; we name it after the schedule and the tick so that
         # a tick delivered twice starts one execution (StartExecution is idempotent on name+input).
         name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{schedule['Name']}-{scheduled:%Y%m%dT%H%M%SZ}")[:80]
-        return client.start_execution(stateMachineArn=arn, name=name, input=payload)["executionArn"]
+        return str(client.start_execution(stateMachineArn=arn, name=name, input=payload)["executionArn"])
     if service == "lambda":
         client.invoke(FunctionName=arn, InvocationType="Event", Payload=payload.encode("utf-8"))
         return arn
     if service == "sqs":
         account, name = arn.split(":")[4], arn.split(":")[5]
         url = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-        return client.send_message(QueueUrl=url, MessageBody=payload)["MessageId"]
+        return str(client.send_message(QueueUrl=url, MessageBody=payload)["MessageId"])
     raise ScheduleExpressionError(f"unsupported schedule target: {arn}")
 
 

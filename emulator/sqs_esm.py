@@ -51,7 +51,7 @@ def _clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
 
 def _queue_url(sqs: Any, queue_arn: str) -> str:
     _, _, _, region, account, name = queue_arn.split(":", 5)
-    return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
 def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -178,11 +178,12 @@ class EventSourcePoller:
         if response.get("FunctionError"):
             log.warning("function error on a batch of %d from %s: %s", len(messages), arn, payload)
             return  # the whole batch stays invisible until the visibility timeout, then retries
-        failed: set[str] | None = set()
+        failed: set[str] = set()
         if "ReportBatchItemFailures" in (mapping.get("FunctionResponseTypes") or []):
-            failed = failed_ids(payload, set(by_id))
-            if failed is None:
+            reported = failed_ids(payload, set(by_id))
+            if reported is None:
                 return
+            failed = reported
         done = [m for mid, m in by_id.items() if mid not in failed]
         for i in range(0, len(done), 10):
             sqs.delete_message_batch(

@@ -50,7 +50,8 @@ def samples_dir() -> Path:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def port_in_use(port: int) -> bool:
@@ -97,7 +98,7 @@ class LocalEnvironment:
     name: str = "default"
     port: int | None = None
     workdir: Path = field(init=False)
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -130,7 +131,7 @@ class LocalEnvironment:
             raise SystemExit(f"port {self.port} is already in use (an earlier './build.sh up'? stop it with './build.sh down')")
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "emulator.log", "w")
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             [sys.executable, "-m", "emulator", "serve", "--port", str(self.port), "--code-root", str(ROOT)],
             cwd=ROOT,
             stdout=log,
@@ -138,10 +139,10 @@ class LocalEnvironment:
             start_new_session=True,  # its own process group: stop() takes the Lambda workers with it
             env={**os.environ, **CREDENTIALS, "PYTHONPATH": str(ROOT)},
         )
-        (self.workdir / "emulator.pid").write_text(str(self.process.pid))
+        (self.workdir / "emulator.pid").write_text(str(process.pid))
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.process.poll() is not None:
+            if process.poll() is not None:
                 raise RuntimeError(f"the embedded AWS exited; see {self.workdir / 'emulator.log'}")
             try:
                 urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).read()
@@ -166,7 +167,7 @@ class LocalEnvironment:
 
     # -- terraform --------------------------------------------------------------------------------------
 
-    def terraform(self, *args: str) -> subprocess.CompletedProcess:
+    def terraform(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run terraform in the local environment against this instance's state; output captured."""
         env = {**terraform_env(self.workdir / "tfdata"), **CREDENTIALS}
         return subprocess.run(["terraform", f"-chdir={LOCAL_ENV}", *args], env=env, text=True, capture_output=True)

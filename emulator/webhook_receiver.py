@@ -12,6 +12,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 
 def make_server(port: int, record: Path) -> ThreadingHTTPServer:
@@ -54,7 +55,7 @@ def serve_forever(port: int, record: Path, port_file: Path | None = None) -> Non
     server.serve_forever()
 
 
-def read_record(record: Path) -> list[dict]:
+def read_record(record: Path) -> list[dict[str, Any]]:
     if not record.exists():
         return []
     return [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines() if line.strip()]
