@@ -22,7 +22,8 @@ module "check_rules" {
   policy_statements = [
     { sid = "ReadRules", actions = ["dynamodb:GetItem", "dynamodb:Query"], resources = [aws_dynamodb_table.rules.arn] },
     { sid = "KeepState", actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources = [aws_dynamodb_table.state.arn] },
-    { sid = "ClaimCheck", actions = ["s3:GetObject", "s3:PutObject"], resources = ["${aws_s3_bucket.claims.arn}/*"] },
+    { sid = "ClaimCheckGetEvents", actions = ["s3:GetObject"], resources = [local.claim_check_objects.events] },
+    { sid = "ClaimCheckPutMatches", actions = ["s3:PutObject"], resources = [local.claim_check_objects.matches] },
     { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.this.arn] },
   ]
 }
@@ -52,7 +53,7 @@ module "trigger_notifications" {
     { sid = "ReadTenantSettings", actions = ["dynamodb:GetItem"], resources = [aws_dynamodb_table.rules.arn] },
     { sid = "RecordDeliveries", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = [aws_dynamodb_table.state.arn] },
     { sid = "ReadWebhookSecrets", actions = ["secretsmanager:GetSecretValue"], resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${local.secret_prefix}*"] },
-    { sid = "ClaimCheckGet", actions = ["s3:GetObject"], resources = ["${aws_s3_bucket.claims.arn}/matches/*"] },
+    { sid = "ClaimCheckGet", actions = ["s3:GetObject"], resources = [local.claim_check_objects.matches] },
     { sid = "UseDataKey", actions = ["kms:Decrypt"], resources = [aws_kms_key.this.arn] },
   ]
 }

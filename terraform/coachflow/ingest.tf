@@ -39,7 +39,7 @@ module "normalize" {
   policy_statements = [
     { sid = "StartEvaluation", actions = ["states:StartExecution"], resources = [local.state_machine_arn] },
     { sid = "DeadLetterRejected", actions = ["sqs:SendMessage"], resources = [module.raw_events.dlq_arn] },
-    { sid = "ClaimCheckPut", actions = ["s3:PutObject"], resources = ["${aws_s3_bucket.claims.arn}/events/*", "${aws_s3_bucket.claims.arn}/rejected/*"] },
+    { sid = "ClaimCheckPut", actions = ["s3:PutObject"], resources = [local.claim_check_objects.events, local.claim_check_objects.rejected] },
     { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.this.arn] },
   ]
 }

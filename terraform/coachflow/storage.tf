@@ -60,7 +60,19 @@ resource "aws_dynamodb_table" "state" {
   }
 }
 
-# Claim-check: what is too big to travel inside a Step Functions payload.
+# Claim-check: what is too big to travel inside a Step Functions payload or an SQS message.
+locals {
+  # The bucket's three kinds of objects, by key prefix. The Python module handlers/claim_check.py
+  # uses the same prefixes, and a test keeps them equal. Every S3 statement of the functions' roles is
+  # derived from this map (claim_check_objects), so each function gets exactly the prefixes it needs.
+  claim_check_prefixes = {
+    events   = "events/"   # normalized events too big for a Step Functions payload: normalize writes, check_rules reads
+    rejected = "rejected/" # rejected raw records too big for a dead-letter message: normalize writes, operators read
+    matches  = "matches/"  # match lists too big for a state output: check_rules writes, trigger_notifications reads
+  }
+  claim_check_objects = { for kind, prefix in local.claim_check_prefixes : kind => "${aws_s3_bucket.claims.arn}/${prefix}*" }
+}
+
 resource "aws_s3_bucket" "claims" {
   bucket        = "${local.name}-claims-${local.account_id}-${local.region}"
   force_destroy = !var.deletion_protection
