@@ -102,6 +102,51 @@ def test_no_iam_policy_grants_wildcard_actions(stack):
     assert checked >= 10
 
 
+def _role_statements(stack, function_name: str) -> list[dict]:
+    """Every statement of the inline policies of a function's execution role, as applied."""
+    iam = stack.client("iam")
+    role = stack.client("lambda").get_function(FunctionName=function_name)["Configuration"]["Role"].rsplit("/", 1)[-1]
+    statements = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        statements += document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    assert not iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    return statements
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_claim_check_permissions_are_scoped_to_each_functions_prefixes(stack):
+    out = stack.outputs
+    prefixes = out["claim_check_prefixes"]
+    assert set(prefixes) == {"events", "rejected", "matches"}
+    assert all(p.endswith("/") for p in prefixes.values())  # "events/*" must not also match "events-old/..."
+    partition = out["kms_key_arn"].split(":")[1]
+    bucket = f"arn:{partition}:s3:::{out['claims_bucket']}"
+    objects = {kind: f"{bucket}/{prefix}*" for kind, prefix in prefixes.items()}
+    expected = {
+        "normalize": {("s3:PutObject", objects["events"]), ("s3:PutObject", objects["rejected"])},
+        "check_rules": {("s3:GetObject", objects["events"]), ("s3:PutObject", objects["matches"])},
+        "trigger_notifications": {("s3:GetObject", objects["matches"])},
+    }
+    for stage, allowed in expected.items():
+        granted = set()
+        for statement in _role_statements(stack, out["function_names"][stage]):
+            actions = _as_list(statement.get("Action", []))
+            if not any(a.lower().startswith("s3:") for a in actions):
+                continue
+            assert statement["Effect"] == "Allow" and not {"NotAction", "NotResource"} & statement.keys(), f"{stage}: {statement}"
+            assert all(a.lower().startswith("s3:") for a in actions), f"{stage}: S3 mixed with other services: {statement}"
+            granted |= {(action, resource) for action in actions for resource in _as_list(statement["Resource"])}
+        assert not {resource for _, resource in granted} & {bucket, f"{bucket}/*"}, (
+            f"{stage}: S3 permissions on the whole bucket: {granted}"
+        )
+        assert granted == allowed, f"{stage}: S3 permissions {sorted(granted)}, expected {sorted(allowed)}"
+
+
 def test_a_second_plan_changes_nothing(stack):
     result = stack.terraform("plan", "-detailed-exitcode", "-input=false", "-no-color", f"-var=endpoint={stack.endpoint}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -61,6 +61,11 @@ output "claims_bucket" {
   value       = aws_s3_bucket.claims.bucket
 }
 
+output "claim_check_prefixes" {
+  description = "Key prefixes of the claim-check bucket by kind (events, rejected, matches); the functions' S3 permissions are scoped to them."
+  value       = local.claim_check_prefixes
+}
+
 output "webhook_secret_prefix" {
   description = "Secrets Manager name prefix of the tenants' webhook signing secrets (<prefix><tenant_id>)."
   value       = local.secret_prefix

@@ -89,7 +89,7 @@ variable "log_level" {
 }
 
 variable "claim_check_retention_days" {
-  description = "Days before claim-check objects (oversized events and match lists) expire."
+  description = "Days before claim-check objects (oversized events, rejected records and match lists) expire."
   type        = number
   default     = 7
 }

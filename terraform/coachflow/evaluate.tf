@@ -1,0 +1,74 @@
+# Evaluate: the state machine checks each batch against the tenant's rules (check_rules) and
+# delivers the notifications that are due (trigger_notifications).
+
+module "check_rules" {
+  source = "../modules/lambda_function"
+
+  name               = "${local.name}-check-rules"
+  image_uri          = var.image_uri
+  architecture       = var.architecture
+  command            = ["handlers.check_rules.handler"]
+  timeout            = var.check_rules.timeout
+  memory_size        = var.check_rules.memory_size
+  kms_key_arn        = aws_kms_key.this.arn
+  log_retention_days = var.log_retention_days
+  tags               = local.tags
+
+  environment = merge(local.common_environment, {
+    RULES_TABLE = aws_dynamodb_table.rules.name
+    STATE_TABLE = aws_dynamodb_table.state.name
+  })
+
+  policy_statements = [
+    { sid = "ReadRules", actions = ["dynamodb:GetItem", "dynamodb:Query"], resources = [aws_dynamodb_table.rules.arn] },
+    { sid = "KeepState", actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources = [aws_dynamodb_table.state.arn] },
+    { sid = "ClaimCheckGetEvents", actions = ["s3:GetObject"], resources = [local.claim_check_objects.events] },
+    { sid = "ClaimCheckPutMatches", actions = ["s3:PutObject"], resources = [local.claim_check_objects.matches] },
+    { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.this.arn] },
+  ]
+}
+
+module "trigger_notifications" {
+  source = "../modules/lambda_function"
+
+  name               = "${local.name}-trigger-notifications"
+  image_uri          = var.image_uri
+  architecture       = var.architecture
+  command            = ["handlers.trigger_notifications.handler"]
+  timeout            = var.trigger_notifications.timeout
+  memory_size        = var.trigger_notifications.memory_size
+  kms_key_arn        = aws_kms_key.this.arn
+  log_retention_days = var.log_retention_days
+  tags               = local.tags
+
+  environment = merge(local.common_environment, {
+    RULES_TABLE             = aws_dynamodb_table.rules.name
+    STATE_TABLE             = aws_dynamodb_table.state.name
+    WEBHOOK_SECRET_PREFIX   = local.secret_prefix
+    WEBHOOK_TIMEOUT_SECONDS = tostring(var.trigger_notifications.webhook_timeout_seconds)
+    ALLOW_HTTP_WEBHOOKS     = tostring(var.allow_http_webhooks)
+  })
+
+  policy_statements = [
+    { sid = "ReadTenantSettings", actions = ["dynamodb:GetItem"], resources = [aws_dynamodb_table.rules.arn] },
+    { sid = "RecordDeliveries", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = [aws_dynamodb_table.state.arn] },
+    { sid = "ReadWebhookSecrets", actions = ["secretsmanager:GetSecretValue"], resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${local.secret_prefix}*"] },
+    { sid = "ClaimCheckGet", actions = ["s3:GetObject"], resources = [local.claim_check_objects.matches] },
+    { sid = "UseDataKey", actions = ["kms:Decrypt"], resources = [aws_kms_key.this.arn] },
+  ]
+}
+
+module "state_machine" {
+  source = "../modules/state_machine"
+
+  name                = local.state_machine_name
+  definition_template = "${path.module}/../../asl/coachflow.asl.json"
+  definition_vars = {
+    check_events_function_arn          = module.check_rules.arn
+    trigger_notifications_function_arn = module.trigger_notifications.arn
+  }
+  lambda_function_arns = [module.check_rules.arn, module.trigger_notifications.arn]
+  kms_key_arn          = aws_kms_key.this.arn
+  log_retention_days   = var.log_retention_days
+  tags                 = local.tags
+}

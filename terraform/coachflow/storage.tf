@@ -1,0 +1,142 @@
+# What the stack keeps: the rules and state tables, and the claim-check bucket.
+
+# Rules and tenant settings, one partition per tenant: pk tenant_id, sk rule_id ("#tenant" holds the
+# tenant's settings and rule-set version).
+resource "aws_dynamodb_table" "rules" {
+  name                        = "${local.name}-rules"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "tenant_id"
+  range_key                   = "rule_id"
+  deletion_protection_enabled = var.deletion_protection
+  tags                        = local.tags
+
+  attribute {
+    name = "tenant_id"
+    type = "S"
+  }
+  attribute {
+    name = "rule_id"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+}
+
+# Evaluation state: threshold counters, suppression windows, delivered/pending notifications.
+# Items expire through TTL.
+resource "aws_dynamodb_table" "state" {
+  name                        = "${local.name}-state"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  range_key                   = "sk"
+  deletion_protection_enabled = var.deletion_protection
+  tags                        = local.tags
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+  point_in_time_recovery {
+    enabled = true
+  }
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+}
+
+# Claim-check: what is too big to travel inside a Step Functions payload or an SQS message.
+locals {
+  # The bucket's three kinds of objects, by key prefix. The Python module handlers/claim_check.py
+  # uses the same prefixes, and a test keeps them equal. Every S3 statement of the functions' roles is
+  # derived from this map (claim_check_objects), so each function gets exactly the prefixes it needs.
+  claim_check_prefixes = {
+    events   = "events/"   # normalized events too big for a Step Functions payload: normalize writes, check_rules reads
+    rejected = "rejected/" # rejected raw records too big for a dead-letter message: normalize writes, operators read
+    matches  = "matches/"  # match lists too big for a state output: check_rules writes, trigger_notifications reads
+  }
+  claim_check_objects = { for kind, prefix in local.claim_check_prefixes : kind => "${aws_s3_bucket.claims.arn}/${prefix}*" }
+}
+
+resource "aws_s3_bucket" "claims" {
+  bucket        = "${local.name}-claims-${local.account_id}-${local.region}"
+  force_destroy = !var.deletion_protection
+  tags          = local.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "claims" {
+  bucket                  = aws_s3_bucket.claims.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "claims" {
+  bucket = aws_s3_bucket.claims.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "claims" {
+  bucket = aws_s3_bucket.claims.id
+  rule {
+    bucket_key_enabled = true
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.this.arn
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "claims" {
+  bucket = aws_s3_bucket.claims.id
+  rule {
+    id     = "expire-claim-checks"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.claim_check_retention_days
+    }
+  }
+}
+
+data "aws_iam_policy_document" "claims" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    resources = [aws_s3_bucket.claims.arn, "${aws_s3_bucket.claims.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "claims" {
+  count  = var.enforce_secure_transport ? 1 : 0
+  bucket = aws_s3_bucket.claims.id
+  policy = data.aws_iam_policy_document.claims.json
+}
