@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from emulator.stack import ROOT
+from handlers import claim_check
 from tests.helpers import render_asl
 
 pytestmark = pytest.mark.integration
@@ -122,7 +123,7 @@ def _as_list(value: str | list[str]) -> list[str]:
 def test_claim_check_permissions_are_scoped_to_each_functions_prefixes(stack):
     out = stack.outputs
     prefixes = out["claim_check_prefixes"]
-    assert set(prefixes) == {"events", "rejected", "matches"}
+    assert prefixes == claim_check.PREFIXES  # Terraform's grants and the Python key scheme agree
     assert all(p.endswith("/") for p in prefixes.values())  # "events/*" must not also match "events-old/..."
     partition = out["kms_key_arn"].split(":")[1]
     bucket = f"arn:{partition}:s3:::{out['claims_bucket']}"

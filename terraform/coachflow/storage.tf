@@ -119,9 +119,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "claims" {
 
 data "aws_iam_policy_document" "claims" {
   statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    sid    = "DenyInsecureTransport"
+    effect = "Deny"
+    # A Deny: the wildcard takes every S3 action away from plain-HTTP requests (grants stay explicit).
+    actions   = ["s3:*"]
     resources = [aws_s3_bucket.claims.arn, "${aws_s3_bucket.claims.arn}/*"]
     principals {
       type        = "*"
