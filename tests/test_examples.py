@@ -398,7 +398,7 @@ def test_example(name: str):
     raw = f"{text_of_file}\n{urllib.parse.unquote(text_of_file)}".lower()  # Zscaler URL-encodes some values
     results = _outcomes(name)
     expected = EXPECTED[name]
-    got = [(o.kind, o.event["class_uid"] if o.kind == "normalized" else (o.reason or "")) for o in results]
+    got = [(o.kind, o.event["class_uid"] if o.kind == "normalized" else f"{o.reason}: {o.detail}") for o in results]
     want = [("normalized", e.class_uid) if isinstance(e, Event) else ("ignored", e.reason) for e in expected]
     assert len(got) == len(want), [o.summary() for o in results]
     for (kind, what), (want_kind, want_what) in zip(got, want):
