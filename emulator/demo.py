@@ -1,7 +1,7 @@
 """``./build.sh demo``: the whole pipeline, end to end, on the embedded AWS.
 
 Starts the embedded AWS and a webhook receiver, applies the local environment with Terraform, pushes
-two tenants' rules, sends real vendor events (../shared/samples) for both tenants into the
+two tenants' rules, sends vendor events (the repository's examples/events) for both tenants into the
 raw-events queue, waits until every message was consumed and every execution finished, fires one
 re-evaluation schedule, and prints what happened. Exits 0 only if every event reached an outcome
 and what the pipeline reports agrees with what was sent. Leaves nothing running.
@@ -20,44 +20,45 @@ from pathlib import Path
 from typing import Any
 
 from emulator.scheduler import fire_now
-from emulator.stack import DEFAULT_PORT, ROOT, LocalEnvironment, free_port, port_in_use, samples_dir, stop_group
+from emulator.stack import DEFAULT_PORT, EXAMPLES, ROOT, LocalEnvironment, free_port, port_in_use, stop_group
 from emulator.webhook_receiver import read_record
 from handlers.ingest import envelope, normalize_payload
 
-SAMPLES = samples_dir()
 TIMEOUT = 180
 
-# (tenant, source, sample file): real vendor payloads, as the integrations would deliver them
+# (tenant, source, example file): vendor payloads as the integrations deliver them, from the
+# repository's own examples (examples/events, documented in its INDEX.md). acme runs the whole starter
+# pack; globex only its two CrowdStrike rules (one in shadow mode). Some notify, some match nothing,
+# some are ignored; "auto" lets coachflow detect the vendor.
 DEMO_EVENTS = [
-    ("acme", "crowdstrike", "crowdstrike/sekoia_epp_detection_summary.json"),
-    ("acme", "crowdstrike", "crowdstrike/sekoia_mobile_detection_summary.json"),
-    ("acme", "crowdstrike", "crowdstrike/sekoia_auth_activity_stream_started.json"),
-    ("acme", "crowdstrike", "crowdstrike/sekoia_detection_summary_event.json"),
-    ("acme", "crowdstrike", "crowdstrike/sekoia_incident_summary.json"),
-    ("acme", "crowdstrike", "crowdstrike/sekoia_fdr_dnsrequest.json"),
-    ("acme", "okta", "okta/sekoia_account_lock.json"),
-    ("acme", "okta", "okta/sekoia_sso_failure.json"),
-    ("acme", "okta", "okta/sekoia_auth_via_mfa.json"),
-    ("acme", "okta", "okta/sekoia_send_factor.json"),
-    ("acme", "auto", "okta/sekoia_legacy_login_minimal.json"),
-    ("globex", "crowdstrike", "crowdstrike/sekoia_fdr_networkconnectip4.json"),
-    ("globex", "crowdstrike", "crowdstrike/sekoia_fdr_processrollup2.json"),
-    ("globex", "crowdstrike", "crowdstrike/sekoia_firewall_match_inbound.json"),
-    ("globex", "crowdstrike", "crowdstrike/sekoia_user_activity_audit.json"),
-    ("globex", "okta", "okta/sekoia_sso_with_trailing_backslash.json"),
-    ("globex", "okta", "okta/sekoia_target_leading_whitespace.json"),
-    ("globex", "auto", "crowdstrike/sekoia_xdr_detection_summary.json"),
-    ("globex", "crowdstrike", "crowdstrike/sekoia_epp_detection_summary_ods_minimal.json"),
-    ("globex", "crowdstrike", "crowdstrike/sekoia_identity_protection_event.json"),
-    ("acme", "zscaler", "zscaler/sekoia_zia_web_https.json"),
-    ("acme", "zscaler", "zscaler/sekoia_zia_tunnel_ipsec.json"),
-    ("acme", "netskope", "netskope/sekoia_alert_useralert_share.json"),
-    ("acme", "netskope", "netskope/sekoia_transaction_w3c.log"),
-    ("acme", "microsoft_defender", "microsoft_defender/sekoia_m365d_alert_evidence_url.json"),
-    ("acme", "proofpoint_tap", "proofpoint_tap/sekoia_click_permitted.json"),
-    ("acme", "proofpoint_tap", "proofpoint_tap/sekoia_message_delivered.json"),
-    ("globex", "auto", "netskope/sekoia_alert_dlp.json"),
-    ("globex", "zscaler", "zscaler/sekoia_zia_dns.json"),
+    ("acme", "crowdstrike", "crowdstrike/streaming_epp_detection_malware_quarantined.json"),
+    ("acme", "auto", "crowdstrike/streaming_detection_summary_intel_domain.json"),
+    ("acme", "crowdstrike", "crowdstrike/streaming_epp_detection_ml_medium_severity.json"),
+    ("acme", "crowdstrike", "crowdstrike/streaming_audit_events_stream.log"),
+    ("acme", "zscaler", "zscaler/nss_web_online_chat_allowed.json"),
+    ("acme", "auto", "zscaler/nss_web_threat_allowed.json"),
+    ("acme", "zscaler", "zscaler/nss_tunnel_ipsec_samples.json"),
+    ("acme", "netskope", "netskope/api_v2_alerts_dlp_response.json"),
+    ("acme", "netskope", "netskope/alert_policy_useralert_wetransfer_upload.json"),
+    ("acme", "auto", "netskope/alert_malsite_blocked.json"),
+    ("acme", "netskope", "netskope/transaction_w3c_with_fields_header.log"),
+    ("acme", "okta", "okta/logs_api_repeated_sign_in_failures.json"),
+    ("acme", "okta", "okta/user_account_lock.json"),
+    ("acme", "auto", "okta/logs_api_admin_and_app_events.json"),
+    ("acme", "microsoft_defender", "microsoft_defender/eventhub_url_click_events.json"),
+    ("acme", "microsoft_defender", "microsoft_defender/eventhub_alert_evidence_smartscreen_override.json"),
+    ("acme", "auto", "microsoft_defender/eventhub_registry_and_inventory_records.json"),
+    ("acme", "proofpoint_tap", "proofpoint_tap/siem_all_response.json"),
+    ("acme", "paloalto", "paloalto/syslog_threat_csv.log"),
+    ("acme", "auto", "cisco_umbrella/dns_logs_s3_export.log"),
+    ("acme", "mimecast", "mimecast/siem_batch_receipt_process_delivery.log"),
+    ("globex", "crowdstrike", "crowdstrike/streaming_epp_detection_ml_medium_severity.json"),
+    ("globex", "auto", "crowdstrike/streaming_mobile_detection_intel_domain.json"),
+    ("globex", "crowdstrike", "crowdstrike/alerts_api_get_alerts_response.json"),
+    ("globex", "crowdstrike", "crowdstrike/fdr_sensor_events.log"),
+    ("globex", "zscaler", "zscaler/nss_web_online_chat_allowed.json"),
+    ("globex", "okta", "okta/user_account_lock.json"),
+    ("globex", "paloalto", "paloalto/cortex_cef_forwarding.log"),
 ]
 # A broken integration: not JSON at all. It must be rejected with a reason and dead-lettered.
 BROKEN = ("globex", "okta", '{"eventType": "user.session.start", "published": ')
@@ -148,7 +149,7 @@ def run() -> int:
         expected: Counter[str] = Counter()
         vendors_seen, tenants_seen = set(), set()
         for tenant, source, sample in DEMO_EVENTS:
-            body = (SAMPLES / sample).read_text(encoding="utf-8")
+            body = (EXAMPLES / sample).read_text(encoding="utf-8")
             for outcome in normalize_payload(body, source, tenant):
                 expected[outcome.kind] += 1
                 vendors_seen.add(outcome.source)

@@ -15,12 +15,32 @@ import pytest
 from emulator.stack import ROOT, STATE_ROOT, LocalEnvironment, free_port, samples_dir, stop_group
 
 SAMPLES = samples_dir()
+# The real-sample corpus is the one optional input: CI always has it; a fresh clone does not. Tests
+# that read it (they take the ``samples`` fixture) run when it is there and are deselected, with one
+# line saying so, when it is not. Everything else runs on the repository's own examples.
+CORPUS_PRESENT = SAMPLES.is_dir() and any(p.is_file() for p in SAMPLES.glob("*/*"))
+_CORPUS_NOTE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    assert SAMPLES.is_dir(), f"the vendor samples are expected in {SAMPLES}"
     return SAMPLES
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CORPUS_PRESENT:
+        return
+    corpus = [item for item in items if "samples" in getattr(item, "fixturenames", ())]
+    if corpus:
+        config.hook.pytest_deselected(items=corpus)
+        items[:] = [item for item in items if item not in corpus]
+    config.stash[_CORPUS_NOTE] = (
+        f"real-sample corpus not found at {SAMPLES} (set COACHFLOW_SAMPLES): {len(corpus)} tests over it deselected, all others run"
+    )
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | list[str]:
+    return config.stash.get(_CORPUS_NOTE, [])
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emulator.stack import EXAMPLES
 from handlers import batching, claim_check
 from handlers.ingest import normalize_payload
+from handlers.outcomes import NormalizedOutcome
 
 TENANTS = st.from_regex(r"[a-z0-9][a-z0-9-]{0,31}", fullmatch=True)
 # any unicode, including what JSON must escape (quotes, backslashes, control characters) and astral planes
@@ -100,14 +101,14 @@ def test_an_event_larger_than_any_batch_travels_as_a_pointer():
     assert stored["f" * 32] == huge.json
 
 
-def test_batches_fill_at_least_90_percent_when_enough_events_wait(samples: Path):
+def test_batches_fill_at_least_90_percent_when_enough_events_wait():
     events = []
-    for path in sorted(samples.glob("*/*")):
+    for path in sorted(EXAMPLES.glob("*/*")):
         if path.name != "INDEX.md":
-            events += [o for o in normalize_payload(path.read_text(encoding="utf-8"), "auto", "acme") if o.kind == "normalized"]
+            events += [o for o in normalize_payload(path.read_text(encoding="utf-8"), "auto", "acme") if isinstance(o, NormalizedOutcome)]
     rng = random.Random(7)
     pool = []
-    for n in range(6000):  # the sample mix, each made a distinct event
+    for n in range(6000):  # the example mix, each made a distinct event
         o = rng.choice(events)
         uid = f"{n:032x}"
         pool.append(batching.Item(uid, o.time + n, o.event_json.replace(o.uid, uid)))

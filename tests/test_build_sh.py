@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.stack import ROOT, STATE_ROOT, free_port, port_in_use
+from emulator.stack import EXAMPLES, ROOT, STATE_ROOT, free_port, port_in_use
 
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -36,7 +36,7 @@ def test_plan_needs_an_image_an_environment_and_a_backend():
 
 
 @pytest.mark.integration
-def test_up_send_push_fire_down(samples: Path, tmp_path: Path):
+def test_up_send_push_fire_down(tmp_path: Path):
     instance, port = f"test-up-{uuid.uuid4().hex[:8]}", free_port()
     env = {"COACHFLOW_INSTANCE": instance, "COACHFLOW_EMULATOR_PORT": str(port)}
     try:
@@ -46,7 +46,7 @@ def test_up_send_push_fire_down(samples: Path, tmp_path: Path):
         pushed = _run("rules", "push", "--tenant", "acme", "rules/tenants/acme.yaml", **env)
         assert pushed.returncode == 0, pushed.stderr
         assert json.loads(pushed.stdout)["rules"] == 14
-        sent = _run("send", "--tenant", "acme", "--source", "okta", str(samples / "okta" / "sekoia_account_lock.json"), **env)
+        sent = _run("send", "--tenant", "acme", "--source", "okta", str(EXAMPLES / "okta" / "user_account_lock.json"), **env)
         assert sent.returncode == 0 and json.loads(sent.stdout)["message_id"]
         fired = _run("fire-schedule", "coachflow-local-reevaluate-acme", **env)
         assert fired.returncode == 0, fired.stderr

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from emulator.stack import ROOT
+from emulator.stack import EXAMPLES, ROOT
 from handlers.events import MAX_STRING, NormalizedEvent
 from handlers.ingest import normalize_payload
 from handlers.outcomes import MAX_RECORD_BYTES, IgnoreReason, RejectReason
@@ -202,8 +202,15 @@ def test_auto_detection_agrees_with_the_named_source(samples: Path, name: str):
     assert auto == named
 
 
-def test_the_same_raw_event_always_gets_the_same_uid(samples: Path):
-    text = (samples / "okta" / "sekoia_account_lock.json").read_text()
+# -- everything below runs on the repository's own examples (examples/events) ----------------------
+
+
+def _example(name: str) -> Any:
+    return json.loads((EXAMPLES / name).read_text())
+
+
+def test_the_same_raw_event_always_gets_the_same_uid():
+    text = (EXAMPLES / "okta" / "user_account_lock.json").read_text()
     pretty = json.dumps(json.loads(text), indent=4)
     first = normalize_payload(text, "okta", "acme")[0].uid
     assert normalize_payload(text, "okta", "acme")[0].uid == first
@@ -217,12 +224,10 @@ def test_the_same_raw_event_always_gets_the_same_uid(samples: Path):
 # -- the shapes vendors deliver ------------------------------------------------------------------
 
 
-def _sample(samples: Path, name: str) -> Any:
-    return json.loads((samples / name).read_text())
-
-
-def test_api_responses_are_split_into_records(samples: Path):
-    okta = _sample(samples, "okta/sekoia_account_lock.json")
+def test_api_responses_are_split_into_records():
+    okta = _example("okta/user_account_lock.json")
+    click = _example("proofpoint_tap/siem_clicks_permitted_response.json")["clicksPermitted"][0]
+    message = _example("proofpoint_tap/siem_messages_delivered_response.json")["messagesDelivered"][0]
     cases = {
         "okta": [okta, {**okta, "uuid": "second"}],  # /api/v1/logs returns an array
         "crowdstrike": {"meta": {}, "resources": [
@@ -235,11 +240,11 @@ def test_api_responses_are_split_into_records(samples: Path):
             "id": "da1", "title": "Phishing link clicked", "severity": "high", "createdDateTime": "2026-01-01T00:00:00Z",
             "category": "InitialAccess", "serviceSource": "microsoftDefenderForOffice365",
             "evidence": [{"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"userPrincipalName": "amy@corp.example"}}]}]},
-        "netskope": {"ok": 1, "result": [_sample(samples, "netskope/sekoia_alert_dlp.json"), _sample(samples, "netskope/sekoia_alert_malware.json")]},
-        "proofpoint_tap": {"queryEndTime": "2016-06-24T22:00:00Z", "clicksPermitted": [_sample(samples, "proofpoint_tap/sekoia_click_permitted.json")],
-                           "messagesBlocked": [_sample(samples, "proofpoint_tap/sekoia_message_threatsinfomap.json")]},
+        "netskope": {"ok": 1, "result": [_example("netskope/alert_malsite_blocked.json"), _example("netskope/alert_malware_download_detected.json")]},
+        "proofpoint_tap": {"queryEndTime": "2026-03-10T09:00:00Z", "clicksPermitted": [click], "messagesBlocked": [message]},
     }  # fmt: skip
-    expected = {"okta": 2, "crowdstrike": 2, "microsoft_defender": 1, "netskope": 2, "proofpoint_tap": 2}
+    recipients = len(normalize_payload(json.dumps(message), "proofpoint_tap", "acme"))  # one event per recipient
+    expected = {"okta": 2, "crowdstrike": 2, "microsoft_defender": 1, "netskope": 2, "proofpoint_tap": 1 + recipients}
     for source, payload in cases.items():
         for label in (source, "auto"):
             results = normalize_payload(json.dumps(payload), label, "acme")
@@ -249,41 +254,41 @@ def test_api_responses_are_split_into_records(samples: Path):
     graph = normalize_payload(json.dumps(cases["microsoft_defender"]), "auto", "acme")[0].event
     assert (graph["user"]["email_addr"], graph["severity_id"]) == ("amy@corp.example", 4)
     pp = normalize_payload(json.dumps(cases["proofpoint_tap"]), "proofpoint_tap", "acme")
-    (message,) = [o.event for o in pp if o.event["class_uid"] == 4009]
-    assert message["disposition_id"] == 2  # the group it came in (messagesBlocked) says what happened
+    messages = [o.event for o in pp if o.event["class_uid"] == 4009]
+    assert messages and all(m["disposition_id"] == 2 for m in messages)  # the group it came in (messagesBlocked) says what happened
 
 
-def test_newline_delimited_feeds_and_event_hub_batches(samples: Path):
-    ndjson = "\n".join(json.dumps(_sample(samples, f"okta/{n}")) for n in ("sekoia_account_lock.json", "sekoia_sso_failure.json"))
+def test_newline_delimited_feeds_and_event_hub_batches():
+    ndjson = "\n".join(json.dumps(_example(f"okta/{n}")) for n in ("user_account_lock.json", "security_threat_detected.json"))
     assert [o.kind for o in normalize_payload(ndjson, "okta", "acme")] == ["normalized"] * 2
-    hub = {"records": [_sample(samples, "microsoft_defender/sekoia_m365d_url_click.json"),
-                       _sample(samples, "microsoft_defender/sekoia_m365d_alert_info.json")]}  # fmt: skip
+    hub = {"records": [_example("microsoft_defender/eventhub_url_click_events.json")["records"][0],
+                       _example("microsoft_defender/eventhub_alert_info_malware_prevented.json")]}  # fmt: skip
     assert [o.kind for o in normalize_payload(json.dumps(hub), "auto", "acme")] == ["normalized"] * 2
 
 
-def test_w3c_files_with_directives(samples: Path):
-    line = (samples / "netskope" / "sekoia_transaction_w3c.log").read_text().strip()
-    payload = "#Software: Netskope\n#Version: 1.0\n" + line + "\n" + line.replace("12:59:21", "12:59:22", 1)
+def test_w3c_files_with_directives():
+    body = (EXAMPLES / "netskope" / "transaction_w3c_with_fields_header.log").read_text()
+    payload = "#Software: Netskope\n#Version: 1.0\n" + body
     results = normalize_payload(payload, "netskope", "acme")
-    assert [o.kind for o in results] == ["ignored", "ignored", "normalized", "normalized"]
+    assert [o.kind for o in results] == ["ignored"] * 3 + ["normalized"] * (len(body.strip().splitlines()) - 1)
     assert results[0].reason == IgnoreReason.NOT_EVENT and results[0].detail.startswith("W3C directive")
 
 
-def test_long_strings_are_cut_and_the_event_says_so(samples: Path):
-    record = _sample(samples, "okta/sekoia_account_lock.json")
+def test_long_strings_are_cut_and_the_event_says_so():
+    record = _example("okta/user_account_lock.json")
     record["displayMessage"] = "é" * 10_000
     (result,) = normalize_payload(json.dumps(record), "okta", "acme")
     event = result.event
     assert len(event["message"]) == MAX_STRING and event["metadata"]["truncated"] is True
-    untouched = normalize_payload(json.dumps(_sample(samples, "okta/sekoia_account_lock.json")), "okta", "acme")[0].event
+    untouched = normalize_payload(json.dumps(_example("okta/user_account_lock.json")), "okta", "acme")[0].event
     assert "truncated" not in untouched["metadata"]
 
 
 # -- rejections: each reason, and the neighbours survive -------------------------------------------
 
 
-def test_each_rejection_reason(samples: Path):
-    good = _sample(samples, "okta/sekoia_account_lock.json")
+def test_each_rejection_reason():
+    good = _example("okta/user_account_lock.json")
     cases = {
         RejectReason.MALFORMED: ('{"eventType": ', "okta", "acme"),
         RejectReason.UNKNOWN_SOURCE: (json.dumps(good), "myspace", "acme"),
@@ -306,13 +311,13 @@ def test_each_rejection_reason(samples: Path):
     # JSON that no string can hold, and numbers no integer can: rejected, never a crash
     (surrogate,) = normalize_payload('{"eventType": "\\ud800"}', "okta", "acme")
     assert surrogate.reason == RejectReason.MALFORMED and "hex escape" in surrogate.detail
-    alert = _sample(samples, "netskope/sekoia_alert_dlp.json")
-    (infinite,) = normalize_payload(json.dumps(alert).replace('"timestamp": 1733925987', '"timestamp": 1e999'), "netskope", "acme")
+    alert = {**_example("netskope/alert_malsite_blocked.json"), "timestamp": "PLACEHOLDER"}
+    (infinite,) = normalize_payload(json.dumps(alert).replace('"PLACEHOLDER"', "1e999"), "netskope", "acme")
     assert infinite.reason == RejectReason.WRONG_TYPES and "OverflowError" in infinite.detail
 
 
-def test_a_bad_record_does_not_take_its_neighbours_down(samples: Path):
-    good = _sample(samples, "okta/sekoia_account_lock.json")
+def test_a_bad_record_does_not_take_its_neighbours_down():
+    good = _example("okta/user_account_lock.json")
     payload = [good, {**good, "uuid": "x", "published": ["not", "a", "time"]}, {**good, "uuid": "y"}]
     kinds = [o.kind for o in normalize_payload(json.dumps(payload), "okta", "acme")]
     assert kinds == ["normalized", "rejected", "normalized"]
@@ -325,25 +330,27 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "handlers.cli", *args], cwd=ROOT, capture_output=True, text=True)
 
 
-def test_cli_prints_one_json_line_per_outcome(samples: Path, tmp_path: Path):
+def test_cli_prints_one_json_line_per_outcome(tmp_path: Path):
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
-    result = _cli("normalize", "--source", "crowdstrike", "--tenant", "acme",
-                  str(samples / "crowdstrike" / "sekoia_detection_summary_event.json"),
-                  str(samples / "crowdstrike" / "sekoia_auth_activity_stream_started.json"), str(bad))  # fmt: skip
+    detection = EXAMPLES / "crowdstrike" / "streaming_detection_summary_intel_domain.json"
+    tunnel = EXAMPLES / "zscaler" / "nss_tunnel_ipsec_samples.json"
+    result = _cli("normalize", "--source", "auto", "--tenant", "acme", str(detection), str(tunnel), str(bad))
     assert result.returncode == 0, result.stderr  # rejected records are output, not failures
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0]["metadata"]["tenant_uid"] == "acme" and lines[0]["class_uid"] == 2004
-    assert lines[1]["outcome"] == "ignored" and lines[1]["reason"].startswith("not_behaviour")
-    assert lines[2]["outcome"] == "rejected" and lines[2]["reason"] == "malformed"
+    assert lines[1] == {"outcome": "ignored", "source": "zscaler", "reason": "not_behaviour",
+                        "detail": "tunnel telemetry describes network infrastructure, not a person"}  # fmt: skip
+    assert lines[-1]["outcome"] == "rejected" and lines[-1]["reason"] == "malformed"
+    expected = [o.summary() for f in (detection, tunnel, bad) for o in normalize_payload(f.read_text(), "auto", "acme")]
+    assert lines == json.loads(json.dumps(expected))
 
 
-def test_cli_usage_errors_exit_2(samples: Path):
-    assert _cli("normalize", "--source", "nope", str(samples / "okta" / "sekoia_account_lock.json")).returncode == 2
+def test_cli_usage_errors_exit_2():
+    lock = str(EXAMPLES / "okta" / "user_account_lock.json")
+    assert _cli("normalize", "--source", "nope", lock).returncode == 2
     assert _cli("normalize", "--source", "okta", "/does/not/exist").returncode == 2
-    assert (
-        _cli("normalize", "--source", "okta", "--tenant", "BAD TENANT", str(samples / "okta" / "sekoia_account_lock.json")).returncode == 2
-    )
+    assert _cli("normalize", "--source", "okta", "--tenant", "BAD TENANT", lock).returncode == 2
     assert _cli("frobnicate").returncode == 2
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from handlers.ingest import envelope
 from handlers.outcomes import RejectReason
-from tests.helpers import push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
+from tests.helpers import EXAMPLES, push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,9 +44,9 @@ def _dead_letters(stack, original_ids: set[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(stack, samples: Path):
+def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(stack):
     tenant = f"pl-{uuid.uuid4().hex[:8]}"
-    good = (samples / "okta" / "sekoia_account_lock.json").read_text()
+    good = (EXAMPLES / "okta" / "user_account_lock.json").read_text()
     wrong_types = json.loads(good)
     wrong_types["published"] = {"not": "a time"}
     # over the record limit, and over what a dead letter carries inline (SQS's own limit is 256 KiB)
@@ -78,12 +77,12 @@ def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(sta
     assert wait_execution(stack, execution["executionArn"])["status"] == "SUCCEEDED"
 
 
-def test_redelivered_events_start_one_execution_and_notify_once(stack, samples: Path, webhook):
+def test_redelivered_events_start_one_execution_and_notify_once(stack, webhook):
     base, record = webhook
     tenant = f"pl-{uuid.uuid4().hex[:8]}"
     push(stack, tenant, [{"rule_id": "locked", "match": {"class_uid": [3001]}}], f"{base}/hooks/{tenant}")
     set_secret(stack, tenant, "k")
-    body = (samples / "okta" / "sekoia_account_lock.json").read_text()
+    body = (EXAMPLES / "okta" / "user_account_lock.json").read_text()
     _send(stack, body, tenant, "okta")
     (first,) = wait_for(lambda: _executions(stack, tenant), what="the first execution")
     assert wait_execution(stack, first["executionArn"])["status"] == "SUCCEEDED"
@@ -95,14 +94,14 @@ def test_redelivered_events_start_one_execution_and_notify_once(stack, samples: 
     assert len(read_received(record)) == 1
 
 
-def test_a_tenants_rules_never_see_another_tenants_events(stack, samples: Path, webhook):
+def test_a_tenants_rules_never_see_another_tenants_events(stack, webhook):
     base, record = webhook
     alice, bob = f"pl-a-{uuid.uuid4().hex[:6]}", f"pl-b-{uuid.uuid4().hex[:6]}"
     catch_all = [{"rule_id": "everything-okta", "match": {"metadata": {"product": {"vendor_name": ["Okta"]}}}}]
     push(stack, alice, [{"rule_id": "nothing", "match": {"class_uid": [1]}}], f"{base}/hooks/{alice}")
     push(stack, bob, catch_all, f"{base}/hooks/{bob}")
     set_secret(stack, bob, "k")
-    _send(stack, (samples / "okta" / "sekoia_account_lock.json").read_text(), alice, "okta")
+    _send(stack, (EXAMPLES / "okta" / "user_account_lock.json").read_text(), alice, "okta")
     (execution,) = wait_for(lambda: _executions(stack, alice), what="alice's execution")
     done = wait_execution(stack, execution["executionArn"])
     assert states_entered(done)[-1] == "NoMatchingRules"

@@ -6,13 +6,12 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from handlers.events import iso_utc
-from tests.helpers import batch_input, events_from, push, read_received, run_execution, set_secret, states_entered
+from tests.helpers import EXAMPLES, batch_input, events_from, push, read_received, run_execution, set_secret, states_entered
 
 pytestmark = pytest.mark.integration
 T0 = 1_790_000_000_000
@@ -39,9 +38,8 @@ def _evaluate(stack, tenant: str, events: list[dict[str, Any]]) -> tuple[dict[st
 
 
 @pytest.fixture
-def base_event(samples: Path) -> dict[str, Any]:
-    (event,) = events_from(samples / "okta" / "sekoia_sso_failure.json", "x")
-    return event
+def base_event() -> dict[str, Any]:
+    return events_from(EXAMPLES / "okta" / "logs_api_repeated_sign_in_failures.json", "x")[0]
 
 
 def test_threshold_fires_on_the_nth_event_and_counts_a_redelivered_event_once(stack, webhook, base_event):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    EXAMPLES,
     FIXTURE_ROLE,
     batch_input,
     events_from,
@@ -37,12 +38,12 @@ def _tenant() -> str:
     return f"sm-{uuid.uuid4().hex[:10]}"
 
 
-def test_matching_events_are_notified_over_signed_http(stack, samples: Path, webhook):
+def test_matching_events_are_notified_over_signed_http(stack, webhook):
     base, record = webhook
     tenant = _tenant()
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
     set_secret(stack, tenant, "s3cret-for-test")
-    events = events_from(samples / "okta" / "sekoia_account_lock.json", tenant)
+    events = events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)
     batch = batch_input(tenant, events)
     execution = run_execution(stack, batch.payload, name=batch.execution_name)
     assert execution["status"] == "SUCCEEDED"
@@ -52,25 +53,27 @@ def test_matching_events_are_notified_over_signed_http(stack, samples: Path, web
     assert received["path"] == f"/hooks/{tenant}"
     assert signature_ok(received, "s3cret-for-test")
     body = json.loads(received["body"])
-    assert body["rule_id"] == "account-locked" and body["user"]["email_addr"] == "john.doe@example.com"
+    assert (
+        body["rule_id"] == "account-locked" and body["user"]["email_addr"] == events[0]["user"]["email_addr"] == "alex.rivera@example.com"
+    )
     assert body["tenant_id"] == tenant and body["event"]["uid"] == events[0]["uid"]
 
 
-def test_events_matching_no_rule_end_in_no_matching_rules(stack, samples: Path):
+def test_events_matching_no_rule_end_in_no_matching_rules(stack):
     tenant = _tenant()
     push(stack, tenant, [LOCK_RULE], "https://example.invalid/never-called")
-    batch = batch_input(tenant, events_from(samples / "okta" / "sekoia_auth_via_mfa.json", tenant))
+    batch = batch_input(tenant, events_from(EXAMPLES / "okta" / "logs_api_push_then_sso.json", tenant))
     execution = run_execution(stack, batch.payload)
     assert execution["status"] == "SUCCEEDED"
     assert states_entered(execution) == ["CheckEventsForRuleMatch", "FoundMatchingRules", "NoMatchingRules"]
 
 
-def test_all_notifications_failed_is_caught_into_fail_then_redelivered_by_reevaluation(stack, samples: Path, webhook):
+def test_all_notifications_failed_is_caught_into_fail_then_redelivered_by_reevaluation(stack, webhook):
     base, record = webhook
     tenant = _tenant()
     push(stack, tenant, [LOCK_RULE], f"{base}/status/500/{tenant}")  # the receiver answers 500
     set_secret(stack, tenant, "another-secret")
-    batch = batch_input(tenant, events_from(samples / "okta" / "sekoia_account_lock.json", tenant))
+    batch = batch_input(tenant, events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant))
     execution = run_execution(stack, batch.payload)
     assert execution["status"] == "FAILED"
     assert states_entered(execution)[-2:] == ["TriggerNotifications", "NotificationsFailed"]
@@ -145,7 +148,7 @@ def test_catch_routes_all_notifications_failed_to_the_fail_state(stack):
     assert json.loads(execution["cause"])["errorMessage"] == "webhook down"
 
 
-def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, samples: Path, webhook):
+def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, webhook):
     import copy
 
     base, record = webhook
@@ -155,7 +158,7 @@ def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, samples
               "actions": [{"type": "notify", "template": "Hi {user}. " + "Here is how to stay safe. " * 70}]}]  # fmt: skip
     push(stack, tenant, rules, f"{base}/hooks/{tenant}")
     set_secret(stack, tenant, "k")
-    (template,) = events_from(samples / "okta" / "sekoia_sso_failure.json", tenant)
+    template = events_from(EXAMPLES / "okta" / "logs_api_repeated_sign_in_failures.json", tenant)[0]
     events = []
     for n in range(150):
         event = copy.deepcopy(template)
@@ -174,12 +177,12 @@ def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, samples
     assert len(read_received(record)) == 150
 
 
-def test_an_event_that_travels_as_a_claim_check_is_evaluated(stack, samples: Path, webhook):
+def test_an_event_that_travels_as_a_claim_check_is_evaluated(stack, webhook):
     base, record = webhook
     tenant = _tenant()
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
     set_secret(stack, tenant, "k")
-    (event,) = events_from(samples / "okta" / "sekoia_account_lock.json", tenant)
+    (event,) = events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)
     bucket, key = stack.outputs["claims_bucket"], f"events/{tenant}/{event['uid']}.json"
     stack.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(event).encode())
     pointer = {"claim_check": {"bucket": bucket, "key": key, "uid": event["uid"], "bytes": 1}}
@@ -189,7 +192,7 @@ def test_an_event_that_travels_as_a_claim_check_is_evaluated(stack, samples: Pat
     assert json.loads(received["body"])["event"]["uid"] == event["uid"]
 
 
-def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack, samples: Path, webhook):
+def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack, webhook):
     from handlers.rules.evaluate import match_record
     from handlers.rules.model import Rule
 
@@ -197,7 +200,7 @@ def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack,
     tenant = _tenant()
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
     set_secret(stack, tenant, "k")
-    (event,) = events_from(samples / "okta" / "sekoia_account_lock.json", tenant)
+    (event,) = events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)
     match = match_record(tenant, Rule.model_validate(LOCK_RULE), event)
     # The real trigger handler with a 3 s timeout and a 1 s webhook timeout: it never has the 6 s it
     # keeps in reserve, so it must defer instead of starting a delivery it may not finish.
