@@ -10,6 +10,7 @@ looked up in the raw file, so a fact cannot silently drift away from the example
 from __future__ import annotations
 
 import functools
+import json
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -508,13 +509,33 @@ def test_index_lists_exactly_the_example_files():
 # normalizer is fixed, the test passes, strict xfail fails, and the note (and EXPECTED) should be updated.
 
 
-@pytest.mark.xfail(strict=True, reason="Zscaler documents DNS reqaction values REQ_ALLOW/REQ_BLOCK; the normalizer maps them to 99 (Other)")
 def test_zscaler_dns_req_block_is_blocked():
+    # Zscaler documents DNS reqaction values REQ_ALLOW/REQ_BLOCK
     (outcome,) = _outcomes("zscaler/nss_dns_request_blocked.json")
     assert outcome.event["disposition_id"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="Netskope Format 1 headers name the path column cs-uri; the normalizer reads only cs-uri-path")
 def test_netskope_w3c_header_keeps_the_url_path():
+    # Netskope Format 1 headers name the path column cs-uri (the positional format: cs-uri-path)
     outcomes = [o for o in _outcomes("netskope/transaction_w3c_with_fields_header.log") if o.kind == "normalized"]
     assert outcomes[0].event["url"]["url_string"] == "https://paste.example.net/api/v1/pastes"
+
+
+def test_netskope_w3c_files_starting_with_other_directives_are_detected():
+    body = (EXAMPLES / "netskope" / "transaction_w3c_with_fields_header.log").read_text(encoding="utf-8")
+    payload = "#Software: Netskope\n#Version: 1.0\n#Date: 2026-03-10 09:00:00\n" + body
+    outcomes = normalize_payload(payload, "auto", "acme")
+    assert [o.kind for o in outcomes].count("normalized") == len(body.strip().splitlines()) - 1
+    assert {o.source for o in outcomes} == {"netskope"}
+
+
+def test_crowdstrike_alerts_api_disposition_flags_in_snake_case():
+    # The Alerts API spells pattern_disposition_details keys in snake_case (the Streaming API in CamelCase).
+    alert = {"composite_id": "c:ind:a:9", "cid": "c", "agent_id": "a", "timestamp": "2026-03-10T08:00:00Z", "severity": 70,
+             "name": "Malware", "pattern_disposition_description": "Prevention, file quarantined.",
+             "pattern_disposition_details": {"quarantine_file": True, "kill_process": True, "policy_disabled": False}}  # fmt: skip
+    (outcome,) = normalize_payload(json.dumps({"resources": [alert]}), "crowdstrike", "acme")
+    assert outcome.event["disposition_id"] == 3  # Quarantined, not just "Blocked" from the description
+    alert["pattern_disposition_details"]["policy_disabled"] = True
+    (outcome,) = normalize_payload(json.dumps({"resources": [alert]}), "crowdstrike", "acme")
+    assert outcome.event["disposition_id"] == 2  # the policy did not act: only the description says "quarantined"

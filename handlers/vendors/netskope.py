@@ -62,8 +62,12 @@ def detect(record: Any) -> bool:
 
 
 def detect_text(text: str) -> bool:
-    first = text.lstrip().splitlines()[0] if text.strip() else ""
-    return first.startswith("#Fields:") or (bool(_LINE.match(first)) and "http_transaction" in first)
+    lines = text.lstrip().splitlines()[:10]
+    directives = [line for line in lines if line.startswith("#")]  # #Software, #Version, #Date come before #Fields
+    if any(line.startswith("#Fields:") for line in directives):
+        return True
+    first = lines[len(directives)] if len(directives) < len(lines) else ""
+    return bool(_LINE.match(first)) and "http_transaction" in first
 
 
 def parse_text(payload: str) -> Iterator[Line]:
@@ -289,7 +293,7 @@ def _transaction(f: dict[str, Any], ctx: Context) -> Event:
     method = (text(f, "cs-method") or "").upper()
     host = text(f, "cs-host") or text(f, "cs-dns")
     scheme = text(f, "cs-uri-scheme")
-    path = text(f, "cs-uri-path") or ""
+    path = text(f, "cs-uri-path") or text(f, "cs-uri") or ""  # Format 1 headers name the path column cs-uri
     action = (text(f, "x-policy-action") or "").lower()
     return build(
         ctx,

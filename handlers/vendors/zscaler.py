@@ -64,7 +64,7 @@ def _user(ev: dict[str, Any], *names: str) -> dict[str, Any] | None:
 def _disposition(action: str | None) -> int | None:
     if not action:
         return None
-    action = action.lower()
+    action = action.lower().removeprefix("req_").removeprefix("res_")  # DNS logs: REQ_ALLOW, RES_BLOCK
     if action.startswith(("allow", "permit")):
         return 1
     if action.startswith(("block", "drop", "deny", "reject")):

@@ -35,10 +35,13 @@ def user(name: str | None, domain: str | None = None, principal: str | None = No
 def disposition(flags: Any, description: str | None) -> int:
     """OCSF disposition from Falcon's pattern disposition: what the sensor actually did."""
     would_have = bool(description and "would have" in description.lower())
-    if isinstance(flags, dict) and not flags.get("PolicyDisabled") and not would_have:
-        if any(flags.get(k) for k in ("QuarantineFile", "QuarantineMachine", "ContainmentFileSystem")):
+    if isinstance(flags, dict):
+        # The Streaming API spells the flags QuarantineFile, the Alerts API quarantine_file.
+        flags = {str(name).replace("_", "").lower(): value for name, value in flags.items()}
+    if isinstance(flags, dict) and not flags.get("policydisabled") and not would_have:
+        if any(flags.get(k) for k in ("quarantinefile", "quarantinemachine", "containmentfilesystem")):
             return 3  # Quarantined
-        blocking = ("KillProcess", "KillParent", "KillSubProcess", "OperationBlocked", "ProcessBlocked", "RegistryOperationBlocked")
+        blocking = ("killprocess", "killparent", "killsubprocess", "operationblocked", "processblocked", "registryoperationblocked")
         if any(flags.get(k) for k in blocking):
             return 2  # Blocked
     if description and not would_have and any(w in description.lower() for w in ("blocked", "killed", "quarantined")):
