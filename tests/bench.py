@@ -20,7 +20,7 @@ from typing import Any, Callable
 from emulator.stack import ROOT, samples_dir
 from handlers import batching
 from handlers.ingest import normalize_payload
-from handlers.rules import compile_rules
+from handlers.rules.matcher import compile_rules
 
 SAMPLES = samples_dir()
 SFN_PRICE_PER_1000_TRANSITIONS = 0.025

@@ -12,7 +12,7 @@ from boto3.dynamodb.conditions import Key
 
 from emulator.stack import ROOT
 from handlers.ingest import normalize_payload
-from handlers.rules import compile_rules
+from handlers.rules.matcher import compile_rules
 from handlers.rules.packs import load_pack, resolve_rule
 
 STARTER = ROOT / "rules" / "packs" / "starter.yaml"

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from handlers.rules.patterns import PatternError, compile_pattern
+from handlers.rules.matcher.parse import PatternError, parse_pattern
 
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -86,7 +86,7 @@ class Rule(_Strict):
     @classmethod
     def _valid_pattern(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            compile_pattern(value)
+            parse_pattern(value)
         except PatternError as exc:
             # pydantic prefixes the field name ("match"); keep the path below it
             raise ValueError(

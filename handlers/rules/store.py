@@ -16,9 +16,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from handlers.dynamo import pages
-from handlers.rules import compile_rules
+from handlers.rules.matcher import Matcher, compile_rules
 from handlers.rules.model import Rule
-from handlers.rules.patterns import Matcher
 
 SETTINGS = "#tenant"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers.rules import compile_rules
+from handlers.rules.matcher import compile_rules
 from handlers.rules.model import Rule
 
 

@@ -1,0 +1,25 @@
+"""EventBridge event patterns, compiled into an index so that matching cost does not grow with the
+number of rules (the approach of AWS Event Ruler).
+
+A pattern is compiled into branches (``$or`` expanded): a branch is a conjunction of clauses, a
+clause is one field path with alternatives (the pattern's value array). Each branch is *anchored*
+on its most selective positive clause: exact values go into hash maps, prefixes and suffixes into
+maps keyed by the affix (probed once per distinct affix length), numeric ranges into a segment
+table searched by bisection, CIDRs into maps per prefix length. Matching an event walks only the
+field paths rules mention, probes the index with each value to find candidate branches, and fully
+verifies just those candidates. Branches with no positive clause (only ``anything-but`` or
+``exists: false``) cannot be anchored and are checked for every event.
+
+Semantics follow the AWS documentation: values in event arrays match if any element matches;
+arrays of objects are flattened; string, number, boolean and null never equal one another; numeric
+operators apply to JSON numbers only. Wildcards are matched without regular expressions (no
+backtracking). Limits protect a shared Lambda from a hostile rule.
+"""
+
+from __future__ import annotations
+
+from handlers.rules.matcher.compile import compile_rules
+from handlers.rules.matcher.match import Matcher
+from handlers.rules.matcher.parse import PatternError, parse_pattern
+
+__all__ = ["compile_rules", "Matcher", "PatternError", "parse_pattern"]
