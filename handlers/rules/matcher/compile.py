@@ -1,28 +1,44 @@
-"""Compiling rules into a ``Matcher``."""
+"""Compiling rules into a ``Matcher``: ``compile_rules`` for validated rules, whose patterns were
+parsed once when they were validated; ``compile_patterns`` for raw patterns (tests, benchmarks,
+comparisons with other matchers)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Protocol
 
 from handlers.rules.matcher.match import Matcher
-from handlers.rules.matcher.parse import PatternError, parse_pattern
+from handlers.rules.matcher.parse import Pattern, parse_pattern
 
 
-def compile_rules(rules: Iterable[dict[str, Any]]) -> Matcher:
-    """Compile rule dicts (only ``rule_id`` and ``match`` are required) into a matcher whose
-    ``.match(event)`` returns the ids of the rules whose ``match`` pattern matches the event.
+class CompilableRule(Protocol):
+    """What compiling needs of a rule; ``handlers.rules.model.Rule`` has it."""
 
-    Raises PatternError naming the rule and the offending place of its pattern.
-    Disabled rules (``"enabled": false``) are left out.
-    """
+    @property
+    def rule_id(self) -> str: ...
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def pattern(self) -> Pattern: ...
+
+
+def compile_rules(rules: Iterable[CompilableRule]) -> Matcher:
+    """A matcher whose ``.match(event)`` returns the ids of the rules whose pattern matches the
+    event, in the order of ``rules``. Disabled rules are left out. Builds the index only: the
+    patterns were validated and parsed with the rules."""
+    active = [rule for rule in rules if rule.enabled]
+    return Matcher([rule.rule_id for rule in active], [rule.pattern for rule in active])
+
+
+def compile_patterns(patterns: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Matcher:
+    """A matcher of raw patterns by rule id (a mapping or ``(rule_id, pattern)`` pairs).
+
+    Raises PatternError naming the rule and the offending place, e.g. ``r1.match.user.name[0]``."""
+    pairs = patterns.items() if isinstance(patterns, Mapping) else patterns
     ids: list[str] = []
-    compiled = []
-    for n, rule in enumerate(rules):
-        if not isinstance(rule, dict) or "rule_id" not in rule or "match" not in rule:
-            raise PatternError(f"rules[{n}]", "a rule needs 'rule_id' and 'match'")
-        if rule.get("enabled", True) is False:
-            continue
-        rule_id = str(rule["rule_id"])
-        compiled.append(parse_pattern(rule["match"], where=f"{rule_id}.match"))
+    parsed: list[Pattern] = []
+    for rule_id, pattern in pairs:
+        parsed.append(parse_pattern(pattern, where=f"{rule_id}.match"))
         ids.append(rule_id)
-    return Matcher(ids, compiled)
+    return Matcher(ids, parsed)

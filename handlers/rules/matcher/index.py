@@ -9,7 +9,7 @@ import math
 from collections import Counter
 from typing import Any, Iterable
 
-from handlers.rules.matcher.operators import Anchor, Kind
+from handlers.rules.matcher.operators import Kind
 from handlers.rules.matcher.parse import Alternative, Clause, ip_address, numeric_test
 
 
@@ -208,9 +208,9 @@ class Level:
                 else:
                     self.always.append(entry)
                 continue
-            path_id, anchor = min(anchorable, key=lambda pc: (_cost(pc[1], shared), pc[1].rank()))
+            path_id, anchor = min(anchorable, key=lambda pc: (_cost(pc[1], shared), pc[1].rank))
             # What is left to prove once the anchor hits (wildcard anchors only looked up an affix).
-            rest = entry.clauses if _uncertain(anchor) else [(p, c) for p, c in entry.clauses if c is not anchor]
+            rest = entry.clauses if not anchor.certain else [(p, c) for p, c in entry.clauses if c is not anchor]
             narrowed = Entry(entry.rule, rest)
             index = self.indexes.setdefault(path_id, PathIndex())
             for alt in anchor.alternatives:
@@ -247,20 +247,15 @@ class Level:
 
 
 def _key(clause: Clause, alt: Alternative) -> tuple[Any, ...]:
-    return (clause.path, alt.kind, alt.bounds if alt.kind is Kind.NUMERIC else str(alt.key))
+    """What the branches anchored on this alternative share."""
+    return (clause.path, alt.kind.label, alt.bounds if alt.kind is Kind.NUMERIC else str(alt.key))
 
 
 def _cost(clause: Clause, shared: Counter[tuple[Any, ...]]) -> int:
-    """Expected candidates from anchoring on this clause: entries sharing its keys, by operator."""
-    return sum(shared[_key(clause, a)] * _anchor(a).cost for a in clause.alternatives)
-
-
-def _uncertain(clause: Clause) -> bool:
-    """An anchor hit proves the clause, except where the kind says it does not (wildcards: only their affix was looked up)."""
-    return not all(_anchor(a).certain for a in clause.alternatives)
-
-
-def _anchor(alt: Alternative) -> Anchor:
-    anchor = alt.kind.anchor
-    assert anchor is not None, f"{alt.kind} cannot anchor"
-    return anchor
+    """Expected candidates from anchoring on this clause: branches sharing its keys, weighted by operator."""
+    cost = 0
+    for alt in clause.alternatives:
+        anchor = alt.kind.anchor
+        assert anchor is not None, "only anchorable clauses are costed"
+        cost += shared[_key(clause, alt)] * anchor.cost
+    return cost

@@ -3,10 +3,10 @@ turns them into candidate branches, and only those are verified."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from handlers.rules.matcher.index import Entry, Level
-from handlers.rules.matcher.parse import Clause
+from handlers.rules.matcher.parse import Pattern
 
 _MISSING = object()
 
@@ -59,12 +59,14 @@ def _leaves(value: Any, out: list[Any]) -> None:
 class Matcher:
     """Compiled rules: ``match(event)`` returns the ids of the rules whose pattern matches."""
 
-    def __init__(self, rule_ids: list[str], patterns: list[list[list[Clause]]]) -> None:
+    def __init__(self, rule_ids: list[str], patterns: Sequence[Pattern]) -> None:
         self.rule_ids = rule_ids
-        paths = sorted({c.path for branches in patterns for clauses in branches for c in clauses})
+        paths = sorted({c.path for pattern in patterns for clauses in pattern.branches for c in clauses})
         self.tree = PathTree(paths)
         ids = self.tree.ids
-        entries = [Entry(rule, [(ids[c.path], c) for c in clauses]) for rule, branches in enumerate(patterns) for clauses in branches]
+        entries = [
+            Entry(rule, [(ids[c.path], c) for c in clauses]) for rule, pattern in enumerate(patterns) for clauses in pattern.branches
+        ]
         self.root = Level(entries)
 
     def match(self, event: dict[str, Any]) -> list[str]:

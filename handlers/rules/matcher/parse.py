@@ -8,8 +8,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 from handlers.rules.matcher.operators import Kind
 
@@ -102,22 +102,39 @@ class Alternative:
 
 @dataclass
 class Clause:
+    """One field path and its alternatives (the pattern's value array): satisfied when any is."""
+
     path: tuple[str, ...]
     alternatives: list[Alternative]
-
-    @property
-    def anchorable(self) -> bool:
-        return all(a.kind.anchor is not None for a in self.alternatives)
-
-    def rank(self) -> int:
-        """Lower is more selective: exact values first, 'exists' last (anchorable clauses only)."""
-        return max(a.kind.anchor.rank for a in self.alternatives if a.kind.anchor is not None)
+    # Derived once, for matching: the most common clause, a list of exact strings, is checked by set
+    # membership; any other by what its alternatives accept (no value, any value, or a test per value).
+    strings: frozenset[str] | None = field(init=False, repr=False)
+    if_absent: bool = field(init=False, repr=False)
+    if_present: bool = field(init=False, repr=False)
+    # Derived once, for the index (see operators.Anchor); rank and certain only mean something when anchorable.
+    anchorable: bool = field(init=False, repr=False)
+    rank: int = field(init=False, repr=False)  # of the least selective alternative
+    certain: bool = field(init=False, repr=False)  # an anchor hit proves the clause
 
     def __post_init__(self) -> None:
-        # The most common clause, a list of exact strings, is checked by set membership.
-        kinds = {type(a.key) for a in self.alternatives if a.kind is Kind.EXACT}
-        only_strings = kinds == {str} and all(a.kind is Kind.EXACT for a in self.alternatives)
-        self.strings = frozenset(a.key for a in self.alternatives) if only_strings else None
+        only_strings, if_absent, if_present, anchorable, rank, certain = True, False, False, True, 0, True
+        for alt in self.alternatives:
+            kind = alt.kind
+            if kind is not Kind.EXACT or alt.key.__class__ is not str:
+                only_strings = False
+            if kind is Kind.ABSENT:
+                if_absent = True
+            elif kind is Kind.EXISTS:
+                if_present = True
+            anchor = kind.anchor
+            if anchor is None:
+                anchorable = False
+            else:
+                rank = max(rank, anchor.rank)
+                certain = certain and anchor.certain
+        self.strings = frozenset(alt.key for alt in self.alternatives) if only_strings else None
+        self.if_absent, self.if_present = if_absent, if_present
+        self.anchorable, self.rank, self.certain = anchorable, rank, certain
 
     def satisfied(self, values: list[Any]) -> bool:
         strings = self.strings
@@ -126,17 +143,13 @@ class Clause:
                 if value.__class__ is str and value in strings:
                     return True
             return False
+        if not values:
+            return self.if_absent
+        if self.if_present:
+            return True
         for alt in self.alternatives:
-            kind = alt.kind
-            if kind is Kind.ABSENT:
-                if not values:
-                    return True
-            elif kind is Kind.EXISTS:
-                if values:
-                    return True
-            else:
-                test = alt.test
-                assert test is not None
+            test = alt.test
+            if test is not None:
                 for value in values:
                     if test(value):
                         return True
@@ -363,8 +376,24 @@ def _branches(node: Any, where: str, prefix: tuple[str, ...], depth: int, budget
     return result
 
 
-def parse_pattern(pattern: Any, where: str = "match") -> list[list[Clause]]:
-    """Validate a pattern and return its branches; raises PatternError naming the bad place."""
+@dataclass(frozen=True, eq=False)
+class Pattern:
+    """A validated pattern: the document it was parsed from, and its branches (``$or`` expanded),
+    each a conjunction of clauses. Equal documents give equal patterns; a pattern pickles as its
+    document (its tests are closures)."""
+
+    source: dict[str, Any]
+    branches: Sequence[Sequence[Clause]]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pattern) and self.source == other.source
+
+    def __reduce__(self) -> tuple[Callable[[Any], Pattern], tuple[dict[str, Any]]]:
+        return parse_pattern, (self.source,)
+
+
+def parse_pattern(pattern: Any, where: str = "match") -> Pattern:
+    """Validate a pattern and parse it; raises PatternError naming the bad place below ``where``."""
     if not isinstance(pattern, dict):
         raise PatternError(where, "a pattern is a JSON object")
     size = len(json.dumps(pattern, separators=(",", ":")).encode("utf-8"))
@@ -372,4 +401,5 @@ def parse_pattern(pattern: Any, where: str = "match") -> list[list[Clause]]:
         raise PatternError(where, f"pattern is {size} bytes; the limit is {MAX_PATTERN_BYTES}")
     if not pattern:
         raise PatternError(where, "an empty pattern would match every event; name at least one field")
-    return _branches(pattern, where, (), 0, _Budget())
+    branches = _branches(pattern, where, (), 0, _Budget())
+    return Pattern(pattern, branches)
