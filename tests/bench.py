@@ -195,8 +195,8 @@ def generate_rules(count: int, vocabulary: dict[str, list[Any]], seed: int = 3) 
     return rules
 
 
-def _patterns(rules: list[dict[str, Any]]) -> list[tuple[str, Any]]:
-    return [(r["rule_id"], r["match"]) for r in rules]
+def _patterns(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {r["rule_id"]: r["match"] for r in rules}
 
 
 def bench_rules(events: list[Any]) -> None:

@@ -31,7 +31,7 @@ def run(rules: list[Rule]) -> list[TestResult]:
     for rule in rules:
         if not rule.tests:
             continue
-        matcher = Matcher([rule.rule_id], [rule.pattern])  # disabled rules are tested too
+        matcher = Matcher([rule.rule_id], [rule.pattern.branches])  # disabled rules are tested too
         for test in rule.tests:
             actual = "match" if matcher.match(test.event) else "no_match"
             results.append(TestResult(rule.rule_id, test.name, test.expect, actual))

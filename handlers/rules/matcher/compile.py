@@ -4,10 +4,10 @@ comparisons with other matchers)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from handlers.rules.matcher.match import Matcher
-from handlers.rules.matcher.parse import Pattern, parse_pattern
+from handlers.rules.matcher.parse import Clause, Pattern, parse_pattern
 
 
 class CompilableRule(Protocol):
@@ -28,7 +28,7 @@ def compile_rules(rules: Iterable[CompilableRule]) -> Matcher:
     event, in the order of ``rules``. Disabled rules are left out. Builds the index only: the
     patterns were validated and parsed with the rules."""
     active = [rule for rule in rules if rule.enabled]
-    return Matcher([rule.rule_id for rule in active], [rule.pattern for rule in active])
+    return Matcher([rule.rule_id for rule in active], [rule.pattern.branches for rule in active])
 
 
 def compile_patterns(patterns: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Matcher:
@@ -37,8 +37,8 @@ def compile_patterns(patterns: Mapping[str, Any] | Iterable[tuple[str, Any]]) ->
     Raises PatternError naming the rule and the offending place, e.g. ``r1.match.user.name[0]``."""
     pairs = patterns.items() if isinstance(patterns, Mapping) else patterns
     ids: list[str] = []
-    parsed: list[Pattern] = []
+    parsed: list[Sequence[Sequence[Clause]]] = []
     for rule_id, pattern in pairs:
-        parsed.append(parse_pattern(pattern, where=f"{rule_id}.match"))
+        parsed.append(parse_pattern(pattern, where=f"{rule_id}.match").branches)
         ids.append(rule_id)
     return Matcher(ids, parsed)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from handlers.rules.matcher.index import Entry, Level
-from handlers.rules.matcher.parse import Pattern
+from handlers.rules.matcher.parse import Clause
 
 _MISSING = object()
 
@@ -59,14 +59,13 @@ def _leaves(value: Any, out: list[Any]) -> None:
 class Matcher:
     """Compiled rules: ``match(event)`` returns the ids of the rules whose pattern matches."""
 
-    def __init__(self, rule_ids: list[str], patterns: Sequence[Pattern]) -> None:
+    def __init__(self, rule_ids: list[str], patterns: Sequence[Sequence[Sequence[Clause]]]) -> None:
+        """``patterns[n]``: the branches of rule ``rule_ids[n]`` (``Pattern.branches``)."""
         self.rule_ids = rule_ids
-        paths = sorted({c.path for pattern in patterns for clauses in pattern.branches for c in clauses})
+        paths = sorted({c.path for branches in patterns for clauses in branches for c in clauses})
         self.tree = PathTree(paths)
         ids = self.tree.ids
-        entries = [
-            Entry(rule, [(ids[c.path], c) for c in clauses]) for rule, pattern in enumerate(patterns) for clauses in pattern.branches
-        ]
+        entries = [Entry(rule, [(ids[c.path], c) for c in clauses]) for rule, branches in enumerate(patterns) for clauses in branches]
         self.root = Level(entries)
 
     def match(self, event: dict[str, Any]) -> list[str]:
