@@ -95,7 +95,7 @@ class Alternative:
     """One element of a field's value array."""
 
     kind: Kind
-    test: Callable[[Any], bool] | None = None  # for value-level kinds
+    test: Callable[[Any], bool] | None = None  # for value-level kinds but exact values, which their clause tests
     key: Any = None  # the index key (literal, affix, network, ...)
     bounds: tuple[float, bool, float, bool] | None = None  # numeric: lo, lo inclusive, hi, hi inclusive
 
@@ -111,6 +111,7 @@ class Clause:
     strings: frozenset[str] | None = field(init=False, repr=False)
     if_absent: bool = field(init=False, repr=False)
     if_present: bool = field(init=False, repr=False)
+    tests: tuple[Callable[[Any], bool], ...] = field(init=False, repr=False)
     # Derived once, for the index (see operators.Anchor); rank and certain only mean something when anchorable.
     anchorable: bool = field(init=False, repr=False)
     rank: int = field(init=False, repr=False)  # of the least selective alternative
@@ -118,11 +119,16 @@ class Clause:
 
     def __post_init__(self) -> None:
         only_strings, if_absent, if_present, anchorable, rank, certain = True, False, False, True, 0, True
+        tests, exact = [], []
         for alt in self.alternatives:
             kind = alt.kind
             if kind is not Kind.EXACT or alt.key.__class__ is not str:
                 only_strings = False
-            if kind is Kind.ABSENT:
+            if alt.test is not None:
+                tests.append(alt.test)
+            elif kind is Kind.EXACT:
+                exact.append(alt.key)
+            elif kind is Kind.ABSENT:
                 if_absent = True
             elif kind is Kind.EXISTS:
                 if_present = True
@@ -132,7 +138,9 @@ class Clause:
             else:
                 rank = max(rank, anchor.rank)
                 certain = certain and anchor.certain
-        self.strings = frozenset(alt.key for alt in self.alternatives) if only_strings else None
+        # Only a clause that is not all exact strings needs a test per exact value (a closure each).
+        self.strings = frozenset(exact) if only_strings else None
+        self.tests = () if only_strings else (*tests, *map(_exact_test, exact))
         self.if_absent, self.if_present = if_absent, if_present
         self.anchorable, self.rank, self.certain = anchorable, rank, certain
 
@@ -147,12 +155,10 @@ class Clause:
             return self.if_absent
         if self.if_present:
             return True
-        for alt in self.alternatives:
-            test = alt.test
-            if test is not None:
-                for value in values:
-                    if test(value):
-                        return True
+        for test in self.tests:
+            for value in values:
+                if test(value):
+                    return True
         return False
 
 
@@ -263,7 +269,7 @@ def _parse_alternative(item: Any, where: str, budget: _Budget) -> Alternative:
             _string(item, where)
         elif is_number(item):
             _number(item, where)
-        return Alternative(Kind.EXACT, _exact_test(item), key=item)
+        return Alternative(Kind.EXACT, key=item)
     if not isinstance(item, dict) or len(item) != 1:
         raise PatternError(where, "expected a value or an object with exactly one operator")
     ((op, arg),) = item.items()
