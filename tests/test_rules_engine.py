@@ -20,6 +20,7 @@ from handlers.rules.matcher import PatternError, compile_patterns, compile_rules
 from handlers.rules.matcher import parse as parse_module
 from handlers.rules.model import Rule
 from handlers.rules.packs import RuleFileError, load_pack, resolve_rule, validate_rule
+from handlers.rules.testing import run
 
 
 def _matches(pattern: dict, event: dict) -> bool:
@@ -296,6 +297,12 @@ def test_rules_keeping_parsed_patterns_compare_and_pickle_as_documents():
     assert rule != Rule.model_validate({**okta, "match": {"metadata": {"product": {"vendor_name": ["Zscaler"]}}}})
     restored = pickle.loads(pickle.dumps(rule))
     assert restored == rule and compile_rules([restored]).match({"metadata": {"product": {"vendor_name": "Okta"}}}) == ["okta"]
+
+
+def test_rule_tests_check_the_patterns_of_disabled_rules_too():
+    rule = Rule.model_validate({"rule_id": "off", "match": {"class_uid": [2004]}, "enabled": False,
+                                "tests": [{"name": "a detection", "event": {"class_uid": 2004}, "expect": "match"}]})  # fmt: skip
+    assert [(r.actual, r.passed) for r in run([rule])] == [("match", True)]
 
 
 def test_the_rule_model_loads_the_parser_but_not_the_index():
