@@ -12,7 +12,7 @@ from boto3.dynamodb.conditions import Key
 
 from emulator.stack import ROOT
 from handlers.ingest import normalize_payload
-from handlers.rules import compile_rules
+from handlers.rules.matcher import compile_rules
 from handlers.rules.packs import load_pack, resolve_rule
 
 STARTER = ROOT / "rules" / "packs" / "starter.yaml"
@@ -45,7 +45,7 @@ def test_the_starter_pack_covers_the_six_vendors_with_tested_rules():
 def test_starter_rules_fire_on_real_vendor_events(samples: Path):
     """Rule tests use small synthetic events; this checks the rules against real normalized samples."""
     rules = [resolve_rule(raw, rule_id) for rule_id, raw in load_pack(STARTER).items()]
-    matcher = compile_rules([{"rule_id": r.rule_id, "match": r.match} for r in rules])
+    matcher = compile_rules(rules)
     fired = set()
     for path in sorted(samples.glob("*/*")):
         if path.name == "INDEX.md":

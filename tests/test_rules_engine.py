@@ -5,6 +5,9 @@ the offending place."""
 from __future__ import annotations
 
 import json
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,13 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
-from handlers.rules import PatternError, compile_rules
-from handlers.rules import patterns as patterns_module
+from handlers.rules import matcher as matcher_package
+from handlers.rules.matcher import PatternError, compile_patterns, compile_rules
+from handlers.rules.matcher import parse as parse_module
+from handlers.rules.model import Rule
 from handlers.rules.packs import RuleFileError, load_pack, resolve_rule, validate_rule
+from handlers.rules.testing import run
 
 
 def _matches(pattern: dict, event: dict) -> bool:
-    return compile_rules([{"rule_id": "r", "match": pattern}]).match(event) == ["r"]
+    return compile_patterns({"r": pattern}).match(event) == ["r"]
 
 
 def _moto(pattern: dict, event: dict) -> bool:
@@ -88,15 +94,14 @@ def test_many_rules_return_every_match_in_rule_order():
         {"rule_id": "okta", "match": {"metadata": {"product": {"vendor_name": ["Okta"]}}}},
         {"rule_id": "blocked-or-quarantined", "match": {"$or": [{"disposition_id": [2]}, {"disposition_id": [3]}]}},
     ]
-    matcher = compile_rules(rules)
+    matcher = compile_rules([Rule.model_validate(r) for r in rules])
     assert matcher.match({"class_uid": 2004, "severity_id": 5, "disposition_id": 3}) == ["detections", "high", "blocked-or-quarantined"]
     assert matcher.match({"class_uid": 3002, "metadata": {"product": {"vendor_name": "Okta"}}}) == ["okta"]
     assert matcher.match({}) == []
 
 
 def test_negative_only_rules_are_checked_for_every_event():
-    matcher = compile_rules([{"rule_id": "no-user", "match": {"user": [{"exists": False}]}},
-                             {"rule_id": "not-slack", "match": {"app_name": [{"anything-but": "Slack"}]}}])  # fmt: skip
+    matcher = compile_patterns({"no-user": {"user": [{"exists": False}]}, "not-slack": {"app_name": [{"anything-but": "Slack"}]}})
     assert matcher.match({"class_uid": 1}) == ["no-user"]
     assert matcher.match({"app_name": "Teams", "user": {"name": "x"}}) == ["no-user", "not-slack"]  # user is an object, not a leaf
     assert matcher.match({"app_name": "Slack", "user": "bob"}) == []
@@ -177,7 +182,7 @@ def test_verdicts_equal_motos_pattern_matcher(pattern: dict, event: dict):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rules=st.lists(patterns_strategy, min_size=1, max_size=30), batch=st.lists(events, min_size=1, max_size=10))
 def test_one_compiled_index_of_many_rules_agrees_with_moto_rule_by_rule(rules: list[dict], batch: list[dict]):
-    matcher = compile_rules([{"rule_id": f"r{n}", "match": p} for n, p in enumerate(rules)])
+    matcher = compile_patterns((f"r{n}", p) for n, p in enumerate(rules))
     for event in batch:
         assert matcher.match(event) == [f"r{n}" for n, p in enumerate(rules) if _moto(p, event)]
 
@@ -229,7 +234,7 @@ def test_recorded_deviations_from_moto(pattern: dict, event: dict, ours: bool, m
 )
 def test_invalid_patterns_name_the_offending_place(pattern: dict, path: str, message: str):
     with pytest.raises(PatternError) as error:
-        compile_rules([{"rule_id": "r1", "match": pattern}])
+        compile_patterns({"r1": pattern})
     assert error.value.path == path
     assert message in error.value.message
 
@@ -239,22 +244,22 @@ def test_limits_protect_a_shared_lambda():
     for _ in range(12):
         deep = {"n": deep}
     with pytest.raises(PatternError, match="nest at most"):
-        compile_rules([{"rule_id": "deep", "match": deep}])
+        compile_patterns({"deep": deep})
     explosive = {f"k{i}": [1] for i in range(3)}
     explosive.update({"$or": [{"a": [i]} for i in range(9)]})
     nested = {"$or": [{"b": [i]} for i in range(9)]}
     with pytest.raises(PatternError, match="expands to more than 64"):
-        compile_rules([{"rule_id": "boom", "match": {"x": explosive, "y": nested}}])
+        compile_patterns({"boom": {"x": explosive, "y": nested}})
     with pytest.raises(PatternError, match="at most 256 values"):
-        compile_rules([{"rule_id": "wide", "match": {"a": list(range(300))}}])
+        compile_patterns({"wide": {"a": list(range(300))}})
     with pytest.raises(PatternError, match="bytes; the limit is"):
-        compile_rules([{"rule_id": "big", "match": {f"field{i}": ["v" * 100] for i in range(100)}}])
+        compile_patterns({"big": {f"field{i}": ["v" * 100] for i in range(100)}})
 
 
 def test_wildcards_never_backtrack():
     # A pattern that sends a backtracking regex engine into exponential time on this input.
-    assert "import re" not in Path(patterns_module.__file__).read_text()
-    matcher = compile_rules([{"rule_id": "w", "match": {"a": [{"wildcard": "*a*a*a*a*a*a*a*b"}]}}])
+    assert not [m for m in Path(matcher_package.__file__).parent.glob("*.py") if "import re" in m.read_text()]
+    matcher = compile_patterns({"w": {"a": [{"wildcard": "*a*a*a*a*a*a*a*b"}]}})
     assert matcher.match({"a": "a" * 50_000}) == []
     assert matcher.match({"a": "a" * 50_000 + "b"}) == ["w"]
 
@@ -268,6 +273,42 @@ def test_rule_documents_validate_with_paths():
     rule = validate_rule({"rule_id": "y", "match": {"a": ["b"]}, "suppress": {"duration": "2h"}}, "here")
     assert rule.suppress is not None and rule.suppress.duration == 7200 and rule.mode == "active"
     assert rule.actions[0].type == "notify"
+
+
+def test_a_validated_rule_keeps_its_parsed_pattern_and_compiles_without_parsing_again(monkeypatch: pytest.MonkeyPatch):
+    document = {"rule_id": "okta", "match": {"metadata": {"product": {"vendor_name": ["Okta"]}}}, "enabled": True}
+    rule = Rule.model_validate(document)
+    assert type(rule.match) is dict and rule.match == document["match"] and rule.pattern.source is rule.match
+
+    def parse_again(*args: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(parse_module, "_branches", parse_again)
+    event = {"metadata": {"product": {"vendor_name": "Okta"}}}
+    assert compile_rules([rule, rule.model_copy(update={"rule_id": "off", "enabled": False})]).match(event) == ["okta"]
+    with pytest.raises(AssertionError, match="parsed again"):
+        compile_patterns({"okta": document["match"]})
+
+
+def test_rules_keeping_parsed_patterns_compare_and_pickle_as_documents():
+    okta = {"rule_id": "okta", "match": {"metadata": {"product": {"vendor_name": ["Okta"]}}}}
+    rule = Rule.model_validate(okta)
+    assert rule == Rule.model_validate_json(json.dumps(okta))
+    assert rule != Rule.model_validate({**okta, "match": {"metadata": {"product": {"vendor_name": ["Zscaler"]}}}})
+    restored = pickle.loads(pickle.dumps(rule))
+    assert restored == rule and compile_rules([restored]).match({"metadata": {"product": {"vendor_name": "Okta"}}}) == ["okta"]
+
+
+def test_rule_tests_check_the_patterns_of_disabled_rules_too():
+    rule = Rule.model_validate({"rule_id": "off", "match": {"class_uid": [2004]}, "enabled": False,
+                                "tests": [{"name": "a detection", "event": {"class_uid": 2004}, "expect": "match"}]})  # fmt: skip
+    assert [(r.actual, r.passed) for r in run([rule])] == [("match", True)]
+
+
+def test_the_rule_model_loads_the_parser_but_not_the_index():
+    code = "import sys, handlers.rules.state; print(' '.join(sorted(m for m in sys.modules if m.startswith('handlers.rules.matcher'))))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == ["handlers.rules.matcher", "handlers.rules.matcher.operators", "handlers.rules.matcher.parse"]
 
 
 def test_pack_parameters_and_tenant_overrides(tmp_path: Path):

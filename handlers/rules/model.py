@@ -1,7 +1,8 @@
 """The rule document: data, validated by pydantic, never code we execute.
 
 Only ``rule_id`` and ``match`` are required. Errors name the offending path
-(``rules[3].match.user.email_addr[0].prefix: expected a string``).
+(``rules[3].match.user.email_addr[0].prefix: expected a string``). Validating a rule parses its
+pattern once; the rule keeps it (``Rule.pattern``) for ``compile_rules``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
 
-from handlers.rules.patterns import PatternError, compile_pattern
+from handlers.rules.matcher import Pattern, PatternError, parse_pattern
 
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -81,18 +82,34 @@ class Rule(_Strict):
     actions: Annotated[list[Action], Field(min_length=1, max_length=10)] = Field(default_factory=lambda: [Action()])
     tests: Annotated[list[RuleTest], Field(max_length=100)] = Field(default_factory=list)
     tags: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=20)] = Field(default_factory=list)
+    _pattern: Pattern = PrivateAttr()
 
     @field_validator("match")
     @classmethod
-    def _valid_pattern(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _valid_pattern(cls, value: dict[str, Any]) -> Pattern:
+        """Parse the pattern; the field holds the parse until ``model_post_init`` puts the document back.
+
+        A field validator (not a model validator) so that pattern errors are reported with the
+        other fields' errors, under ``match``."""
         try:
-            compile_pattern(value)
+            return parse_pattern(value)
         except PatternError as exc:
             # pydantic prefixes the field name ("match"); keep the path below it
             raise ValueError(
                 exc.path.removeprefix("match").lstrip(".") + ": " + exc.message if exc.path != "match" else exc.message
             ) from None
-        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        parsed: Any = self.__dict__["match"]
+        if not isinstance(parsed, Pattern):  # model_construct skips validation
+            parsed = parse_pattern(parsed)
+        self._pattern = parsed
+        self.__dict__["match"] = parsed.source
+
+    @property
+    def pattern(self) -> Pattern:
+        """The parsed ``match`` pattern, as validated."""
+        return self._pattern
 
     @property
     def display_title(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from handlers.rules.model import Rule
 
@@ -51,7 +52,7 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _problem(error: dict[str, Any]) -> str:
+def _problem(error: ErrorDetails) -> str:
     where, message = _where(error["loc"]) or "rule", error["msg"].removeprefix("Value error, ")
     below, _, rest = message.partition(": ")
     if where == "match" and rest and re.fullmatch(r"[\w.$\[\]-]+", below):

@@ -16,9 +16,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from handlers.dynamo import pages
-from handlers.rules import compile_rules
+from handlers.rules.matcher import Matcher, compile_rules
 from handlers.rules.model import Rule
-from handlers.rules.patterns import Matcher
 
 SETTINGS = "#tenant"
 
@@ -40,8 +39,7 @@ def ruleset_version(rules: list[Rule]) -> str:
 
 def build(tenant: str, version: str, rules: list[Rule]) -> RuleSet:
     active = [r for r in rules if r.enabled]
-    matcher = compile_rules({"rule_id": r.rule_id, "match": r.match} for r in active)
-    return RuleSet(tenant, version, {r.rule_id: r for r in active}, matcher)
+    return RuleSet(tenant, version, {r.rule_id: r for r in active}, compile_rules(active))
 
 
 class RuleStore:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers.rules import compile_rules
+from handlers.rules.matcher import Matcher
 from handlers.rules.model import Rule
 
 
@@ -31,7 +31,7 @@ def run(rules: list[Rule]) -> list[TestResult]:
     for rule in rules:
         if not rule.tests:
             continue
-        matcher = compile_rules([{"rule_id": rule.rule_id, "match": rule.match}])
+        matcher = Matcher([rule.rule_id], [rule.pattern.branches])  # disabled rules are tested too
         for test in rule.tests:
             actual = "match" if matcher.match(test.event) else "no_match"
             results.append(TestResult(rule.rule_id, test.name, test.expect, actual))

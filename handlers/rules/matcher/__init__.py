@@ -1,0 +1,46 @@
+"""EventBridge event patterns, compiled into an index so that matching cost does not grow with the
+number of rules (the approach of AWS Event Ruler).
+
+A pattern is compiled into branches (``$or`` expanded): a branch is a conjunction of clauses, a
+clause is one field path with alternatives (the pattern's value array). Each branch is *anchored*
+on its most selective positive clause: exact values go into hash maps, prefixes and suffixes into
+maps keyed by the affix (probed once per distinct affix length), numeric ranges into a segment
+table searched by bisection, CIDRs into maps per prefix length. Matching an event walks only the
+field paths rules mention, probes the index with each value to find candidate branches, and fully
+verifies just those candidates. Branches with no positive clause (only ``anything-but`` or
+``exists: false``) cannot be anchored and are checked for every event.
+
+Semantics follow the AWS documentation: values in event arrays match if any element matches;
+arrays of objects are flattened; string, number, boolean and null never equal one another; numeric
+operators apply to JSON numbers only. Wildcards are matched without regular expressions (no
+backtracking). Limits protect a shared Lambda from a hostile rule.
+
+Modules: ``operators`` (the operator kinds and how the index uses each), ``parse`` (validation and
+parsing into branches of clauses), ``index`` (anchors, buckets, nested levels), ``match`` (the walk
+of the event and ``Matcher``), ``compile`` (``compile_rules``, ``compile_patterns``). The rule
+model needs only the parser, so the index and the matcher load on first use: importing the model
+(and what imports it) does not load them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from handlers.rules.matcher.parse import Pattern, PatternError, parse_pattern
+
+if TYPE_CHECKING:
+    from handlers.rules.matcher.compile import CompilableRule, compile_patterns, compile_rules
+    from handlers.rules.matcher.match import Matcher
+
+__all__ = ["CompilableRule", "Matcher", "Pattern", "PatternError", "compile_patterns", "compile_rules", "parse_pattern"]
+
+_LAZY = {"CompilableRule": "compile", "compile_patterns": "compile", "compile_rules": "compile", "Matcher": "match"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value

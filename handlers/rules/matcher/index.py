@@ -1,0 +1,261 @@
+"""The index: each branch anchored on its most selective positive clause, in hash maps, affix
+maps, numeric segment tables and CIDR maps per field path, with nested levels where many branches
+share a key (see ``Bucket``)."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from typing import Any, Iterable
+
+from handlers.rules.matcher.operators import Kind
+from handlers.rules.matcher.parse import Alternative, Clause, ip_address, numeric_test
+
+
+class Entry:
+    """A branch still to be matched, with the clauses no enclosing anchor has proven yet."""
+
+    __slots__ = ("rule", "clauses")
+
+    def __init__(self, rule: int, clauses: list[tuple[int, Clause]]) -> None:
+        self.rule = rule
+        self.clauses = clauses  # (path id, clause)
+
+
+class Bucket:
+    """The entries anchored on one index key. A bucket many entries share (every rule naming
+    vendor "Okta") gets a nested level that indexes those entries on their next best clause, so an
+    event reaches only the entries whose next clause it satisfies too: a decision tree over the
+    rules, in the spirit of Event Ruler's state machine."""
+
+    __slots__ = ("entries", "child")
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.child: Level | None = None
+
+
+class PathIndex:
+    """Anchors of one field path, at one level."""
+
+    def __init__(self) -> None:
+        self.exact_str: dict[str, Bucket] = {}
+        self.exact_num: dict[float, Bucket] = {}
+        self.exact_bool: dict[bool, Bucket] = {}
+        self.exact_null: Bucket | None = None
+        self.eqic: dict[str, Bucket] = {}
+        self.prefix: dict[str, Bucket] = {}
+        self.suffix: dict[str, Bucket] = {}
+        self.prefix_ic: dict[str, Bucket] = {}
+        self.suffix_ic: dict[str, Bucket] = {}
+        self.cidr: dict[tuple[int, int, int], Bucket] = {}  # (version, prefix length, network int)
+        self.scan = Bucket()  # wildcards with no literal prefix or suffix
+        self.exists = Bucket()
+        self.numeric: dict[tuple[float, bool, float, bool], Bucket] = {}
+        self.prefix_lengths: tuple[int, ...] = ()
+        self.suffix_lengths: tuple[int, ...] = ()
+        self.prefix_ic_lengths: tuple[int, ...] = ()
+        self.suffix_ic_lengths: tuple[int, ...] = ()
+        self.cidr_lengths: tuple[tuple[int, int], ...] = ()
+        self.bounds: list[float] = []
+        self.segments: list[tuple[Bucket, ...]] = []
+
+    def buckets(self) -> Iterable[Bucket]:
+        for table in (self.exact_str, self.exact_num, self.exact_bool, self.eqic, self.prefix, self.suffix,
+                      self.prefix_ic, self.suffix_ic, self.cidr, self.numeric):  # fmt: skip
+            yield from table.values()
+        yield from (b for b in (self.exact_null, self.scan, self.exists) if b is not None)
+
+    def add(self, alt: Alternative, entry: Entry) -> None:
+        kind, key = alt.kind, alt.key
+        if kind is Kind.EXACT:
+            if isinstance(key, str):
+                table: dict[Any, Bucket] = self.exact_str
+            elif isinstance(key, bool):
+                table = self.exact_bool
+            elif key is None:
+                self.exact_null = self.exact_null or Bucket()
+                self.exact_null.entries.append(entry)
+                return
+            else:
+                table, key = self.exact_num, float(key)
+        elif kind is Kind.EQUALS_IGNORE_CASE:
+            table = self.eqic
+        elif kind is Kind.PREFIX:
+            table = self.prefix
+        elif kind is Kind.SUFFIX:
+            table = self.suffix
+        elif kind is Kind.PREFIX_IGNORE_CASE:
+            table = self.prefix_ic
+        elif kind is Kind.SUFFIX_IGNORE_CASE:
+            table = self.suffix_ic
+        elif kind is Kind.CIDR:
+            table = self.cidr
+            key = (key.version, key.prefixlen, int(key.network_address) >> (key.max_prefixlen - key.prefixlen))
+        elif kind is Kind.WILDCARD:
+            head, tail = key
+            if not head and not tail:
+                self.scan.entries.append(entry)
+                return
+            table, key = (self.prefix, head) if head else (self.suffix, tail)
+        elif kind is Kind.NUMERIC:
+            assert alt.bounds is not None
+            table, key = self.numeric, alt.bounds
+        else:
+            assert kind is Kind.EXISTS, kind
+            self.exists.entries.append(entry)
+            return
+        table.setdefault(key, Bucket()).entries.append(entry)
+
+    def finalize(self) -> None:
+        self.prefix_lengths = tuple(sorted({len(k) for k in self.prefix}))
+        self.suffix_lengths = tuple(sorted({len(k) for k in self.suffix}))
+        self.prefix_ic_lengths = tuple(sorted({len(k) for k in self.prefix_ic}))
+        self.suffix_ic_lengths = tuple(sorted({len(k) for k in self.suffix_ic}))
+        self.cidr_lengths = tuple(sorted({(v, p) for v, p, _ in self.cidr}))
+        if not self.numeric:
+            return
+        # Numeric ranges -> elementary segments over the distinct bounds b0 < b1 < ...: the open
+        # interval before b0, then each point bk followed by the open interval after it.
+        points = sorted({x for (lo, _, hi, _) in self.numeric for x in (lo, hi) if math.isfinite(x)})
+        self.bounds = points
+        probes = [-math.inf if not points else points[0] - 1]
+        for i, x in enumerate(points):
+            probes.append(x)
+            probes.append((x + points[i + 1]) / 2 if i + 1 < len(points) else x + 1)
+        self.segments = [tuple(b for bounds, b in self.numeric.items() if numeric_test(bounds)(probe)) for probe in probes]
+
+    def probe(self, value: Any, hit: list[Bucket]) -> None:
+        """Collect the buckets whose key this value satisfies."""
+        if isinstance(value, str):
+            bucket = self.exact_str.get(value)
+            if bucket is not None:
+                hit.append(bucket)
+            if self.eqic or self.prefix_ic or self.suffix_ic:
+                folded = value.lower()
+                bucket = self.eqic.get(folded)
+                if bucket is not None:
+                    hit.append(bucket)
+                for n in self.prefix_ic_lengths:
+                    bucket = self.prefix_ic.get(folded[:n])
+                    if bucket is not None:
+                        hit.append(bucket)
+                for n in self.suffix_ic_lengths:
+                    if n <= len(folded):
+                        bucket = self.suffix_ic.get(folded[len(folded) - n :])
+                        if bucket is not None:
+                            hit.append(bucket)
+            for n in self.prefix_lengths:
+                bucket = self.prefix.get(value[:n])
+                if bucket is not None:
+                    hit.append(bucket)
+            for n in self.suffix_lengths:
+                if n <= len(value):
+                    bucket = self.suffix.get(value[len(value) - n :])
+                    if bucket is not None:
+                        hit.append(bucket)
+            if self.cidr:
+                ip = ip_address(value)
+                if ip is not None:
+                    as_int, bits = int(ip), ip.max_prefixlen
+                    for version, length in self.cidr_lengths:
+                        if version == ip.version:
+                            bucket = self.cidr.get((version, length, as_int >> (bits - length)))
+                            if bucket is not None:
+                                hit.append(bucket)
+            if self.scan.entries or self.scan.child:
+                hit.append(self.scan)
+        elif isinstance(value, bool):
+            bucket = self.exact_bool.get(value)
+            if bucket is not None:
+                hit.append(bucket)
+        elif value is None:
+            if self.exact_null is not None:
+                hit.append(self.exact_null)
+        elif isinstance(value, (int, float)):
+            number = float(value)
+            bucket = self.exact_num.get(number)
+            if bucket is not None:
+                hit.append(bucket)
+            if self.segments:
+                i = bisect.bisect_left(self.bounds, number)
+                # segment 0 is (-inf, b0); 2k+1 is the point bk; 2k+2 is (bk, bk+1)
+                hit.extend(self.segments[2 * i + 1 if i < len(self.bounds) and self.bounds[i] == number else 2 * i])
+
+
+NEST_ABOVE = 1  # a bucket with more entries than this gets a nested level
+MAX_LEVELS = 4
+
+
+class Level:
+    """Entries indexed on their cheapest positive clause; see Bucket for the nesting."""
+
+    def __init__(self, entries: list[Entry], depth: int = 0) -> None:
+        self.indexes: dict[int, PathIndex] = {}
+        self.negative: dict[int, list[Entry]] = {}  # entries that only need the field to exist first
+        self.always: list[Entry] = []
+        shared: Counter[tuple[Any, ...]] = Counter(
+            _key(c, a) for e in entries for _, c in e.clauses if c.anchorable for a in c.alternatives
+        )
+        for entry in entries:
+            anchorable = [(p, c) for p, c in entry.clauses if c.anchorable]
+            if not anchorable:
+                # Top level only: anchor a purely negative branch on the field its anything-but needs.
+                needs = [p for p, c in entry.clauses if all(a.kind is Kind.ANYTHING_BUT for a in c.alternatives)]
+                if needs and depth == 0:
+                    self.negative.setdefault(needs[0], []).append(entry)
+                else:
+                    self.always.append(entry)
+                continue
+            path_id, anchor = min(anchorable, key=lambda pc: (_cost(pc[1], shared), pc[1].rank))
+            # What is left to prove once the anchor hits (wildcard anchors only looked up an affix).
+            rest = entry.clauses if not anchor.certain else [(p, c) for p, c in entry.clauses if c is not anchor]
+            narrowed = Entry(entry.rule, rest)
+            index = self.indexes.setdefault(path_id, PathIndex())
+            for alt in anchor.alternatives:
+                index.add(alt, narrowed)
+        for index in self.indexes.values():
+            index.finalize()
+            if depth + 1 < MAX_LEVELS:
+                for bucket in index.buckets():
+                    if len(bucket.entries) > NEST_ABOVE and any(c.anchorable for e in bucket.entries for _, c in e.clauses):
+                        bucket.child = Level(bucket.entries, depth + 1)
+                        bucket.entries = []
+
+    def collect(self, values: list[list[Any]], candidates: set[Entry]) -> None:
+        candidates.update(self.always)
+        hit: list[Bucket] = []
+        for path_id, index in self.indexes.items():
+            found = values[path_id]
+            if found:
+                if index.exists.entries or index.exists.child:
+                    hit.append(index.exists)
+                for value in found:
+                    index.probe(value, hit)
+        for path_id, entries in self.negative.items():
+            if values[path_id]:
+                candidates.update(entries)
+        seen: set[int] = set()
+        for bucket in hit:
+            if id(bucket) in seen:
+                continue
+            seen.add(id(bucket))
+            candidates.update(bucket.entries)
+            if bucket.child is not None:
+                bucket.child.collect(values, candidates)
+
+
+def _key(clause: Clause, alt: Alternative) -> tuple[Any, ...]:
+    """What the branches anchored on this alternative share."""
+    return (clause.path, alt.kind.label, alt.bounds if alt.kind is Kind.NUMERIC else str(alt.key))
+
+
+def _cost(clause: Clause, shared: Counter[tuple[Any, ...]]) -> int:
+    """Expected candidates from anchoring on this clause: branches sharing its keys, weighted by operator."""
+    cost = 0
+    for alt in clause.alternatives:
+        anchor = alt.kind.anchor
+        assert anchor is not None, "only anchorable clauses are costed"
+        cost += shared[_key(clause, alt)] * anchor.cost
+    return cost
