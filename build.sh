@@ -119,7 +119,7 @@ case "$verb" in
     rm -f "$dir/$1.tfplan" ;;
   normalize|rules|send)
     ensure_venv
-    exec "$PY" -m handlers.cli "$verb" "$@" ;;
+    exec "$PY" -m cli "$verb" "$@" ;;
   fire-schedule)
     ensure_venv
     exec "$PY" -m emulator.local fire-schedule "$@" ;;

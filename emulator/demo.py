@@ -138,7 +138,7 @@ def run() -> int:
             # Generated per run, kept only in Secrets Manager: never in code, tfvars or state.
             secrets_client.create_secret(Name=secret_name, SecretString=secrets.token_hex(32))
             code = subprocess.call(
-                [sys.executable, "-m", "handlers.cli", "rules", "push", "--tenant", tenant, str(ROOT / "rules" / "tenants" / f"{tenant}.yaml"),
+                [sys.executable, "-m", "cli", "rules", "push", "--tenant", tenant, str(ROOT / "rules" / "tenants" / f"{tenant}.yaml"),
                  "--table", out["rules_table"], "--endpoint", env.endpoint, "--webhook-url", f"http://127.0.0.1:{hook_port}/hooks/{tenant}"],
                 cwd=ROOT, stdout=subprocess.DEVNULL,
             )  # fmt: skip

@@ -23,6 +23,8 @@ class Table(Protocol):
 
     def query(self, **request: Any) -> dict[str, Any]: ...
 
+    def batch_writer(self) -> Any: ...
+
 
 def pages(table: Table, **query: Any) -> Iterator[dict[str, Any]]:
     """Every page of ``table.query(**query)``; stop iterating to stop reading."""

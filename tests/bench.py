@@ -80,7 +80,7 @@ def _pool(events: list[Any], size: int, seed: int = 11) -> list[batching.Item]:
 
 def bench_batching(events: list[Any]) -> None:
     print("\nbatching and Step Functions cost (per million events of the sample mix)")
-    from handlers.rules.packs import resolve_tenant
+    from cli.packs import resolve_tenant
 
     pool = _pool(events, 20_000)
     batches = batching.plan("acme", pool)

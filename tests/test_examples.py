@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
+from cli.packs import load_pack, resolve_rule
 from handlers.events import NormalizedEvent
 from handlers.ingest import normalize_payload
-from handlers.rules import compile_rules
-from handlers.rules.packs import load_pack, resolve_rule
+from handlers.rules.matcher import compile_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "events"
@@ -387,7 +387,7 @@ _VOCABULARY = {"activity_name", "time_dt"}
 def _starter() -> tuple[list[str], Any]:
     """The starter pack's rule ids and its compiled matcher (pack defaults, as acme uses them)."""
     rules = [resolve_rule(raw, rule_id) for rule_id, raw in load_pack(STARTER).items()]
-    return [r.rule_id for r in rules], compile_rules([{"rule_id": r.rule_id, "match": r.match} for r in rules])
+    return [r.rule_id for r in rules], compile_rules(rules)
 
 
 # 1. every file: its outcomes and the facts written in it -------------------------------------------

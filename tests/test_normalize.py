@@ -327,7 +327,7 @@ def test_a_bad_record_does_not_take_its_neighbours_down():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "handlers.cli", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def test_cli_prints_one_json_line_per_outcome(tmp_path: Path):

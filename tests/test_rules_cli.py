@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from boto3.dynamodb.conditions import Key
 
+from cli.packs import load_pack, resolve_rule
 from emulator.stack import ROOT
 from handlers.ingest import normalize_payload
 from handlers.rules.matcher import compile_rules
-from handlers.rules.packs import load_pack, resolve_rule
 
 STARTER = ROOT / "rules" / "packs" / "starter.yaml"
 SIX_VENDORS = {"CrowdStrike", "Zscaler", "Netskope", "Okta", "Microsoft", "Proofpoint"}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "handlers.cli", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def test_the_shipped_rules_validate_and_pass_their_tests():

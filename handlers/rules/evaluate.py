@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from handlers.notify import event_summary, notification_id
 from handlers.rules.model import Rule
-from handlers.rules.store import RuleSet
+from handlers.rules.ruleset import RuleSet
 
 Decision = Literal["notify", "shadow", "below_threshold", "suppressed", "no_key"]
 Decide = Callable[[Rule, dict[str, Any]], Decision]

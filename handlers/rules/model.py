@@ -70,6 +70,9 @@ class RuleTest(_Strict):
 
 
 class Rule(_Strict):
+    # Frozen: the parsed pattern is kept from validation, so the pattern must not change after it.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     rule_id: RuleId
     match: dict[str, Any]
     title: Annotated[str, Field(max_length=200)] | None = None

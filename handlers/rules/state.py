@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
-from boto3.dynamodb.conditions import Key
-
-from handlers.dynamo import conditional, pages
+from handlers.dynamo import Table, conditional, pages
+from handlers.rules.evaluate import Decision
 from handlers.rules.model import Rule
 
-Decision = Literal["notify", "shadow", "below_threshold", "suppressed", "no_key"]
 SHADOW_RETENTION = 30 * 86400
 
 
@@ -52,7 +51,7 @@ def key_hash(value: Any) -> str:
 
 
 class RuleState:
-    def __init__(self, table: Any, tenant: str, clock: Any = time.time) -> None:
+    def __init__(self, table: Table, tenant: str, clock: Callable[[], float] = time.time) -> None:
         self.table = table
         self.tenant = tenant
         self.clock = clock
@@ -94,8 +93,14 @@ class RuleState:
             return fired == sk  # a redelivered event: replay the decision it got, never recount it
         low = max(f"e#{max(0, at - window_ms):013d}#", fired + "\x00" if fired else "")
         counted = 0
-        for page in pages(self.table, KeyConditionExpression=Key("pk").eq(pk) & Key("sk").between(low, sk),
-                          Select="COUNT", ConsistentRead=True):  # fmt: skip
+        window = pages(
+            self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={":pk": pk, ":low": low, ":high": sk},
+            Select="COUNT",
+            ConsistentRead=True,
+        )
+        for page in window:
             counted += page["Count"]
             if counted >= rule.threshold.count:
                 break

@@ -17,30 +17,13 @@ backtracking). Limits protect a shared Lambda from a hostile rule.
 
 Modules: ``operators`` (the operator kinds and how the index uses each), ``parse`` (validation and
 parsing into branches of clauses), ``index`` (anchors, buckets, nested levels), ``match`` (the walk
-of the event and ``Matcher``), ``compile`` (``compile_rules``, ``compile_patterns``). The rule
-model needs only the parser, so the index and the matcher load on first use: importing the model
-(and what imports it) does not load them.
+of the event and ``Matcher``), ``compile`` (``compile_rules``, ``compile_patterns``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+from handlers.rules.matcher.compile import CompilableRule, compile_patterns, compile_rules
+from handlers.rules.matcher.match import Matcher
 from handlers.rules.matcher.parse import Pattern, PatternError, parse_pattern
 
-if TYPE_CHECKING:
-    from handlers.rules.matcher.compile import CompilableRule, compile_patterns, compile_rules
-    from handlers.rules.matcher.match import Matcher
-
 __all__ = ["CompilableRule", "Matcher", "Pattern", "PatternError", "compile_patterns", "compile_rules", "parse_pattern"]
-
-_LAZY = {"CompilableRule": "compile", "compile_patterns": "compile", "compile_rules": "compile", "Matcher": "match"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value

@@ -1,4 +1,5 @@
-"""coachflow's command line (``./build.sh normalize|rules|send ...``).
+"""coachflow's command line (``./build.sh normalize|rules|send ...``): tooling for rule authors and
+operators, never part of the Lambda image.
 
     normalize --source VENDOR|auto [--tenant T] FILE...    one JSON line per outcome
     rules validate DIR|FILE                                exit 1 naming every invalid rule
@@ -18,8 +19,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from cli.packs import RuleFileError, load_rules, read_document, resolve_tenant
+from cli.rule_tests import run
 from handlers import vendors
 from handlers.ingest import AUTO, envelope, normalize_payload
+from handlers.rules.model import Rule
+from handlers.rules.store import RuleStore
 from handlers.tenancy import TENANT_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +56,7 @@ def _local_outputs() -> dict[str, Any]:
 
 def _endpoint(args: argparse.Namespace) -> str | None:
     if args.endpoint:
-        return args.endpoint
+        return str(args.endpoint)
     if os.environ.get("AWS_ENDPOINT_URL"):
         return os.environ["AWS_ENDPOINT_URL"]
     port_file = _instance_dir() / "endpoint"
@@ -57,8 +64,6 @@ def _endpoint(args: argparse.Namespace) -> str | None:
 
 
 def _session(args: argparse.Namespace) -> tuple[Any, str | None]:
-    import boto3
-
     endpoint = _endpoint(args)
     if endpoint:  # the embedded AWS accepts any credentials
         session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
@@ -86,9 +91,7 @@ def cmd_normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 # -- rules --------------------------------------------------------------------------------------------
 
 
-def _load(target: Path) -> list[tuple[str, list[Any]]] | None:
-    from handlers.rules.packs import RuleFileError, load_rules
-
+def _load(target: Path) -> list[tuple[str, list[Rule]]] | None:
     try:
         return load_rules(target)
     except RuleFileError as exc:
@@ -108,8 +111,6 @@ def cmd_rules_validate(args: argparse.Namespace, parser: argparse.ArgumentParser
 
 
 def cmd_rules_test(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from handlers.rules.testing import run
-
     if not args.target.exists():
         return _usage(parser, f"no such file or directory: {args.target}")
     found = _load(args.target)
@@ -129,9 +130,7 @@ def cmd_rules_test(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return 1 if failed else 0
 
 
-def _tenant_rules(target: Path, tenant: str) -> list[Any] | None:
-    from handlers.rules.packs import RuleFileError, load_rules, read_document, resolve_tenant
-
+def _tenant_rules(target: Path, tenant: str) -> list[Rule] | None:
     try:
         files = sorted(p for p in target.rglob("*") if p.suffix in (".yaml", ".yml", ".json")) if target.is_dir() else [target]
         for path in files:
@@ -146,8 +145,6 @@ def _tenant_rules(target: Path, tenant: str) -> list[Any] | None:
 
 
 def cmd_rules_push(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from handlers.rules.store import RuleStore
-
     if not args.target.exists():
         return _usage(parser, f"no such file or directory: {args.target}")
     rules = _tenant_rules(args.target, args.tenant)
@@ -224,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_send)
 
     args = parser.parse_args(argv)
-    return args.func(args, parser)
+    code: int = args.func(args, parser)
+    return code
 
 
 if __name__ == "__main__":

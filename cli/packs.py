@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -37,8 +38,6 @@ def read_document(path: Path) -> Any:
     try:
         if path.suffix == ".json":
             return json.loads(text)
-        import yaml  # a development dependency: rule files are read by the CLI, not in Lambda
-
         return yaml.safe_load(text)
     except Exception as exc:  # YAML and JSON syntax errors carry line and column
         kind = "JSON" if path.suffix == ".json" else "YAML"
