@@ -119,10 +119,6 @@ def normalize(record: Any, ctx: Context) -> list[Event]:
         return [_transaction(record.fields, ctx)]
     kind, alert = text(record, "type") or "", (text(record, "alert_type") or "").lower()
     when, vendor_uid = epoch_ms(record.get("timestamp"), "timestamp"), text(record, "_id")
-
-    def header(product: str, event_code: str) -> Header:
-        return Header(VENDOR, product, when, event_code, vendor_uid)
-
     site = text(record, "site") or ""
     url = clean(
         {
@@ -158,27 +154,61 @@ def normalize(record: Any, ctx: Context) -> list[Event]:
     )
     device = clean({"hostname": text(record, "hostname"), "os_name": text(record, "os"), "ip": text(record, "userip")})
 
+    def event(
+        product: str,
+        event_code: str,
+        class_uid: int,
+        activity_id: int,
+        severity_id: int,
+        *,
+        activity_name: str | None = None,
+        disposition_id: int | None = None,
+        url: dict[str, Any] | None = url,
+        file: dict[str, Any] | None = None,
+        message: str | None = None,
+        malware: list[dict[str, Any]] | None = None,
+        finding_info: dict[str, Any] | None = None,
+        email: dict[str, Any] | None = None,
+    ) -> Event:
+        """An event of this record, with what every alert and event shares: who, which app, which
+        policy, the network ends and the device."""
+        return build(
+            ctx,
+            Header(VENDOR, product, when, event_code, vendor_uid),
+            class_uid=class_uid,
+            activity_id=activity_id,
+            activity_name=activity_name,
+            severity_id=severity_id,
+            disposition_id=disposition_id,
+            url=url,
+            file=file,
+            message=message,
+            malware=malware,
+            finding_info=finding_info,
+            email=email,
+            user=user,
+            app_name=app,
+            policy=policy,
+            src_endpoint=src,
+            dst_endpoint=dst,
+            device=device,
+        )
+
     if alert == "dlp":
         rules = [t for t in (text(record, "dlp_rule"), text(record, "dlp_profile")) if t]
+        title = text(record, "dlp_profile") or "DLP policy violation"
         return [
-            build(
-                ctx,
-                header("Netskope DLP", f"{kind}:dlp"),
-                class_uid=2006,
-                activity_id=1,
+            event(
+                "Netskope DLP",
+                f"{kind}:dlp",
+                2006,
+                1,
+                _severity(record, 3),
                 activity_name="Create",
-                severity_id=_severity(record, 3),
                 disposition_id=disposition,
-                url=url,
                 file=file,
                 message=text(record, "dlp_rule") or text(record, "dlp_profile"),
-                finding_info=clean({"title": text(record, "dlp_profile") or "DLP policy violation", "types": split_list(rules)}),
-                user=user,
-                app_name=app,
-                policy=policy,
-                src_endpoint=src,
-                dst_endpoint=dst,
-                device=device,
+                finding_info=clean({"title": title, "types": split_list(rules)}),
             )
         ]
     if alert in ("malware", "malsite") or kind == "malsite":
@@ -187,24 +217,18 @@ def normalize(record: Any, ctx: Context) -> list[Event]:
         malware = clean({"name": threat, "classification": text(record, "malware_type") or alert})
         title = "Malicious site" if alert == "malsite" else "Malware detected"
         return [
-            build(
-                ctx,
-                header("Netskope Threat Protection", f"{kind}:{alert or kind}"),
-                class_uid=2004,
-                activity_id=1,
+            event(
+                "Netskope Threat Protection",
+                f"{kind}:{alert or kind}",
+                2004,
+                1,
+                _severity(record, 3),
                 activity_name="Create",
-                severity_id=_severity(record, 3),
                 disposition_id=disposition or 15,
                 url=malicious_site,
                 file=file if alert == "malware" else None,
                 malware=[malware] if malware else None,
                 finding_info=clean({"title": title, "uid": text(record, "incident_id")}),
-                user=user,
-                app_name=app,
-                policy=policy,
-                src_endpoint=src,
-                dst_endpoint=dst,
-                device=device,
             )
         ]
     if kind in ("admin_audit_logs", "audit"):
@@ -214,7 +238,7 @@ def normalize(record: Any, ctx: Context) -> list[Event]:
         return [
             build(
                 ctx,
-                header("Netskope Admin Audit", f"{kind}:{what}"),
+                Header(VENDOR, "Netskope Admin Audit", when, f"{kind}:{what}", vendor_uid),
                 class_uid=3002 if login else 6003,
                 activity_id=1 if login else OTHER,
                 activity_name=what or None,
@@ -225,64 +249,24 @@ def normalize(record: Any, ctx: Context) -> list[Event]:
             )
         ]
     if kind == "connection":
-        return [
-            build(
-                ctx,
-                header("Netskope SWG", kind),
-                class_uid=4001,
-                activity_id=1,
-                activity_name="Open",
-                severity_id=1,
-                disposition_id=disposition or 1,
-                url=url,
-                user=user,
-                app_name=app,
-                policy=policy,
-                src_endpoint=src,
-                dst_endpoint=dst,
-                device=device,
-            )
-        ]
+        return [event("Netskope SWG", kind, 4001, 1, 1, activity_name="Open", disposition_id=disposition or 1)]
     if activity in _ACTIVITIES or kind in ("application", "nspolicy"):
         return [
-            build(
-                ctx,
-                header("Netskope CASB", f"{kind}:{activity or 'policy'}"),
-                class_uid=6001,
-                activity_id=_ACTIVITIES.get(activity, OTHER),
+            event(
+                "Netskope CASB",
+                f"{kind}:{activity or 'policy'}",
+                6001,
+                _ACTIVITIES.get(activity, OTHER),
+                _severity(record, 2 if disposition in (2, 19) else 1),
                 activity_name=text(record, "activity"),
-                severity_id=_severity(record, 2 if disposition in (2, 19) else 1),
                 disposition_id=disposition,
-                url=url,
                 file=file,
                 message=text(record, "policy"),
                 email=clean({"to": split_list(text(record, "to_user"))}),
-                user=user,
-                app_name=app,
-                policy=policy,
-                src_endpoint=src,
-                dst_endpoint=dst,
-                device=device,
             )
         ]
     if kind == "page":
-        return [
-            build(
-                ctx,
-                header("Netskope SWG", kind),
-                class_uid=4002,
-                activity_id=OTHER,
-                severity_id=1,
-                disposition_id=disposition,
-                url=url,
-                user=user,
-                app_name=app,
-                policy=policy,
-                src_endpoint=src,
-                dst_endpoint=dst,
-                device=device,
-            )
-        ]
+        return [event("Netskope SWG", kind, 4002, OTHER, 1, disposition_id=disposition)]
     what = f"Netskope {kind or 'record'} {alert}".strip()
     raise Ignored(IgnoreReason.UNSUPPORTED_EVENT_TYPE, f"{what} carries no coaching signal")
 
