@@ -11,14 +11,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from emulator.stack import EXAMPLES, ROOT, LocalEnvironment
+from emulator.stack import ROOT, LocalEnvironment
 from handlers import batching
 from handlers.ingest import normalize_payload
 from handlers.rules.model import Rule
 from handlers.rules.store import RuleStore
 
 ASL = ROOT / "asl" / "coachflow.asl.json"
-__all__ = ["EXAMPLES"]  # the repository's example events, for the tests that need a realistic payload
 FIXTURE_ROLE = "arn:aws:iam::123456789012:role/fixture"
 _TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                   "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from emulator.stack import EXAMPLES
 from handlers.ingest import envelope
 from handlers.outcomes import RejectReason
-from tests.helpers import EXAMPLES, push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
+from tests.helpers import push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from emulator.stack import EXAMPLES
 from handlers.events import iso_utc
-from tests.helpers import EXAMPLES, batch_input, events_from, push, read_received, run_execution, set_secret, states_entered
+from tests.helpers import batch_input, events_from, push, read_received, run_execution, set_secret, states_entered
 
 pytestmark = pytest.mark.integration
 T0 = 1_790_000_000_000

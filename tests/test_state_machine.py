@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from emulator.stack import EXAMPLES
 from tests.helpers import (
-    EXAMPLES,
     FIXTURE_ROLE,
     batch_input,
     events_from,
