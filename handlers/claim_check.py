@@ -99,6 +99,8 @@ def put(store: ObjectStore, kind: Kind, tenant: str, name: str, body: bytes, uid
 
 def get(store: ObjectStore, pointer: Pointer, kind: Kind, tenant: str) -> bytes:
     """The object a pointer names, if it is this tenant's object of this kind in this store."""
-    if pointer.bucket != store.name or not pointer.key.startswith(key(kind, tenant, "")):
+    segments = pointer.key.split("/")
+    within = pointer.key.startswith(key(kind, tenant, "")) and not {".", ".."} & set(segments)  # no way out of the prefix
+    if pointer.bucket != store.name or not within:
         raise ClaimCheckError(f"claim-check {pointer.url} is not a {kind.name.lower()} object of tenant {tenant}")
     return store.get(pointer.key)

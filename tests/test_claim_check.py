@@ -52,6 +52,7 @@ def test_things_that_are_not_pointers() -> None:
         Pointer("claims", "matches/acme/b.json", 1),  # another kind of object
         Pointer("elsewhere", "events/acme/e1.json", 1),  # another bucket
         Pointer("claims", "events/acme", 1),  # not under the tenant's prefix at all
+        Pointer("claims", "events/acme/../globex/e1.json", 1),  # out of the prefix by a dot segment
     ],
 )
 def test_a_reader_only_follows_pointers_into_its_own_tenant_and_kind(pointer: Pointer) -> None:
