@@ -192,6 +192,20 @@ def test_an_event_that_travels_as_a_claim_check_is_evaluated(stack, webhook):
     assert json.loads(received["body"])["event"]["uid"] == event["uid"]
 
 
+def test_a_claim_check_into_another_tenants_objects_is_refused(stack, webhook):
+    base, record = webhook
+    tenant, other = _tenant(), _tenant()
+    push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
+    set_secret(stack, tenant, "k")
+    (event,) = events_from(EXAMPLES / "okta" / "user_account_lock.json", other)
+    bucket, key = stack.outputs["claims_bucket"], f"events/{other}/{event['uid']}.json"
+    stack.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(event).encode())
+    pointer = {"claim_check": {"bucket": bucket, "key": key, "uid": event["uid"], "bytes": 1}}
+    execution = run_execution(stack, {"mode": "events", "tenant_id": tenant, "batch_id": "x", "events": [pointer]})
+    assert execution["status"] == "FAILED" and execution["error"] == "ClaimCheckError"
+    assert read_received(record) == []
+
+
 def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack, webhook):
     from handlers.rules.evaluate import match_record
     from handlers.rules.model import Rule
