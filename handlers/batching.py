@@ -4,7 +4,8 @@ An execution input is the exact string we send to StartExecution::
 
     {"mode":"events","tenant_id":"acme","batch_id":"<32 hex>","events":[<event>,<event>,...]}
 
-Its UTF-8 size, envelope included, must not exceed 262,144 bytes. Each event's compact JSON is
+Its UTF-8 size, envelope included, must leave room for the wrapper Step Functions puts around it
+when it schedules CheckEventsForRuleMatch (``handlers.limits.EXECUTION_INPUT_BYTES``). Each event's compact JSON is
 measured once (as bytes) and batches are filled greedily, so every batch except the last of a run is
 filled to within one event of the cap. Events are sorted by (time, uid) and the batch id is a hash of
 the uids it carries: the same events always give the same batches, ids and execution names, which
@@ -21,7 +22,9 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-PAYLOAD_CAP = 262_144  # Step Functions: max input/output of a state or an execution, in UTF-8 bytes
+from handlers.limits import EXECUTION_INPUT_BYTES
+
+PAYLOAD_CAP = EXECUTION_INPUT_BYTES  # what a batch (an execution input) may weigh, in UTF-8 bytes
 _ID_LEN = 32
 
 ClaimCheck = Callable[[str, str], str]  # (uid, event_json) -> pointer JSON

@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers import aws, claim_check
 from handlers.ledger import Ledger
+from handlers.limits import TASK_OUTPUT_BYTES
 from handlers.rules.evaluate import evaluate
 from handlers.rules.state import RuleState
 from handlers.rules.store import RuleStore
@@ -31,7 +32,6 @@ from handlers.tenancy import tenant_of
 
 logger = Logger()
 metrics = Metrics()
-OUTPUT_CAP = 240_000  # the Lambda task result is wrapped (Payload, StatusCode, headers) under the 256 KiB cap
 
 
 @functools.cache
@@ -57,8 +57,9 @@ def _events(tenant: str, batch: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _fit(output: dict[str, Any], tenant: str) -> dict[str, Any]:
     """The output as it is when it fits the state output cap, else with its matches claim-checked."""
-    size = len(json.dumps(output, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-    if size <= OUTPUT_CAP:
+    # Measured as the Lambda runtime serializes a result (json.dumps: non-ASCII escaped, the longest form).
+    size = len(json.dumps(output).encode("utf-8"))
+    if size <= TASK_OUTPUT_BYTES:
         return output
     body = json.dumps(output["matches"], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     name = f"{output['batch_id']}.json"
