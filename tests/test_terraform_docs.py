@@ -359,7 +359,11 @@ def check(module: Path, inputs: bool) -> str | None:
     problems = [documented] if isinstance(documented, str) else differences(expected, documented)
     if not problems:
         return None
-    return f"{where}:\n" + "\n".join(f"  - {p}" for p in problems) + f"\n\nExpected table (paste it into the README):\n\n{table}\n"
+    return (
+        f"{where}:\n"
+        + "\n".join(f"  - {p}" for p in problems)
+        + f"\n\nExpected table (paste it into the README, or run python -m tests.test_terraform_docs):\n\n{table}\n"
+    )
 
 
 # --- the tests ---------------------------------------------------------------------------------------
@@ -459,3 +463,23 @@ def _rows(table: str, inputs: bool) -> list[Row]:
     rows = readme_rows(f"## {'Inputs' if inputs else 'Outputs'}\n\n{table}\n", inputs)
     assert not isinstance(rows, str), rows
     return rows
+
+
+def write_tables() -> None:
+    """Rewrite every module README's Inputs and Outputs tables from its .tf files."""
+    for module in MODULES:
+        readme = module / "README.md"
+        text = readme.read_text()
+        inputs, outputs = module_interface(module)
+        for heading, rows, is_inputs in (("Inputs", inputs, True), ("Outputs", outputs, False)):
+            pattern = re.compile(rf"(## {heading}\n\n)(\|.*?\n)(?=\n|$)", re.S)
+            table = markdown_table(rows, is_inputs).rstrip("\n") + "\n"
+            text, found = pattern.subn(lambda m, table=table: m.group(1) + table, text, count=1)
+            if not found:
+                raise SystemExit(f"{readme}: no '## {heading}' table to rewrite")
+        readme.write_text(text)
+        print(f"rewrote {readme.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    write_tables()

@@ -89,9 +89,17 @@ variable "log_level" {
 }
 
 variable "claim_check_retention_days" {
-  description = "Days before claim-check objects (oversized events, rejected records and match lists) expire."
+  description = "Days before claim-check objects (oversized events, rejected records and match lists) expire. At least 15: a pointer may wait in the dead-letter queue (14 days) or in an execution that can be redriven (14 days)."
   type        = number
-  default     = 7
+  default     = 15
+
+  validation {
+    # Claim-checks must outlive every pointer to them: SQS keeps dead letters at most 14 days (from
+    # when they were first sent) and Step Functions redrives executions up to 14 days after they
+    # stopped; one day more covers the lifecycle rule's rounding to midnight UTC.
+    condition     = var.claim_check_retention_days >= 15
+    error_message = "claim_check_retention_days must be at least 15: dead letters (14 days) and redrivable executions (14 days) hold pointers to claim-checks, which must not expire first."
+  }
 }
 
 variable "alarm_actions" {
