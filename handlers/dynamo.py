@@ -9,6 +9,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+# Why a transaction was cancelled when another writer got there first (retry after re-reading).
+_LOST_RACE = {"ConditionalCheckFailed", "TransactionConflict"}
+
 
 class Table(Protocol):
     """The part of boto3's DynamoDB ``Table`` the stores use."""
@@ -24,6 +27,12 @@ class Table(Protocol):
     def query(self, **request: Any) -> dict[str, Any]: ...
 
     def batch_writer(self) -> Any: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def meta(self) -> Any: ...  # meta.client: the low-level client, for transactions
 
 
 def pages(table: Table, **query: Any) -> Iterator[dict[str, Any]]:
@@ -43,5 +52,23 @@ def conditional(write: Callable[..., Any], **request: Any) -> bool:
         return True
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def transact(table: Table, *operations: dict[str, dict[str, Any]]) -> bool:
+    """Write all of ``operations`` or none (TransactWriteItems on ``table``); False when a condition
+    failed or a concurrent transaction conflicted, so the caller re-reads and decides again.
+
+    Operations are written like the Table API's, with plain Python values: ``{"Put": {"Item": {...},
+    "ConditionExpression": ...}}``, ``{"Update": {"Key": ..., "UpdateExpression": ...}}``,
+    ``{"ConditionCheck": ...}`` (the client of a boto3 Table resource serializes them)."""
+    items = [{kind: {"TableName": table.name, **request}} for operation in operations for kind, request in operation.items()]
+    try:
+        table.meta.client.transact_write_items(TransactItems=items)
+        return True
+    except ClientError as exc:
+        reasons = {r.get("Code") for r in exc.response.get("CancellationReasons") or []} - {"None", None}
+        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException" and reasons and reasons <= _LOST_RACE:
             return False
         raise

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from handlers.dynamo import Table, conditional, pages
+from handlers.dynamo import Table, conditional, pages, transact
 from handlers.rules.evaluate import Decision
 from handlers.rules.model import Rule
 
 SHADOW_RETENTION = 30 * 86400
+MAX_RACES = 8  # re-reads when concurrent evaluations of the same key keep winning
 
 
 def value_at(event: dict[str, Any], path: str) -> Any:
@@ -77,42 +78,66 @@ class RuleState:
     # -- thresholds ----------------------------------------------------------------------------------
 
     def _threshold_reached(self, rule: Rule, key: Any, event: dict[str, Any]) -> bool:
+        """Whether this event is the one that crosses the threshold for this key.
+
+        Each event is recorded in the same transaction that moves the key's marker on (its version,
+        and the event that fired when this one crosses), on the condition that the marker is still
+        what was read. A concurrent evaluation of the same key therefore either commits first, and
+        this one re-reads and counts again, or fails and does the same: two executions never both
+        fire, and a crash can never record the event without its decision. Replaying a recorded
+        event replays its decision."""
         assert rule.threshold is not None
         pk = f"thr#{self.tenant}#{rule.rule_id}#{key_hash(key)}"
         at = int(event["time"])
         sk = f"e#{at:013d}#{event['uid']}"
-        window_ms = rule.threshold.window * 1000
-        new = conditional(
-            self.table.put_item,
-            Item={"pk": pk, "sk": sk, "expires_at": int(at / 1000 + rule.threshold.window + 86400)},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        marker = self.table.get_item(Key={"pk": pk, "sk": "marker"}, ConsistentRead=True).get("Item") or {}
-        fired = str(marker.get("fired_sk", ""))
-        if not new:
-            return fired == sk  # a redelivered event: replay the decision it got, never recount it
-        low = max(f"e#{max(0, at - window_ms):013d}#", fired + "\x00" if fired else "")
+        expires = int(at / 1000 + rule.threshold.window + 86400)
+        for _ in range(MAX_RACES):
+            marker = self.table.get_item(Key={"pk": pk, "sk": "marker"}, ConsistentRead=True).get("Item") or {}
+            fired, version = str(marker.get("fired_sk", "")), int(marker.get("version", 0))
+            if self.table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item"):
+                return fired == sk  # recorded already (a redelivery): replay the decision it got
+            before = self._counted_before(pk, sk, at, rule.threshold.window, fired, enough=rule.threshold.count - 1)
+            crossing = before + 1 >= rule.threshold.count
+            moved = "SET version = :next, expires_at = :exp" + (", fired_sk = :sk" if crossing else "")
+            values: dict[str, Any] = {":next": version + 1, ":exp": expires, **({":sk": sk} if crossing else {})}
+            if version:
+                unchanged, values[":version"] = "version = :version", version
+            else:
+                unchanged = "attribute_not_exists(version)"
+            committed = transact(
+                self.table,
+                {"Put": {"Item": {"pk": pk, "sk": sk, "expires_at": expires}, "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "Update": {
+                        "Key": {"pk": pk, "sk": "marker"},
+                        "UpdateExpression": moved,
+                        "ConditionExpression": unchanged,
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+            )
+            if committed:
+                return crossing
+        raise RuntimeError(f"threshold of rule {rule.rule_id}: {MAX_RACES} concurrent writers in a row; the evaluation will be retried")
+
+    def _counted_before(self, pk: str, sk: str, at: int, window: int, fired: str, enough: int) -> int:
+        """Events of this key in the window before this one, after the last one that fired (counting
+        stops at ``enough``)."""
+        low = max(f"e#{max(0, at - window * 1000):013d}#", fired + "\x00" if fired else "")
+        if low > sk:
+            return 0  # a late event, older than the last crossing: its window has fired already
         counted = 0
-        window = pages(
+        for page in pages(
             self.table,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={":pk": pk, ":low": low, ":high": sk},
             Select="COUNT",
             ConsistentRead=True,
-        )
-        for page in window:
+        ):
             counted += page["Count"]
-            if counted >= rule.threshold.count:
+            if counted >= enough:
                 break
-        if counted < rule.threshold.count:
-            return False
-        # False when a concurrent execution fired on a later event of the same window.
-        return conditional(
-            self.table.put_item,
-            Item={"pk": pk, "sk": "marker", "fired_sk": sk, "expires_at": int(at / 1000 + rule.threshold.window + 86400)},
-            ConditionExpression="attribute_not_exists(fired_sk) OR fired_sk < :sk",
-            ExpressionAttributeValues={":sk": sk},
-        )
+        return counted
 
     # -- suppression ---------------------------------------------------------------------------------
 
