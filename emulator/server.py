@@ -5,7 +5,8 @@
 - ``ValidateStateMachineDefinition`` is answered (``emulator.sfn_validate``);
 - SQS -> Lambda event source mappings poll like AWS (``emulator.sqs_esm``);
 - EventBridge Scheduler schedules fire (``emulator.scheduler``);
-- small API gaps the AWS provider needs are filled (``emulator.api_gaps``).
+- small API gaps the AWS provider needs are filled (``emulator.api_gaps``);
+- AWS's limits where moto is lenient are enforced (``emulator.strict``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ def serve(port: int, code_root: Path, region: str = REGION) -> None:
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from emulator import api_gaps, lambda_runtime, scheduler, sfn_validate, sqs_esm
+    from emulator import api_gaps, lambda_runtime, scheduler, sfn_validate, sqs_esm, strict
 
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     endpoint = f"http://127.0.0.1:{port}"
     runtime = lambda_runtime.install(lambda_runtime.RuntimeSettings(endpoint_url=endpoint, code_root=str(code_root)))
     sfn_validate.install()
     api_gaps.install()
+    strict.install()
     sqs_esm.disable_invoke_on_send()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the demo

@@ -45,14 +45,15 @@ def pages(table: Table, **query: Any) -> Iterator[dict[str, Any]]:
         query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def conditional(write: Callable[..., Any], **request: Any) -> bool:
-    """Run a conditional write (put_item, update_item); False when its condition does not hold."""
+def conditional(write: Callable[..., Any], **request: Any) -> dict[str, Any] | None:
+    """Run a conditional write (put_item, update_item): its response, or None when its condition
+    does not hold."""
     try:
-        write(**request)
-        return True
+        response: dict[str, Any] = write(**request)
+        return response
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
+            return None
         raise
 
 

@@ -1,19 +1,30 @@
 """The notification ledger: one item per notification in the state table, so that each is delivered
-once, whatever retries, redeliveries and concurrent re-evaluations happen.
+at least once and, but for the two cases below, exactly once, whatever retries, redeliveries and
+concurrent re-evaluations happen.
 
 Life of a notification (``Status``)::
 
     (none) --claim--> SENDING --delivered--> DELIVERED
-             defer    |   \\--failed------> PENDING --claim--> SENDING ...
-               \\      \\-- lease expires (the function died) --> claimable again
-                \\--> PENDING
+             defer    |   |--failed-------> PENDING (due after a backoff) --claim--> SENDING ...
+               \\      |   \\--failed, last attempt--> DEAD_LETTERED
+                \\     \\-- lease expires (the deliverer died) --> claimable again
+                 \\--> PENDING (due now)
 
-- ``claim`` takes a short lease with a conditional write: only one deliverer at a time, never one
-  that is delivered already. Every claim counts an attempt.
-- ``failed`` and ``defer`` leave it PENDING with the match, so re-evaluation can retry it;
-  ``pending`` lists what re-evaluation retries (PENDING, or SENDING with an expired lease) until
-  ``MAX_ATTEMPTS`` attempts were made.
+- ``claim`` takes a lease with a conditional write: one deliverer at a time, never after
+  DELIVERED or DEAD_LETTERED. Every claim is an attempt; the lease must outlast the deliverer's
+  function timeout (Terraform derives it so and validates it).
+- ``failed`` leaves it PENDING with its match, due again after an exponential backoff; when the
+  ``MAX_ATTEMPTS``-th attempt fails (``exhausted``), the deliverer sends it to the
+  dead-notifications queue with its reason and records it ``dead_lettered``. (Should that send
+  fail, it stays PENDING and the next attempt tries again: nothing ages out silently.)
+- Work that is not finished (PENDING, or SENDING whose lease may expire) carries ``due_shard`` and
+  ``due_at``: the sparse index ``due`` holds exactly those items, so the sweep finds every tenant
+  with due work without scanning the table (``due_tenants``).
 - Items expire through TTL ``RETENTION_SECONDS`` after their last write.
+
+Duplicates are possible in two cases only, and receivers deduplicate on the notification id (the
+webhook carries it): a deliverer that dies after the receiver answered but before ``delivered``
+was recorded, and a ``delivered`` write that fails after every retry (logged and counted).
 
 Keys: partition ``notif#<tenant>``, sort key the notification id (``notify.notification_id``: the
 same match always has the same id).
@@ -29,20 +40,41 @@ from typing import Any
 
 from handlers.dynamo import Table, conditional, pages
 
-LEASE_SECONDS = 120
+LEASE_SECONDS = 960  # default lease: longer than the longest a Lambda function can run (900 s)
 RETENTION_SECONDS = 14 * 86400
 MAX_ATTEMPTS = 10
+BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 60, 3600  # 1, 2, 4 ... minutes between attempts, at most an hour
+DUE_INDEX = "due"  # the state table's sparse index of unfinished notifications
+DUE_SHARDS = 4  # index partitions, so one hot key never carries every tenant's due work
+PARTITION_PREFIX = "notif#"
 
 
 class Status(StrEnum):
     PENDING = "pending"  # waiting for a (re)try: failed, deferred, or never claimed
     SENDING = "sending"  # claimed: a deliverer holds the lease
     DELIVERED = "delivered"
+    DEAD_LETTERED = "dead_lettered"  # every attempt failed; handed to the dead-notifications queue
 
 
 def partition(tenant: str) -> str:
     """The state-table partition holding a tenant's notifications (sort key: notification id)."""
-    return f"notif#{tenant}"
+    return f"{PARTITION_PREFIX}{tenant}"
+
+
+def due_shard(notification: str) -> str:
+    return f"due#{int(notification[:8], 16) % DUE_SHARDS}"
+
+
+def exhausted(attempt: int) -> bool:
+    """Whether a failed ``attempt`` was the last one: the notification goes to the dead-notifications
+    queue (``dead_lettered``) instead of being retried."""
+    return attempt >= MAX_ATTEMPTS
+
+
+def backoff(attempt: int, base: int = BACKOFF_SECONDS) -> int:
+    """Seconds before a notification whose ``attempt``-th attempt failed is due again: ``base``,
+    doubling with every attempt, at most ``MAX_BACKOFF_SECONDS``."""
+    return int(min(base * 2 ** max(0, attempt - 1), MAX_BACKOFF_SECONDS))
 
 
 def _compact(match: dict[str, Any]) -> str:
@@ -52,45 +84,60 @@ def _compact(match: dict[str, Any]) -> str:
 class Ledger:
     """One tenant's notifications in the state table."""
 
-    def __init__(self, table: Table, tenant: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        table: Table,
+        tenant: str,
+        clock: Callable[[], float] = time.time,
+        lease_seconds: int = LEASE_SECONDS,
+        backoff_seconds: int = BACKOFF_SECONDS,
+    ) -> None:
         self.table = table
         self.tenant = tenant
         self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.backoff_seconds = backoff_seconds
 
     def _key(self, notification: str) -> dict[str, str]:
         return {"pk": partition(self.tenant), "sk": notification}
 
-    def claim(self, match: dict[str, Any]) -> bool:
-        """Take the delivery lease; False when it was delivered already or someone else holds it."""
+    def claim(self, match: dict[str, Any]) -> int | None:
+        """Take the delivery lease: the number of this attempt, or None when the notification was
+        delivered or dead-lettered already, or someone else holds its lease."""
         now = int(self.clock())
-        return conditional(
+        notification = match["notification_id"]
+        taken = conditional(
             self.table.update_item,
-            Key=self._key(match["notification_id"]),
+            Key=self._key(notification),
             UpdateExpression="SET #s = :sending, lease_until = :lease, #m = if_not_exists(#m, :match), "
-            "attempts = if_not_exists(attempts, :zero) + :one, expires_at = :exp",
+            "attempts = if_not_exists(attempts, :zero) + :one, expires_at = :exp, due_shard = :shard, due_at = :lease",
             ConditionExpression="attribute_not_exists(pk) OR #s = :pending OR (#s = :sending AND lease_until < :now)",
             ExpressionAttributeNames={"#s": "status", "#m": "match"},
             ExpressionAttributeValues={
                 ":sending": Status.SENDING.value,
                 ":pending": Status.PENDING.value,
-                ":lease": now + LEASE_SECONDS,
+                ":lease": now + self.lease_seconds,
                 ":now": now,
                 ":match": _compact(match),
                 ":zero": 0,
                 ":one": 1,
                 ":exp": now + RETENTION_SECONDS,
+                ":shard": due_shard(notification),
             },
+            ReturnValues="UPDATED_NEW",
         )
+        return None if taken is None else int(taken["Attributes"]["attempts"])
 
     def defer(self, match: dict[str, Any], why: str) -> bool:
-        """Record a notification as pending without trying it (no time left); False if it was
-        claimed or delivered already."""
+        """Record a notification as pending and due now, without trying it (no time left); False
+        if it was claimed, delivered or dead-lettered already."""
         now = int(self.clock())
-        return conditional(
+        notification = match["notification_id"]
+        deferred = conditional(
             self.table.update_item,
-            Key=self._key(match["notification_id"]),
+            Key=self._key(notification),
             UpdateExpression="SET #s = :pending, #m = if_not_exists(#m, :match), attempts = if_not_exists(attempts, :zero), "
-            "expires_at = :exp, detail = :why",
+            "expires_at = :exp, detail = :why, due_shard = :shard, due_at = :now",
             ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
             ExpressionAttributeNames={"#s": "status", "#m": "match"},
             ExpressionAttributeValues={
@@ -99,39 +146,79 @@ class Ledger:
                 ":zero": 0,
                 ":exp": now + RETENTION_SECONDS,
                 ":why": why[:500],
+                ":shard": due_shard(notification),
+                ":now": now,
+            },
+        )
+        return deferred is not None
+
+    def delivered(self, notification: str, detail: str) -> None:
+        self.table.update_item(
+            Key=self._key(notification),
+            UpdateExpression="SET #s = :s, detail = :d, finished_at = :t REMOVE lease_until, due_shard, due_at",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": Status.DELIVERED.value, ":d": detail[:500], ":t": int(self.clock())},
+        )
+
+    def failed(self, notification: str, attempt: int, detail: str) -> None:
+        """Record a failed attempt: PENDING, due again after a backoff."""
+        now = int(self.clock())
+        self.table.update_item(
+            Key=self._key(notification),
+            UpdateExpression="SET #s = :s, detail = :d, finished_at = :t, due_at = :due REMOVE lease_until",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":s": Status.PENDING.value,
+                ":d": detail[:500],
+                ":t": now,
+                ":due": now + backoff(attempt, self.backoff_seconds),
             },
         )
 
-    def delivered(self, notification: str, detail: str) -> None:
-        self._finish(notification, Status.DELIVERED, detail)
-
-    def failed(self, notification: str, detail: str) -> None:
-        """Delivery failed: pending again, for re-evaluation to retry."""
-        self._finish(notification, Status.PENDING, detail)
-
-    def _finish(self, notification: str, status: Status, detail: str) -> None:
+    def dead_lettered(self, notification: str, detail: str) -> None:
+        """Record that the notification was handed to the dead-notifications queue: no more attempts."""
         self.table.update_item(
             Key=self._key(notification),
-            UpdateExpression="SET #s = :s, detail = :d, finished_at = :t REMOVE lease_until",
+            UpdateExpression="SET #s = :s, detail = :d, finished_at = :t REMOVE lease_until, due_shard, due_at",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": status.value, ":d": detail[:500], ":t": int(self.clock())},
+            ExpressionAttributeValues={":s": Status.DEAD_LETTERED.value, ":d": detail[:500], ":t": int(self.clock())},
         )
 
-    def pending(self) -> list[dict[str, Any]]:
-        """The matches to retry: failed or deferred ones, and ones whose delivery lease expired (the
-        function delivering them died), while they have attempts left."""
+    def pending(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The matches due for a retry, at most ``limit`` (the rest wait for the next re-evaluation):
+        failed ones whose backoff passed, deferred ones, and ones whose delivery lease expired (the
+        function delivering them died)."""
         query = pages(
             self.table,
             KeyConditionExpression="pk = :pk",
-            FilterExpression="(#s = :pending OR (#s = :sending AND lease_until < :now)) AND attempts < :max",
+            FilterExpression="(#s = :pending AND (attribute_not_exists(due_at) OR due_at <= :now)) OR (#s = :sending AND lease_until < :now)",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
                 ":pk": partition(self.tenant),
                 ":pending": Status.PENDING.value,
                 ":sending": Status.SENDING.value,
                 ":now": int(self.clock()),
-                ":max": MAX_ATTEMPTS,
             },
             ConsistentRead=True,
         )
-        return [json.loads(item["match"]) for page in query for item in page["Items"]]
+        due: list[dict[str, Any]] = []
+        for page in query:
+            due.extend(json.loads(item["match"]) for item in page["Items"])
+            if len(due) >= limit:
+                return due[:limit]
+        return due
+
+
+def due_tenants(table: Table, now: int) -> set[str]:
+    """Every tenant with a notification due now (the sweep's question), from the sparse index: only
+    unfinished notifications are in it, so this reads no finished work and no other state."""
+    tenants: set[str] = set()
+    for shard in range(DUE_SHARDS):
+        for page in pages(
+            table,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="due_shard = :shard AND due_at <= :now",
+            ExpressionAttributeValues={":shard": f"due#{shard}", ":now": now},
+        ):
+            tenants.update(item["pk"].removeprefix(PARTITION_PREFIX) for item in page["Items"])
+    return tenants

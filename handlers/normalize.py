@@ -30,6 +30,7 @@ from handlers.ingest import SOURCE_ATTRIBUTE, TENANT_ATTRIBUTE, envelope, normal
 from handlers.outcomes import KINDS, NormalizedOutcome, Outcome, RejectedOutcome
 
 DLQ_INLINE_BYTES = 200 * 1024  # SQS messages are at most 256 KiB, attributes included
+SQS_BATCH_BYTES, SQS_BATCH_ENTRIES = 262_144, 10  # SendMessageBatch: all messages together, and how many
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -92,10 +93,33 @@ def _dead_letter(record: SQSRecord, rejected: list[RejectedOutcome]) -> None:
             body = pointer.to_json()
         entries.append({"Id": str(n), "MessageBody": body, "MessageAttributes": attributes})
     sqs = aws.client("sqs")
-    for i in range(0, len(entries), 10):
-        response = sqs.send_message_batch(QueueUrl=aws.setting("REJECTED_QUEUE_URL"), Entries=entries[i : i + 10])
+    for chunk in sqs_batches(entries):
+        response = sqs.send_message_batch(QueueUrl=aws.setting("REJECTED_QUEUE_URL"), Entries=chunk)
         if response.get("Failed"):
             raise RuntimeError(f"could not dead-letter {len(response['Failed'])} rejected records")
+
+
+def message_bytes(entry: dict[str, Any]) -> int:
+    """What SQS counts of a message: its body and every attribute's name, type and value."""
+    size = len(entry["MessageBody"].encode("utf-8", "surrogatepass"))
+    for name, value in entry.get("MessageAttributes", {}).items():
+        size += len(name.encode()) + len(value["DataType"].encode()) + len(value.get("StringValue", "").encode("utf-8", "surrogatepass"))
+    return size
+
+
+def sqs_batches(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """SendMessageBatch requests: at most 10 entries and 256 KiB together each (a single message is
+    at most 256 KiB already: DLQ_INLINE_BYTES plus its attributes)."""
+    batches: list[list[dict[str, Any]]] = []
+    used = 0
+    for entry in entries:
+        size = message_bytes(entry)
+        if not batches or len(batches[-1]) == SQS_BATCH_ENTRIES or used + size > SQS_BATCH_BYTES:
+            batches.append([])
+            used = 0
+        batches[-1].append(entry)
+        used += size
+    return batches
 
 
 @metrics.log_metrics

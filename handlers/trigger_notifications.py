@@ -23,13 +23,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from handlers import aws, claim_check, notify, tenant_settings
-from handlers.ledger import Ledger
+from handlers.ledger import BACKOFF_SECONDS, LEASE_SECONDS, Ledger, exhausted
 from handlers.tenancy import tenant_of
 
 logger = Logger()
 metrics = Metrics()
 SECRET_TTL = 300
 DEADLINE_MARGIN_SECONDS = 5
+RECORD_ATTEMPTS = 4  # writes of a delivery to the ledger before giving up (besides the SDK's own retries)
 _secrets: dict[str, tuple[float, str]] = {}
 
 
@@ -95,15 +96,51 @@ def _matches(tenant: str, event: dict[str, Any]) -> list[dict[str, Any]]:
     return loaded
 
 
+def _dead_letter(tenant: str, match: dict[str, Any], attempts: int, reason: str) -> None:
+    """Hand a notification whose every attempt failed to the dead-notifications queue, with why."""
+    text = {"DataType": "String"}
+    aws.client("sqs").send_message(
+        QueueUrl=aws.setting("DEAD_NOTIFICATIONS_QUEUE_URL"),
+        MessageBody=json.dumps({"tenant_id": tenant, "attempts": attempts, "reason": reason, "match": match}, separators=(",", ":")),
+        MessageAttributes={
+            "tenant_id": {**text, "StringValue": tenant},
+            "notification_id": {**text, "StringValue": match["notification_id"]},
+            "reason": {**text, "StringValue": reason[:1000] or "-"},
+        },
+    )
+
+
+def _record_delivery(ledger: Ledger, notification: str, detail: str) -> bool:
+    """Record a delivery the receiver acknowledged. It is never recorded as failed: if the write
+    keeps failing, the notification is still counted delivered, and the failure is logged and
+    counted (its lease then expires and it may be delivered again: receivers deduplicate on its id)."""
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            ledger.delivered(notification, detail)
+            return True
+        except ClientError:
+            if attempt + 1 == RECORD_ATTEMPTS:
+                logger.exception("delivered, but the ledger could not record it", extra={"notification_id": notification})
+                return False
+            time.sleep(0.2 * 2**attempt)
+    return False
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = tenant_of(event)
     logger.append_keys(tenant_id=tenant, batch_id=event.get("batch_id"))
     matches = _matches(tenant, event)
-    ledger = Ledger(_table("STATE_TABLE"), tenant)
+    ledger = Ledger(
+        _table("STATE_TABLE"),
+        tenant,
+        lease_seconds=int(aws.setting("DELIVERY_LEASE_SECONDS", str(LEASE_SECONDS))),
+        backoff_seconds=int(aws.setting("DELIVERY_BACKOFF_SECONDS", str(BACKOFF_SECONDS))),
+    )
     url = tenant_settings.read(_table("RULES_TABLE"), tenant).webhook_url
-    delivered, duplicates, failed, deferred, errors = [], [], [], [], []
+    delivered, duplicates, failed, deferred, dead, errors = [], [], [], [], [], []
+    unrecorded = 0
     # Stop in time: what is left when the deadline nears waits for the tenant's re-evaluation.
     reserve_ms = (float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5")) + DEADLINE_MARGIN_SECONDS) * 1000
     for match in matches:
@@ -112,7 +149,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             if ledger.defer(match, "deferred: the function's deadline was near"):
                 deferred.append(nid)
             continue
-        if not ledger.claim(match):
+        attempt = ledger.claim(match)
+        if attempt is None:
             duplicates.append(nid)
             continue
         try:
@@ -120,18 +158,27 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 raise DeliveryError(f"tenant {tenant} has no webhook_url")
             _check_url(url)
             status = _post(url, notify.encode(notify.notification(tenant, match)), _secret(tenant))
-            ledger.delivered(nid, f"HTTP {status}")
-            delivered.append(nid)
         except (DeliveryError, ClientError) as exc:
-            ledger.failed(nid, str(exc))
+            reason = str(exc)
             failed.append(nid)
-            errors.append(str(exc))
-            logger.warning("notification not delivered", extra={"notification_id": nid, "error": str(exc)})
+            errors.append(reason)
+            logger.warning("notification not delivered", extra={"notification_id": nid, "attempt": attempt, "error": reason})
+            if exhausted(attempt):
+                _dead_letter(tenant, match, attempt, reason)  # raises if it cannot: the attempt then stays pending
+                ledger.dead_lettered(nid, reason)
+                dead.append(nid)
+            else:
+                ledger.failed(nid, attempt, reason)
+            continue
+        delivered.append(nid)
+        unrecorded += not _record_delivery(ledger, nid, f"HTTP {status}")
     metrics.add_metric(name="NotificationsDelivered", unit=MetricUnit.Count, value=len(delivered))
     metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(failed))
     metrics.add_metric(name="NotificationsDuplicate", unit=MetricUnit.Count, value=len(duplicates))
-    if deferred:
-        metrics.add_metric(name="NotificationsDeferred", unit=MetricUnit.Count, value=len(deferred))
+    for name, value in (("NotificationsDeferred", len(deferred)), ("NotificationsDeadLettered", len(dead)),
+                        ("NotificationsDeliveredUnrecorded", unrecorded)):  # fmt: skip
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if failed and not delivered and not duplicates and not deferred:
         raise AllNotificationsFailedException(f"none of {len(failed)} notifications for tenant {tenant} was delivered: {errors[0]}")
     result = {
@@ -141,6 +188,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "duplicates": len(duplicates),
         "failed": len(failed),
         "deferred": len(deferred),
+        "dead_lettered": len(dead),
         "notification_ids": delivered,
     }
     logger.info("notifications", extra={k: v for k, v in result.items() if k != "notification_ids"})

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from handlers import ledger
-from handlers.ledger import LEASE_SECONDS, MAX_ATTEMPTS, Ledger, Status
+from handlers.ledger import LEASE_SECONDS, MAX_ATTEMPTS, Ledger, Status, backoff, due_tenants, exhausted
 
 
 class Clock:
@@ -27,10 +27,22 @@ class Clock:
 def table() -> Iterator[Any]:
     with mock_aws():
         dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
-        yield dynamodb.create_table(
+        yield dynamodb.create_table(  # as terraform/coachflow/storage.tf declares it
             TableName="state",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+                {"AttributeName": "due_shard", "AttributeType": "S"},
+                {"AttributeName": "due_at", "AttributeType": "N"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": ledger.DUE_INDEX,
+                    "KeySchema": [{"AttributeName": "due_shard", "KeyType": "HASH"}, {"AttributeName": "due_at", "KeyType": "RANGE"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
 
@@ -47,13 +59,13 @@ def _item(table: Any, tenant: str, match: dict[str, Any]) -> dict[str, Any]:
 def test_a_claim_is_exclusive_until_its_lease_expires(table: Any) -> None:
     clock = Clock()
     book, match = Ledger(table, "acme", clock), _match()
-    assert book.claim(match)
-    assert not book.claim(match)  # a concurrent deliverer (a retry, a redelivered batch) backs off
+    assert book.claim(match) == 1
+    assert book.claim(match) is None  # a concurrent deliverer (a retry, a redelivered batch) backs off
     item = _item(table, "acme", match)
     assert item["status"] == Status.SENDING and item["attempts"] == 1 and json.loads(item["match"]) == match
     assert item["expires_at"] == int(clock.now) + ledger.RETENTION_SECONDS
     clock.now += LEASE_SECONDS + 1  # the deliverer died holding the lease
-    assert book.claim(match)
+    assert book.claim(match) == 2
     assert _item(table, "acme", match)["attempts"] == 2
 
 
@@ -65,18 +77,21 @@ def test_delivered_is_final(table: Any) -> None:
     item = _item(table, "acme", match)
     assert item["status"] == Status.DELIVERED and item["detail"] == "HTTP 200" and "lease_until" not in item
     clock.now += 10 * LEASE_SECONDS
-    assert not book.claim(match) and not book.defer(match, "late")
+    assert book.claim(match) is None and not book.defer(match, "late")
     assert book.pending() == []
 
 
-def test_a_failed_delivery_is_pending_until_retried(table: Any) -> None:
+def test_a_failed_delivery_is_pending_again_after_its_backoff(table: Any) -> None:
     clock = Clock()
     book, match = Ledger(table, "acme", clock), _match()
-    assert book.claim(match)
-    book.failed(match["notification_id"], "webhook answered HTTP 500")
+    attempt = book.claim(match)
+    assert attempt == 1
+    book.failed(match["notification_id"], attempt, "webhook answered HTTP 500")
     assert _item(table, "acme", match)["status"] == Status.PENDING
+    assert book.pending() == []  # backing off
+    clock.now += backoff(1)
     assert book.pending() == [match]
-    assert book.claim(match)  # the retry takes it
+    assert book.claim(match) == 2  # the retry takes it
     assert book.pending() == []  # held by the retry's lease
     clock.now += LEASE_SECONDS + 1
     assert book.pending() == [match]  # the retry died: re-evaluation picks it up again
@@ -88,17 +103,51 @@ def test_defer_records_pending_work_without_an_attempt(table: Any) -> None:
     item = _item(table, "acme", match)
     assert (item["status"], item["attempts"]) == (Status.PENDING, 0) and item["detail"].startswith("deferred")
     assert book.pending() == [match]
-    assert book.claim(match)
+    assert book.claim(match) == 1  # a deferral is not an attempt
     assert not book.defer(match, "again")  # never takes a notification back from its deliverer
 
 
-def test_retries_stop_after_the_last_attempt(table: Any) -> None:
-    book, match = Ledger(table, "acme", Clock()), _match()
-    for _ in range(MAX_ATTEMPTS):
-        assert book.claim(match)
-        book.failed(match["notification_id"], "down")
-    assert _item(table, "acme", match)["attempts"] == MAX_ATTEMPTS
-    assert book.pending() == []
+def test_the_last_attempt_is_dead_lettered_never_silently_dropped(table: Any) -> None:
+    clock = Clock()
+    book, match = Ledger(table, "acme", clock), _match()
+    for n in range(1, MAX_ATTEMPTS + 1):
+        attempt = book.claim(match)
+        assert attempt == n and exhausted(attempt) == (n == MAX_ATTEMPTS)
+        if not exhausted(attempt):
+            book.failed(match["notification_id"], attempt, "down")
+            clock.now += backoff(attempt)
+    # the adapter sends it to the dead-notifications queue, then records that
+    book.dead_lettered(match["notification_id"], "down")
+    item = _item(table, "acme", match)
+    assert item["status"] == Status.DEAD_LETTERED and "due_at" not in item and "due_shard" not in item
+    clock.now += 10 * LEASE_SECONDS
+    assert book.pending() == [] and book.claim(match) is None and due_tenants(table, int(clock.now)) == set()
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    delays = [backoff(n) for n in range(1, MAX_ATTEMPTS + 1)]
+    assert delays == sorted(delays) and delays[0] == 60 and delays[-1] == 3600
+
+
+def test_the_sweep_finds_every_tenant_with_due_work_and_only_due_work(table: Any) -> None:
+    clock = Clock()
+    now = lambda: int(clock.now)  # noqa: E731
+    acme, globex, initech = (Ledger(table, t, clock) for t in ("acme", "globex", "initech"))
+    assert acme.defer(_match(1), "deadline")  # due now
+    attempt = globex.claim(_match(2))
+    assert attempt is not None
+    globex.failed(_match(2)["notification_id"], attempt, "500")  # due after its backoff
+    assert initech.claim(_match(3)) is not None  # held by a live lease
+    delivered = _match(4)
+    assert acme.claim(delivered) is not None
+    acme.delivered(delivered["notification_id"], "HTTP 200")
+    assert due_tenants(table, now()) == {"acme"}
+    clock.now += backoff(1)
+    assert due_tenants(table, now()) == {"acme", "globex"}
+    clock.now += LEASE_SECONDS
+    assert due_tenants(table, now()) == {"acme", "globex", "initech"}  # its deliverer died
+    for tenant in (acme, globex, initech):
+        assert tenant.pending()  # what the sweep starts re-evaluations for, each tenant finds
 
 
 def test_tenants_have_separate_ledgers(table: Any) -> None:

@@ -9,8 +9,10 @@ be produced here (the fixture raises an error of the same name instead).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,7 @@ from tests.helpers import (
     set_secret,
     signature_ok,
     states_entered,
+    wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -81,8 +84,9 @@ def test_all_notifications_failed_is_caught_into_fail_then_redelivered_by_reeval
     assert "HTTP 500" in execution["cause"]
     assert len(read_received(record)) == 1  # it really tried, over HTTP
 
-    # The webhook is fixed; the tenant's scheduled re-evaluation delivers what failed.
+    # The webhook is fixed; once its backoff passed (1 s locally), re-evaluation delivers what failed.
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
+    time.sleep(1.5)
     again = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant, "scheduled_time": "2026-11-27T10:00:00Z"})
     assert again["status"] == "SUCCEEDED"
     assert states_entered(again)[-1] == "NotificationsSent"
@@ -91,6 +95,60 @@ def test_all_notifications_failed_is_caught_into_fail_then_redelivered_by_reeval
     # and once delivered, re-evaluation has nothing left to do
     last = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
     assert states_entered(last)[-1] == "NoMatchingRules"
+
+
+def test_the_sweep_retries_due_work_of_tenants_without_a_schedule(stack, webhook):
+    from emulator.scheduler import fire_now
+
+    base, record = webhook
+    tenant = _tenant()  # no re-evaluation schedule of its own
+    push(stack, tenant, [LOCK_RULE], f"{base}/status/503/{tenant}")
+    set_secret(stack, tenant, "k")
+    failed = run_execution(stack, batch_input(tenant, events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)).payload)
+    assert failed["status"] == "FAILED"
+    push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
+    time.sleep(1.5)  # the local backoff (1 s)
+    sweep = stack.outputs["sweep_schedule"]
+    fire_now(stack.endpoint, sweep["name"], sweep["group"])  # invokes the sweep function
+    sfn = stack.client("stepfunctions")
+
+    def swept() -> list[dict[str, Any]]:
+        runs = sfn.list_executions(stateMachineArn=stack.outputs["state_machine_arn"])["executions"]
+        return [e for e in runs if e["name"].startswith(f"sweep-{tenant}-") and e["status"] != "RUNNING"]
+
+    (execution,) = wait_for(swept, timeout=90, what="the sweep's re-evaluation")
+    assert execution["status"] == "SUCCEEDED"
+    assert [r["path"] for r in read_received(record) if r["path"] == f"/hooks/{tenant}"] == [f"/hooks/{tenant}"]
+
+
+def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook):
+    from handlers import ledger
+    from handlers.rules.evaluate import match_record
+    from handlers.rules.model import Rule
+
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [LOCK_RULE], f"{base}/status/500/{tenant}")
+    set_secret(stack, tenant, "k")
+    (event,) = events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)
+    match = match_record(tenant, Rule.model_validate(LOCK_RULE), event)
+    out = stack.outputs
+    table = stack.resource("dynamodb").Table(out["state_table"])
+    # nine attempts failed already; the tenth is the last
+    table.put_item(Item={"pk": ledger.partition(tenant), "sk": match["notification_id"], "status": "pending", "attempts": 9,
+                         "match": json.dumps(match), "due_shard": ledger.due_shard(match["notification_id"]), "due_at": 0})  # fmt: skip
+    execution = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
+    assert execution["status"] == "FAILED" and len(read_received(record)) == 1  # the last attempt was made
+    item = table.get_item(Key={"pk": ledger.partition(tenant), "sk": match["notification_id"]})["Item"]
+    assert item["status"] == "dead_lettered" and item["attempts"] == 10 and "due_at" not in item
+    sqs = stack.client("sqs")
+    letters = sqs.receive_message(QueueUrl=out["dead_notifications_queue_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    mine = [m for m in letters.get("Messages", []) if m["MessageAttributes"]["tenant_id"]["StringValue"] == tenant]
+    (letter,) = mine
+    body = json.loads(letter["Body"])
+    assert body["match"] == match and body["attempts"] == 10 and "HTTP 500" in body["reason"]
+    # nothing is left to retry: re-evaluation finds no due work
+    assert states_entered(run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant}))[-1] == "NoMatchingRules"
 
 
 # -- Retry and Catch, with test functions in the Task states ----------------------------------------

@@ -145,7 +145,7 @@ class RuleState:
         assert rule.suppress is not None
         now = int(self.clock())
         item_key = {"pk": f"sup#{self.tenant}#{rule.rule_id}", "sk": key_hash(key)}
-        return conditional(
+        claimed = conditional(
             self.table.put_item,
             Item={
                 **item_key,
@@ -157,6 +157,7 @@ class RuleState:
             ExpressionAttributeNames={"#until": "until"},
             ExpressionAttributeValues={":now": now, ":uid": uid},
         )
+        return claimed is not None
 
     # -- shadow ------------------------------------------------------------------------------------
 

@@ -10,6 +10,13 @@ locals {
         dimensions  = { QueueName = module.raw_events.dlq_name }
         statistic   = "Maximum"
       }
+      "dead-notifications-not-empty" = {
+        description = "Notifications were dead-lettered after every delivery attempt failed. Runbook: docs/operations.md#dead-notifications"
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = aws_sqs_queue.dead_notifications.name }
+        statistic   = "Maximum"
+      }
       "executions-failed" = {
         description = "Evaluation executions failed. Runbook: docs/operations.md#failed-executions"
         namespace   = "AWS/States"
@@ -23,6 +30,7 @@ locals {
         normalize             = module.normalize.name
         check-rules           = module.check_rules.name
         trigger-notifications = module.trigger_notifications.name
+        sweep                 = module.sweep.name
         } : "${stage}-errors" => {
         description = "The ${stage} stage raised errors. Runbook: docs/operations.md#alarms"
         namespace   = "AWS/Lambda"

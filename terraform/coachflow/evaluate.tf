@@ -42,16 +42,20 @@ module "trigger_notifications" {
   tags               = local.tags
 
   environment = merge(local.common_environment, {
-    RULES_TABLE             = aws_dynamodb_table.rules.name
-    STATE_TABLE             = aws_dynamodb_table.state.name
-    WEBHOOK_SECRET_PREFIX   = local.secret_prefix
-    WEBHOOK_TIMEOUT_SECONDS = tostring(var.trigger_notifications.webhook_timeout_seconds)
-    ALLOW_HTTP_WEBHOOKS     = tostring(var.allow_http_webhooks)
+    RULES_TABLE                  = aws_dynamodb_table.rules.name
+    STATE_TABLE                  = aws_dynamodb_table.state.name
+    WEBHOOK_SECRET_PREFIX        = local.secret_prefix
+    WEBHOOK_TIMEOUT_SECONDS      = tostring(var.trigger_notifications.webhook_timeout_seconds)
+    ALLOW_HTTP_WEBHOOKS          = tostring(var.allow_http_webhooks)
+    DELIVERY_LEASE_SECONDS       = tostring(local.delivery_lease_seconds)
+    DELIVERY_BACKOFF_SECONDS     = tostring(var.trigger_notifications.backoff_seconds)
+    DEAD_NOTIFICATIONS_QUEUE_URL = aws_sqs_queue.dead_notifications.url
   })
 
   policy_statements = [
     { sid = "ReadTenantSettings", actions = ["dynamodb:GetItem"], resources = [aws_dynamodb_table.rules.arn] },
-    { sid = "RecordDeliveries", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = [aws_dynamodb_table.state.arn] },
+    { sid = "RecordDeliveries", actions = ["dynamodb:UpdateItem"], resources = [aws_dynamodb_table.state.arn] },
+    { sid = "DeadLetterNotifications", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.dead_notifications.arn] },
     { sid = "ReadWebhookSecrets", actions = ["secretsmanager:GetSecretValue"], resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${local.secret_prefix}*"] },
     { sid = "ClaimCheckGet", actions = ["s3:GetObject"], resources = [local.claim_check_objects.matches] },
     { sid = "UseDataKey", actions = ["kms:Decrypt"], resources = [aws_kms_key.this.arn] },
@@ -71,4 +75,19 @@ module "state_machine" {
   kms_key_arn          = aws_kms_key.this.arn
   log_retention_days   = var.log_retention_days
   tags                 = local.tags
+}
+
+# A claimed notification is leased for longer than its deliverer can run, so a live deliverer never
+# loses its lease to a retry (handlers/ledger.py); a dead one's lease expires and the sweep retries it.
+locals {
+  delivery_lease_seconds = coalesce(var.trigger_notifications.delivery_lease_seconds, var.trigger_notifications.timeout + 60)
+}
+
+# Notifications whose every attempt failed, with the reason: nothing ages out silently. Kept 14 days
+# (the SQS maximum); an alarm watches its depth (alarms.tf).
+resource "aws_sqs_queue" "dead_notifications" {
+  name                      = "${local.name}-dead-notifications"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = local.tags
 }

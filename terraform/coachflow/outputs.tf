@@ -34,6 +34,7 @@ output "function_names" {
     normalize             = module.normalize.name
     check_rules           = module.check_rules.name
     trigger_notifications = module.trigger_notifications.name
+    sweep                 = module.sweep.name
   }
 }
 
@@ -43,6 +44,7 @@ output "function_arns" {
     normalize             = module.normalize.arn
     check_rules           = module.check_rules.arn
     trigger_notifications = module.trigger_notifications.arn
+    sweep                 = module.sweep.arn
   }
 }
 
@@ -84,4 +86,14 @@ output "schedule_names" {
 output "kms_key_arn" {
   description = "The environment's customer-managed KMS key."
   value       = aws_kms_key.this.arn
+}
+
+output "dead_notifications_queue_url" {
+  description = "Notifications whose every delivery attempt failed, with the reason (attribute reason; body: tenant, attempts, reason, match)."
+  value       = aws_sqs_queue.dead_notifications.url
+}
+
+output "sweep_schedule" {
+  description = "The sweep's schedule: name and group (fire it now with ./build.sh fire-schedule NAME --group GROUP)."
+  value       = { name = "${local.name}-sweep", group = module.sweep_schedule.group_name }
 }

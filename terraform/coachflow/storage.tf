@@ -28,7 +28,7 @@ resource "aws_dynamodb_table" "rules" {
   }
 }
 
-# Evaluation state: threshold counters, suppression windows, delivered/pending notifications.
+# Evaluation state: threshold counters, suppression windows, the notification ledger.
 # Items expire through TTL.
 resource "aws_dynamodb_table" "state" {
   name                        = "${local.name}-state"
@@ -45,6 +45,23 @@ resource "aws_dynamodb_table" "state" {
   attribute {
     name = "sk"
     type = "S"
+  }
+  attribute {
+    name = "due_shard"
+    type = "S"
+  }
+  attribute {
+    name = "due_at"
+    type = "N"
+  }
+
+  # Sparse: only notifications that are not finished carry due_shard/due_at, so the sweep finds every
+  # tenant with due work without scanning the table (handlers/ledger.py: due_tenants).
+  global_secondary_index {
+    name            = "due"
+    hash_key        = "due_shard"
+    range_key       = "due_at"
+    projection_type = "KEYS_ONLY"
   }
 
   ttl {

@@ -61,11 +61,39 @@ variable "check_rules" {
 }
 
 variable "trigger_notifications" {
-  description = "Sizing of TriggerNotifications and its webhook timeout."
+  description = "TriggerNotifications: sizing, the webhook timeout, the delivery lease (default: the function timeout + 60 s; it must outlast the function) and the base of the backoff between attempts (doubling, at most an hour)."
   type = object({
     timeout                 = optional(number, 60)
     memory_size             = optional(number, 256)
     webhook_timeout_seconds = optional(number, 5)
+    delivery_lease_seconds  = optional(number)
+    backoff_seconds         = optional(number, 60)
+  })
+  default = {}
+
+  validation {
+    # A lease shorter than the function's run would let a retry deliver what a live deliverer is
+    # still sending: a duplicate.
+    condition     = var.trigger_notifications.delivery_lease_seconds == null || try(var.trigger_notifications.delivery_lease_seconds > var.trigger_notifications.timeout + 10, false)
+    error_message = "trigger_notifications.delivery_lease_seconds must exceed the function timeout by more than 10 seconds, or be left unset (timeout + 60)."
+  }
+
+  validation {
+    condition     = var.trigger_notifications.webhook_timeout_seconds + 5 < var.trigger_notifications.timeout
+    error_message = "trigger_notifications.timeout must leave room for one webhook request and the deadline margin (webhook_timeout_seconds + 5 s)."
+  }
+
+  validation {
+    condition     = var.trigger_notifications.backoff_seconds >= 1 && var.trigger_notifications.backoff_seconds <= 3600
+    error_message = "trigger_notifications.backoff_seconds must be between 1 and 3600."
+  }
+}
+
+variable "sweep" {
+  description = "The sweep: how often it starts a re-evaluation for every tenant with due notifications (failed, deferred, or leased by a deliverer that died)."
+  type = object({
+    schedule = optional(string, "rate(5 minutes)")
+    enabled  = optional(bool, true)
   })
   default = {}
 }

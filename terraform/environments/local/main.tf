@@ -52,6 +52,11 @@ module "coachflow" {
     timeout                            = 30
   }
 
+  # Retries within seconds, not minutes, and a sweep that runs when fired (./build.sh fire-schedule
+  # coachflow-local-sweep --group coachflow-local-sweep): tests and the demo decide when work is retried.
+  trigger_notifications = { backoff_seconds = 1 }
+  sweep                 = { enabled = false }
+
   tenants = {
     acme   = { reevaluation_schedule = "rate(1 hour)" }
     globex = { reevaluation_schedule = "cron(0 8 ? * MON-FRI *)", timezone = "Europe/Paris" }

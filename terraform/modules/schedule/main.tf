@@ -1,5 +1,5 @@
-# EventBridge Scheduler schedules that start the state machine (re-evaluation mode), with a role
-# that may start exactly that state machine.
+# EventBridge Scheduler schedules with one target each (a state machine to start, or a function to
+# invoke), and a role that may start or invoke exactly that target.
 data "aws_iam_policy_document" "assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -16,11 +16,27 @@ resource "aws_iam_role" "this" {
   tags               = var.tags
 }
 
+locals {
+  target_arn = coalesce(var.state_machine_arn, var.function_arn)
+}
+
 data "aws_iam_policy_document" "this" {
-  statement {
-    sid       = "StartReevaluation"
-    actions   = ["states:StartExecution"]
-    resources = [var.state_machine_arn]
+  dynamic "statement" {
+    for_each = var.state_machine_arn == null ? [] : [var.state_machine_arn]
+    content {
+      sid       = "StartTheStateMachine"
+      actions   = ["states:StartExecution"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.function_arn == null ? [] : [var.function_arn]
+    content {
+      sid       = "InvokeTheFunction"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -56,7 +72,7 @@ resource "aws_scheduler_schedule" "this" {
   }
 
   target {
-    arn      = var.state_machine_arn
+    arn      = local.target_arn
     role_arn = aws_iam_role.this.arn
     input    = each.value.input
 

@@ -4,8 +4,20 @@ variable "name" {
 }
 
 variable "state_machine_arn" {
-  description = "The state machine every schedule starts."
+  description = "The state machine every schedule starts (set this or function_arn)."
   type        = string
+  default     = null
+}
+
+variable "function_arn" {
+  description = "The Lambda function every schedule invokes (set this or state_machine_arn)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.function_arn == null) != (var.state_machine_arn == null)
+    error_message = "Set exactly one target: state_machine_arn or function_arn."
+  }
 }
 
 variable "schedules" {
