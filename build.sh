@@ -22,6 +22,7 @@ usage: ./build.sh VERB [ARGS]
   normalize --source VENDOR|auto [--tenant T] FILE...
   rules validate|test DIR|FILE
   rules push --tenant T DIR|FILE [--webhook-url URL] [--table NAME] [--endpoint URL]
+  tenant --tenant T [--webhook-url URL] [--producer SENDER_ID]...   (who may send the tenant's events)
   send --tenant T [--source VENDOR|auto] FILE...      (to the environment started by 'up')
   fire-schedule NAME [--group GROUP]                   (fire an EventBridge schedule now, on 'up')
 
@@ -117,7 +118,7 @@ case "$verb" in
     [[ -f "$dir/$1.tfplan" ]] || die "no saved plan: run ./build.sh plan $1 first"
     terraform -chdir="$dir" apply -input=false "$1.tfplan"
     rm -f "$dir/$1.tfplan" ;;
-  normalize|rules|send)
+  normalize|rules|send|tenant)
     ensure_venv
     exec "$PY" -m cli "$verb" "$@" ;;
   fire-schedule)

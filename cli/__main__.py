@@ -2,6 +2,7 @@
 operators, never part of the Lambda image.
 
     normalize --source VENDOR|auto [--tenant T] FILE...    one JSON line per outcome
+    tenant --tenant T [--webhook-url URL] [--producer ID]...  show or set a tenant's webhook and producers
     rules validate DIR|FILE                                exit 1 naming every invalid rule
     rules test DIR|FILE                                    exit 1 naming every failing rule test
     rules push --tenant T DIR|FILE [--webhook-url URL]     validate, then store (embedded AWS or real)
@@ -23,7 +24,7 @@ import boto3
 
 from cli.packs import RuleFileError, load_rules, read_document, resolve_tenant
 from cli.rule_tests import run
-from handlers import vendors
+from handlers import tenant_settings, vendors
 from handlers.ingest import AUTO, envelope, normalize_payload
 from handlers.rules.model import Rule
 from handlers.rules.store import RuleStore
@@ -168,6 +169,22 @@ def cmd_rules_push(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return 0
 
 
+# -- tenant -------------------------------------------------------------------------------------------
+
+
+def cmd_tenant(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    table_name = args.table or os.environ.get("COACHFLOW_RULES_TABLE") or _local_outputs().get("rules_table")
+    if not table_name:
+        return _usage(parser, "no rules table: pass --table (or start the local environment with './build.sh up')")
+    session, endpoint = _session(args)
+    table = session.resource("dynamodb", endpoint_url=endpoint).Table(table_name)
+    tenant_settings.update(table, args.tenant, webhook_url=args.webhook_url, producers=args.producer)
+    settings = tenant_settings.read(table, args.tenant)
+    print(json.dumps({"tenant": args.tenant, "webhook_url": settings.webhook_url, "producers": list(settings.producers),
+                      "ruleset_version": settings.ruleset_version, "table": table_name}))  # fmt: skip
+    return 0
+
+
 # -- send ---------------------------------------------------------------------------------------------
 
 
@@ -211,6 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
     p.add_argument("--webhook-url", help="set the tenant's webhook URL too")
     p.set_defaults(func=cmd_rules_push)
+
+    p = sub.add_parser("tenant", help="show or change a tenant's settings: its webhook and its registered producers")
+    p.add_argument("--tenant", type=_tenant, required=True)
+    p.add_argument("--webhook-url", help="where the tenant's notifications go")
+    p.add_argument("--producer", action="append", metavar="SENDER_ID",
+                   help="an SQS sender id that may send the tenant's events (AIDA..., or AROA...:* for any session "
+                        "of a role); repeat it; the list replaces the registered one")  # fmt: skip
+    p.add_argument("--table", help="rules table (default: the local environment's)")
+    p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
+    p.set_defaults(func=cmd_tenant)
 
     p = sub.add_parser("send", help="send raw vendor payloads to the raw-events queue")
     p.add_argument("--tenant", type=_tenant, required=True)

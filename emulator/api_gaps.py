@@ -3,6 +3,9 @@
 - SQS: ``RedriveAllowPolicy`` is stored but never returned, so the provider waits forever for the
   attribute it set (``aws_sqs_queue_redrive_allow_policy``); ``RedrivePolicy`` comes back with
   spaces where AWS returns compact JSON, so every plan shows a whitespace-only change.
+- SQS: every message's ``SenderId`` is one fixed id; AWS reports the sending principal's id. Here
+  it is the caller's access key id, so producers can be told apart (the tenant trust boundary:
+  ``docs/guarantees.md``).
 - Step Functions: ``ListStateMachineVersions`` is not routed; the provider calls it after creating
   a state machine.
 """
@@ -10,11 +13,18 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
 from typing import Any
 
 from moto.core.responses import ActionResult
-from moto.sqs.models import Queue
+from moto.sqs import models as sqs_models
+from moto.sqs.models import Message, Queue
+from moto.sqs.responses import SQSResponse
 from moto.stepfunctions.responses import StepFunctionResponse
+
+_sender = threading.local()  # the access key of the SQS request being served on this thread
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 def _sqs_redrive_allow_policy() -> None:
@@ -46,6 +56,30 @@ def _sfn_list_state_machine_versions() -> None:
     StepFunctionResponse.list_state_machine_versions = list_state_machine_versions  # type: ignore[attr-defined]
 
 
+def _sqs_sender_id() -> None:
+    for action in ("send_message", "send_message_batch"):
+        original = getattr(SQSResponse, action)
+
+        def serve(self: SQSResponse, _original: Any = original) -> Any:
+            # SigV4: "AWS4-HMAC-SHA256 Credential=<access key>/<date>/<region>/sqs/aws4_request, ..."
+            found = _CREDENTIAL.search(str(self.headers.get("Authorization", "")))
+            _sender.key = found.group(1) if found else None
+            try:
+                return _original(self)
+            finally:
+                _sender.key = None
+
+        setattr(SQSResponse, action, serve)
+    created = Message.__init__
+
+    def init(self: Message, *args: Any, **kwargs: Any) -> None:
+        created(self, *args, **kwargs)
+        self.sender_id = getattr(_sender, "key", None) or sqs_models.DEFAULT_SENDER_ID
+
+    Message.__init__ = init  # type: ignore[method-assign]
+
+
 def install() -> None:
+    _sqs_sender_id()
     _sqs_redrive_allow_policy()
     _sfn_list_state_machine_versions()

@@ -19,6 +19,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from emulator.clients import REGION
 from emulator.scheduler import fire_now
 from emulator.stack import DEFAULT_PORT, EXAMPLES, ROOT, LocalEnvironment, free_port, port_in_use, stop_group
 from emulator.webhook_receiver import read_record
@@ -62,10 +65,17 @@ DEMO_EVENTS = [
 ]
 # A broken integration: not JSON at all. It must be rejected with a reason and dead-lettered.
 BROKEN = ("globex", "okta", '{"eventType": "user.session.start", "published": ')
+# Each tenant's integration sends with its own credentials; the embedded AWS reports the access key
+# as the message's SenderId (AWS: the principal's id), and only registered producers speak for a
+# tenant. acme's integration also tries to send a record naming globex: it is refused.
+PRODUCERS = {"acme": "AKIDACMEINTEGRATION", "globex": "AKIDGLOBEXINTEGRATION"}
+FORGED = ("globex", "okta", "okta/user_account_lock.json", PRODUCERS["acme"])
 
 
-def _send(env: LocalEnvironment, queue_url: str, tenant: str, source: str, body: str) -> None:
-    env.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=envelope(tenant, source))
+def _send(env: LocalEnvironment, queue_url: str, tenant: str, source: str, body: str, producer: str) -> None:
+    session = boto3.session.Session(aws_access_key_id=producer, aws_secret_access_key="demo", region_name=REGION)
+    sqs = session.client("sqs", endpoint_url=env.endpoint)
+    sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=envelope(tenant, source))
 
 
 def _queue_empty(env: LocalEnvironment, url: str) -> bool:
@@ -144,6 +154,13 @@ def run() -> int:
             )  # fmt: skip
             if code != 0:
                 raise RuntimeError(f"rules push for {tenant} failed")
+            code = subprocess.call(
+                [sys.executable, "-m", "cli", "tenant", "--tenant", tenant, "--producer", PRODUCERS[tenant],
+                 "--table", out["rules_table"], "--endpoint", env.endpoint],
+                cwd=ROOT, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            if code != 0:
+                raise RuntimeError(f"registering the producer of {tenant} failed")
 
         print("== sending vendor events to the raw-events queue")
         expected: Counter[str] = Counter()
@@ -154,11 +171,14 @@ def run() -> int:
                 expected[outcome.kind] += 1
                 vendors_seen.add(outcome.source)
             tenants_seen.add(tenant)
-            _send(env, out["raw_events_queue_url"], tenant, source, body)
+            _send(env, out["raw_events_queue_url"], tenant, source, body, PRODUCERS[tenant])
         tenant, source, body = BROKEN
         expected["rejected"] += 1
-        _send(env, out["raw_events_queue_url"], tenant, source, body)
-        sent = len(DEMO_EVENTS) + 1
+        _send(env, out["raw_events_queue_url"], tenant, source, body, PRODUCERS[tenant])
+        tenant, source, sample, producer = FORGED
+        expected["rejected"] += 1
+        _send(env, out["raw_events_queue_url"], tenant, source, (EXAMPLES / sample).read_text(encoding="utf-8"), producer)
+        sent = len(DEMO_EVENTS) + 2
         events_in = sum(expected.values())
         print(f"   {sent} messages, {events_in} records, vendors {sorted(vendors_seen)}, tenants {sorted(tenants_seen)}")
 
@@ -207,7 +227,7 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
     by_path = Counter(r["path"] for r in received)
 
     print("\n================ coachflow demo summary ================")
-    print(f"events in:         {events_in} records in {len(DEMO_EVENTS) + 1} messages")
+    print(f"events in:         {events_in} records in {len(DEMO_EVENTS) + 2} messages")
     print(f"normalize stage:   normalized={reported['normalized']} ignored={reported['ignored']} rejected={reported['rejected']}"
           f"   (expected {dict(expected)})")  # fmt: skip
     for message in dlq:

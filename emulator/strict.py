@@ -31,7 +31,8 @@ def _sqs_batch_total() -> None:
 
     def send_message_batch(self: SQSBackend, queue_name: str, entries: dict[str, dict[str, Any]]) -> Any:
         total = sum(
-            len(str(entry.get("MessageBody", "")).encode("utf-8", "surrogatepass")) + _attributes_bytes(entry.get("MessageAttributes") or {})
+            len(str(entry.get("MessageBody", "")).encode("utf-8", "surrogatepass"))
+            + _attributes_bytes(entry.get("MessageAttributes") or {})
             for entry in entries.values()
         )
         if total > SQS_BATCH_BYTES:

@@ -67,6 +67,11 @@ def normalize_payload(body: str, source: str | None, tenant: str | None, receive
     return outcomes
 
 
+def reject_payload(body: str, source: str | None, reason: RejectReason, detail: str) -> list[Outcome]:
+    """The one outcome of a payload refused as a whole, before it is split (its envelope is wrong)."""
+    return [RejectedOutcome(source or AUTO, reason, detail, body)]
+
+
 def _split(body: str, vendor: Vendor | None) -> Iterator[tuple[Vendor | None, Any]]:
     """(vendor or None, record) for every record in the payload."""
     stripped = body.strip().lstrip("\ufeff")

@@ -16,6 +16,7 @@ BatchProcessor, partial batch responses):
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -25,15 +26,18 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers import aws, batching, claim_check
-from handlers.ingest import SOURCE_ATTRIBUTE, TENANT_ATTRIBUTE, envelope, normalize_payload
-from handlers.outcomes import KINDS, NormalizedOutcome, Outcome, RejectedOutcome
+from handlers import aws, batching, claim_check, tenant_settings
+from handlers.ingest import SOURCE_ATTRIBUTE, TENANT_ATTRIBUTE, envelope, normalize_payload, reject_payload
+from handlers.outcomes import KINDS, NormalizedOutcome, Outcome, RejectedOutcome, RejectReason
+from handlers.tenancy import TENANT_ID
 
 DLQ_INLINE_BYTES = 200 * 1024  # SQS messages are at most 256 KiB, attributes included
 SQS_BATCH_BYTES, SQS_BATCH_ENTRIES = 262_144, 10  # SendMessageBatch: all messages together, and how many
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+SETTINGS_TTL = 60.0
+_settings_cache: dict[str, tuple[float, tenant_settings.TenantSettings]] = {}
 
 
 def _attribute(record: SQSRecord, name: str) -> str | None:
@@ -41,10 +45,26 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
     return value.string_value if value is not None else None
 
 
+def _settings(tenant: str) -> tenant_settings.TenantSettings:
+    """The tenant's settings, cached per warm function for SETTINGS_TTL seconds (producers rarely change)."""
+    cached = _settings_cache.get(tenant)
+    if cached is None or cached[0] < time.monotonic():
+        settings = tenant_settings.read(aws.resource("dynamodb").Table(aws.setting("RULES_TABLE")), tenant)
+        cached = _settings_cache[tenant] = (time.monotonic() + SETTINGS_TTL, settings)
+    return cached[1]
+
+
 def _ingest(record: SQSRecord) -> list[Outcome]:
     sent = record.attributes.sent_timestamp
     received = int(sent) if sent else None
-    return normalize_payload(record.body, _attribute(record, SOURCE_ATTRIBUTE), _attribute(record, TENANT_ATTRIBUTE), received)
+    tenant, source = _attribute(record, TENANT_ATTRIBUTE), _attribute(record, SOURCE_ATTRIBUTE)
+    if tenant and TENANT_ID.match(tenant):
+        # The envelope names the tenant; only the tenant's registered producers may (docs/guarantees.md).
+        sender = record.attributes.sender_id
+        if not _settings(tenant).allows(sender):
+            detail = f"sender {sender!r:.80} is not a registered producer of tenant {tenant}"
+            return reject_payload(record.body, source, RejectReason.UNREGISTERED_PRODUCER, detail)
+    return normalize_payload(record.body, source, tenant, received)
 
 
 def _claim_check(tenant: str) -> batching.ClaimCheck:

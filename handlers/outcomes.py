@@ -19,6 +19,7 @@ class RejectReason(StrEnum):
     WRONG_TYPES = "wrong_types"  # a field the normalizer needs has the wrong type or format
     MISSING_FIELD = "missing_field"  # a field the normalizer needs is absent
     OVERSIZED = "oversized"  # the record is larger than coachflow accepts
+    UNREGISTERED_PRODUCER = "unregistered_producer"  # the sender may not speak for the tenant the envelope names
 
 
 class IgnoreReason(StrEnum):

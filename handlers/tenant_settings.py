@@ -1,9 +1,11 @@
 """A tenant's settings: the item ``#tenant`` in the rules table, beside the tenant's rules.
 
-It holds where the tenant's notifications go (``webhook_url``) and which rule set is current
+It holds where the tenant's notifications go (``webhook_url``), which rule set is current
 (``ruleset_version``, written last by a rules push, so a reader that sees a version sees its
-rules). CheckEventsForRuleMatch reads the version to know when its cached rules are stale;
-TriggerNotifications reads the webhook. Nothing else reads or writes this item.
+rules), and who may speak for the tenant (``producers``: the SQS sender ids of its integrations;
+normalize rejects a record any other sender attributes to the tenant). CheckEventsForRuleMatch
+reads the version to know when its cached rules are stale, TriggerNotifications the webhook,
+normalize the producers. Nothing else reads or writes this item.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ class TenantSettings:
     ruleset_version: str = NO_RULES
     rule_count: int = 0
     webhook_url: str | None = None
+    producers: tuple[str, ...] = ()  # SQS sender ids, exact or ending in '*' (every session of a role)
+
+    def allows(self, sender: str | None) -> bool:
+        """Whether a message sent by ``sender`` (its SQS ``SenderId``) may speak for this tenant."""
+        if not sender:
+            return False
+        return any(sender == p or (p.endswith("*") and sender.startswith(p[:-1])) for p in self.producers)
 
 
 def read(table: Table, tenant: str) -> TenantSettings:
@@ -33,6 +42,7 @@ def read(table: Table, tenant: str) -> TenantSettings:
         ruleset_version=str(item.get("ruleset_version", NO_RULES)),
         rule_count=int(item.get("rule_count", 0)),
         webhook_url=str(item["webhook_url"]) if item.get("webhook_url") else None,
+        producers=tuple(sorted(str(p) for p in item.get("producers") or ())),
     )
 
 
@@ -47,6 +57,27 @@ def write(table: Table, tenant: str, ruleset_version: str, rule_count: int, webh
     table.update_item(
         Key={"tenant_id": tenant, "rule_id": SORT_KEY},
         UpdateExpression=update,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def update(table: Table, tenant: str, webhook_url: str | None = None, producers: list[str] | None = None) -> None:
+    """Set the webhook URL and/or the registered producers (a new list replaces the old one)."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    assignments = []
+    if webhook_url is not None:
+        names["#w"], values[":w"] = "webhook_url", webhook_url
+        assignments.append("#w = :w")
+    if producers is not None:
+        names["#p"], values[":p"] = "producers", sorted(set(producers))
+        assignments.append("#p = :p")
+    if not assignments:
+        return
+    table.update_item(
+        Key={"tenant_id": tenant, "rule_id": SORT_KEY},
+        UpdateExpression="SET " + ", ".join(assignments),
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
     )

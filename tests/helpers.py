@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.stack import ROOT, LocalEnvironment
-from handlers import batching
+from handlers import batching, tenant_settings
 from handlers.ingest import normalize_payload
 from handlers.rules.model import Rule
 from handlers.rules.store import RuleStore
@@ -51,9 +51,14 @@ def batch_input(tenant: str, events: list[dict[str, Any]]) -> batching.Batch:
     return batch
 
 
+TEST_PRODUCER = "testing"  # the access key the tests' clients send with: the embedded AWS reports it as SenderId
+
+
 def push(env: LocalEnvironment, tenant: str, rules: list[dict[str, Any]], webhook_url: str | None) -> None:
+    """The tenant's rules and webhook, and the tests' client registered as its producer."""
     table = env.resource("dynamodb").Table(env.outputs["rules_table"])
     RuleStore(table).push(tenant, [Rule.model_validate(r) for r in rules], webhook_url=webhook_url)
+    tenant_settings.update(table, tenant, producers=[TEST_PRODUCER])
 
 
 def set_secret(env: LocalEnvironment, tenant: str, value: str) -> None:

@@ -46,6 +46,9 @@ def test_up_send_push_fire_down(tmp_path: Path):
         pushed = _run("rules", "push", "--tenant", "acme", "rules/tenants/acme.yaml", **env)
         assert pushed.returncode == 0, pushed.stderr
         assert json.loads(pushed.stdout)["rules"] == 14
+        registered = _run("tenant", "--tenant", "acme", "--producer", "testing", "--producer", "AROAEXAMPLE:*", **env)
+        assert registered.returncode == 0, registered.stderr
+        assert json.loads(registered.stdout)["producers"] == ["AROAEXAMPLE:*", "testing"]
         sent = _run("send", "--tenant", "acme", "--source", "okta", str(EXAMPLES / "okta" / "user_account_lock.json"), **env)
         assert sent.returncode == 0 and json.loads(sent.stdout)["message_id"]
         fired = _run("fire-schedule", "coachflow-local-reevaluate-acme", **env)

@@ -210,3 +210,18 @@ def test_the_scheduler_thread_fires_a_due_schedule(emulator):
             return
         time.sleep(0.5)
     pytest.fail("the one-time schedule did not start its state machine")
+
+
+def test_a_send_message_batch_over_256_kib_with_attributes_is_refused_as_aws_does(emulator):
+    sqs = emulator.client("sqs")
+    url = sqs.create_queue(QueueName=f"strict-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    attributes = {"note": {"DataType": "String", "StringValue": "n" * 1000}}
+
+    def batch(body_bytes: int) -> list[dict[str, Any]]:
+        return [{"Id": str(n), "MessageBody": "b" * body_bytes, "MessageAttributes": attributes} for n in range(10)]
+
+    per_attribute = len("note") + len("String") + 1000
+    fits = (262_144 // 10) - per_attribute  # exactly at the limit, attributes included
+    assert not sqs.send_message_batch(QueueUrl=url, Entries=batch(fits)).get("Failed")
+    with pytest.raises(sqs.exceptions.BatchRequestTooLong):
+        sqs.send_message_batch(QueueUrl=url, Entries=batch(fits + 1))  # the bodies alone would fit: moto would accept

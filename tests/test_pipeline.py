@@ -7,20 +7,30 @@ import json
 import uuid
 from typing import Any
 
+import boto3
 import pytest
 
 from emulator.stack import EXAMPLES
+from handlers import tenant_settings
 from handlers.ingest import envelope
 from handlers.outcomes import RejectReason
-from tests.helpers import push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
+from tests.helpers import TEST_PRODUCER, push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def _send(stack, body: str, tenant: str | None, source: str | None) -> str:
-    return stack.client("sqs").send_message(
-        QueueUrl=stack.outputs["raw_events_queue_url"], MessageBody=body, MessageAttributes=envelope(tenant, source)
-    )["MessageId"]
+def _send(stack, body: str, tenant: str | None, source: str | None, producer: str = TEST_PRODUCER) -> str:
+    """Send as ``producer`` (the access key: the embedded AWS reports it as the message's SenderId)."""
+    sqs = boto3.session.Session(aws_access_key_id=producer, aws_secret_access_key="x", region_name="us-east-1").client(
+        "sqs", endpoint_url=stack.endpoint
+    )
+    return sqs.send_message(QueueUrl=stack.outputs["raw_events_queue_url"], MessageBody=body, MessageAttributes=envelope(tenant, source))[
+        "MessageId"
+    ]
+
+
+def _register(stack, tenant: str, *producers: str) -> None:
+    tenant_settings.update(stack.resource("dynamodb").Table(stack.outputs["rules_table"]), tenant, producers=list(producers))
 
 
 def _executions(stack, prefix: str) -> list[dict[str, Any]]:
@@ -47,6 +57,7 @@ def _dead_letters(stack, original_ids: set[str]) -> dict[str, dict[str, Any]]:
 
 def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(stack):
     tenant = f"pl-{uuid.uuid4().hex[:8]}"
+    _register(stack, tenant, TEST_PRODUCER)
     good = (EXAMPLES / "okta" / "user_account_lock.json").read_text()
     wrong_types = json.loads(good)
     wrong_types["published"] = {"not": "a time"}
@@ -61,7 +72,10 @@ def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(sta
             stack, json.dumps({k: v for k, v in json.loads(good).items() if k != "published"}), tenant, "okta"
         ),
         RejectReason.OVERSIZED: _send(stack, oversized, tenant, "okta"),
+        # a valid record, but its sender is no producer of this tenant: it may not speak for it
+        RejectReason.UNREGISTERED_PRODUCER: _send(stack, good, tenant, "okta", producer="AKIDINTRUDER"),
     }
+    assert set(sent) == set(RejectReason)  # every reason, through the deployed pipeline
     ok = _send(stack, good, tenant, "okta")  # a good neighbour in the same SQS batch
     by_message = wait_for(lambda: (lambda d: d if len(d) == len(sent) else None)(_dead_letters(stack, set(sent.values()))),
                           timeout=90, what="every rejected record in the DLQ")  # fmt: skip
@@ -115,3 +129,56 @@ def test_a_tenants_rules_never_see_another_tenants_events(stack, webhook):
     check_output = [e for e in forged["history"] if e["type"] == "TaskSucceeded"][0]["taskSucceededEventDetails"]["output"]
     assert json.loads(check_output)["Payload"]["decisions"] == {"foreign_tenant": 1}
     assert read_received(record) == []
+
+
+def test_dead_letters_of_one_message_are_sent_within_sqs_batch_limits(stack):
+    # Ten rejected records of 26,000 bytes in one message (itself under SQS's 262,144-byte limit):
+    # their dead letters, with reason attributes, weigh more than one SendMessageBatch may carry
+    # (262,144 bytes, attributes included; the embedded AWS enforces it as AWS does).
+    tenant = f"pl-{uuid.uuid4().hex[:8]}"
+    _register(stack, tenant, TEST_PRODUCER)
+    good = json.loads((EXAMPLES / "okta" / "user_account_lock.json").read_text())
+    records = []
+    for n in range(10):
+        record = {**good, "uuid": f"big-{n}", "published": ["not", "a", "time"]}
+        record["displayMessage"] = "x" * (26_000 - len(json.dumps(record, separators=(",", ":"))))
+        records.append(record)
+    body = json.dumps(records, separators=(",", ":"))
+    assert len(body.encode()) < 262_144
+    sent = _send(stack, body, tenant, "okta")
+    sqs, letters = stack.client("sqs"), {}
+
+    def all_ten() -> bool:
+        for message in sqs.receive_message(QueueUrl=stack.outputs["raw_events_dlq_url"], MaxNumberOfMessages=10,
+                                           MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", []):  # fmt: skip
+            if message.get("MessageAttributes", {}).get("original_message_id", {}).get("StringValue") == sent:
+                letters[message["MessageId"]] = message
+        return len(letters) >= 10
+
+    wait_for(all_ten, timeout=90, what="ten dead letters with their reasons")
+    assert len(letters) == 10
+    assert {m["MessageAttributes"]["rejection_reason"]["StringValue"] for m in letters.values()} == {"wrong_types"}
+    assert sorted(json.loads(m["Body"])["uuid"] for m in letters.values()) == [f"big-{n}" for n in range(10)]
+
+
+def test_a_producer_speaks_only_for_the_tenants_that_registered_it(stack, webhook):
+    base, record = webhook
+    alice, bob = f"pl-a-{uuid.uuid4().hex[:6]}", f"pl-b-{uuid.uuid4().hex[:6]}"
+    catch_all = [{"rule_id": "everything-okta", "match": {"metadata": {"product": {"vendor_name": ["Okta"]}}}}]
+    for tenant in (alice, bob):
+        push(stack, tenant, catch_all, f"{base}/hooks/{tenant}")
+        set_secret(stack, tenant, "k")
+    _register(stack, alice, "AKIDALICEINTEGRATION")
+    _register(stack, bob, "AKIDBOBINTEGRATION", "AROABOBROLE:*")  # a role: any of its sessions
+    body = (EXAMPLES / "okta" / "user_account_lock.json").read_text()
+    forged = _send(stack, body, bob, "okta", producer="AKIDALICEINTEGRATION")  # alice's integration names bob
+    _send(stack, body, bob, "okta", producer="AROABOBROLE:collector-7")
+    (letter,) = wait_for(lambda: list(_dead_letters(stack, {forged}).values()), what="the forged record's dead letter")
+    attributes = letter["MessageAttributes"]
+    assert attributes["rejection_reason"]["StringValue"] == "unregistered_producer"
+    assert "AKIDALICEINTEGRATION" in attributes["rejection_detail"]["StringValue"]
+    (execution,) = wait_for(lambda: _executions(stack, bob), what="bob's own record's execution")
+    assert wait_execution(stack, execution["executionArn"])["status"] == "SUCCEEDED"
+    execution_input = json.loads(stack.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["input"])
+    assert len(execution_input["events"]) == 1
+    assert [r["path"] for r in read_received(record)] == [f"/hooks/{bob}"]  # one notification: bob's own record

@@ -27,6 +27,7 @@ module "normalize" {
   environment = merge(local.common_environment, {
     STATE_MACHINE_ARN  = local.state_machine_arn
     REJECTED_QUEUE_URL = module.raw_events.dlq_url
+    RULES_TABLE        = aws_dynamodb_table.rules.name
   })
 
   sqs_source = {
@@ -39,6 +40,7 @@ module "normalize" {
   policy_statements = [
     { sid = "StartEvaluation", actions = ["states:StartExecution"], resources = [local.state_machine_arn] },
     { sid = "DeadLetterRejected", actions = ["sqs:SendMessage"], resources = [module.raw_events.dlq_arn] },
+    { sid = "ReadRegisteredProducers", actions = ["dynamodb:GetItem"], resources = [aws_dynamodb_table.rules.arn] },
     { sid = "ClaimCheckPut", actions = ["s3:PutObject"], resources = [local.claim_check_objects.events, local.claim_check_objects.rejected] },
     { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.this.arn] },
   ]
