@@ -57,54 +57,76 @@ def normalize_payload(body: str, source: str | None, tenant: str | None, receive
         if vendor is None:
             detail = f"unknown source {label!r:.40}; known: {', '.join(vendors.names())}, auto"
             return [RejectedOutcome(label, RejectReason.UNKNOWN_SOURCE, detail, body)]
-    try:
-        records = list(_split(body, vendor))
-    except Rejected as exc:
-        return [RejectedOutcome(label, exc.reason, exc.detail, body)]
     outcomes: list[Outcome] = []
-    for record_vendor, record in records:
-        outcomes.extend(normalize_record(record, record_vendor, tenant, label, received))
+    for piece in _split(body, vendor, label):
+        if isinstance(piece, tuple):
+            record_vendor, record = piece
+            outcomes.extend(normalize_record(record, record_vendor, tenant, label, received))
+        else:
+            outcomes.append(piece)
     return outcomes
 
 
-def _split(body: str, vendor: Vendor | None) -> Iterator[tuple[Vendor | None, Any]]:
-    """(vendor or None, record) for every record in the payload."""
+# What splitting a payload gives: a record to normalize, with its vendor (None when no vendor
+# recognises it), or the outcome of a part of the payload that is already decided (a part no
+# vendor's code could read).
+Piece = tuple[Vendor | None, Any] | RejectedOutcome | IgnoredOutcome
+
+
+def _split(body: str, vendor: Vendor | None, label: str) -> Iterator[Piece]:
     stripped = body.strip().lstrip("\ufeff")
     if not stripped:
-        raise Rejected(RejectReason.MALFORMED, "empty payload")
+        yield RejectedOutcome(label, RejectReason.MALFORMED, "empty payload", body)
+        return
     try:
         payload = pydantic_core.from_json(stripped)  # the Rust parser: twice as fast as json.loads
     except ValueError as exc:  # not JSON (or JSON no string can hold, e.g. a lone surrogate escape)
-        yield from _split_text(stripped, vendor, str(exc))
+        yield from _split_text(stripped, vendor, label, body, str(exc))
         return
-    yield from _split_json(payload, vendor)
+    yield from _split_json(payload, vendor, label)
 
 
-def _split_json(payload: Any, vendor: Vendor | None) -> Iterator[tuple[Vendor | None, Any]]:
-    if vendor is not None:
-        for record in vendor.records(payload):
-            yield vendor, record
-        return
-    # auto: the payload is one event, an array of events, or an API response wrapping them
-    if isinstance(payload, list):
+def _failed(exc: Exception) -> str:
+    """A vendor's code raised on a record of a shape it did not expect: what to tell the operator."""
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _split_json(payload: Any, vendor: Vendor | None, label: str) -> Iterator[Piece]:
+    # Every call into a vendor's code below (detect, records) is guarded: whatever it raises rejects
+    # the record (or the payload) it was given, never the message.
+    if vendor is None and isinstance(payload, list):
+        # auto, an array of events: each one's vendor is detected on its own
         for record in payload:
-            yield vendors.detect(record), record
-        return
-    found = vendors.detect(payload)
-    if found is not None:
-        for record in found.records(payload):
+            try:
+                found = vendors.detect(record)
+            except Exception as exc:
+                yield _rejected(label, record, RejectReason.WRONG_TYPES, f"could not detect its vendor: {_failed(exc)}")
+                continue
             yield found, record
         return
+    try:
+        found, records = (vendor, list(vendor.records(payload))) if vendor is not None else _unwrap(payload)
+    except Exception as exc:
+        source = vendor.SOURCE if vendor is not None else label
+        yield _rejected(source, payload, RejectReason.WRONG_TYPES, f"could not split it into records: {_failed(exc)}")
+        return
+    for record in records:
+        yield found, record
+
+
+def _unwrap(payload: Any) -> tuple[Vendor | None, list[Any]]:
+    """auto, a JSON value that is not an array: one event, or an API response wrapping them."""
+    found = vendors.detect(payload)
+    if found is not None:
+        return found, list(found.records(payload))
     for candidate in vendors.VENDORS.values():
         inner = list(candidate.records(payload))
         if inner and inner != [payload] and all(candidate.detect(r) for r in inner):
-            for record in inner:
-                yield candidate, record
-            return
-    yield None, payload
+            return candidate, inner
+    return None, [payload]
 
 
-def _split_text(text: str, vendor: Vendor | None, error: str) -> Iterator[tuple[Vendor | None, Any]]:
+def _split_text(text: str, vendor: Vendor | None, label: str, body: str, error: str) -> Iterator[Piece]:
     lines = [line for line in text.splitlines() if line.strip()]
     parsed: list[Any] = []
     for line in lines:  # newline-delimited JSON
@@ -114,12 +136,21 @@ def _split_text(text: str, vendor: Vendor | None, error: str) -> Iterator[tuple[
             break
     if parsed and len(parsed) == len(lines):
         for record in parsed:
-            yield from _split_json(record, vendor)
+            yield from _split_json(record, vendor, label)
         return
     text_vendor = vendors.detect_text(text) if vendor is None else vendors.TEXT_VENDORS.get(vendor.SOURCE)
     if text_vendor is None:
-        raise Rejected(RejectReason.MALFORMED, f"not JSON ({error}) and not a text format this source sends")
-    for record in text_vendor.parse_text(text):
+        yield RejectedOutcome(label, RejectReason.MALFORMED, f"not JSON ({error}) and not a text format this source sends", body)
+        return
+    try:  # a vendor's parser failing rejects the payload it was reading, never the message
+        records = list(text_vendor.parse_text(text))
+    except Rejected as exc:
+        yield RejectedOutcome(text_vendor.SOURCE, exc.reason, exc.detail, body)
+        return
+    except Exception as exc:
+        yield RejectedOutcome(text_vendor.SOURCE, RejectReason.MALFORMED, f"could not read its lines: {_failed(exc)}", body)
+        return
+    for record in records:
         yield text_vendor, record
 
 
@@ -129,6 +160,11 @@ def canonical(record: Any) -> bytes:
     if isinstance(record, Line):
         return record.text.encode("utf-8", "surrogatepass")
     return pydantic_core.to_json(record)
+
+
+def _rejected(source: str, record: Any, reason: RejectReason, detail: str) -> RejectedOutcome:
+    """A rejected record, with its raw form for the dead-letter queue."""
+    return RejectedOutcome(source, reason, detail, canonical(record).decode("utf-8", "surrogatepass"))
 
 
 def normalize_record(record: Any, vendor: Vendor | None, tenant: str, label: str, received_ms: int) -> list[Outcome]:

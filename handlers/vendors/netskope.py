@@ -58,7 +58,8 @@ def records(payload: Any) -> Iterable[Any]:
 def detect(record: Any) -> bool:
     if not isinstance(record, dict) or "timestamp" not in record:
         return False
-    return "access_method" in record or "ur_normalized" in record or record.get("type") in _TYPES
+    kind = record.get("type")  # may be any JSON value: only a string can name a type (a list is not hashable)
+    return "access_method" in record or "ur_normalized" in record or (isinstance(kind, str) and kind in _TYPES)
 
 
 def detect_text(text: str) -> bool:
