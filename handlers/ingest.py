@@ -8,6 +8,7 @@ into a rejection with a reason. Nothing here talks to AWS.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Iterator
 
@@ -20,6 +21,7 @@ from handlers.outcomes import (
     MAX_RECORD_BYTES,
     Ignored,
     IgnoredOutcome,
+    IgnoreReason,
     NormalizedOutcome,
     Outcome,
     Rejected,
@@ -96,6 +98,8 @@ def _split_json(payload: Any, vendor: Vendor | None, label: str) -> Iterator[Pie
     # the record (or the payload) it was given, never the message.
     if vendor is None and isinstance(payload, list):
         # auto, an array of events: each one's vendor is detected on its own
+        if not payload:
+            yield IgnoredOutcome(label, IgnoreReason.EMPTY, _empty_page(payload))
         for record in payload:
             try:
                 found = vendors.detect(record)
@@ -110,6 +114,8 @@ def _split_json(payload: Any, vendor: Vendor | None, label: str) -> Iterator[Pie
         source = vendor.SOURCE if vendor is not None else label
         yield _rejected(source, payload, RejectReason.WRONG_TYPES, f"could not split it into records: {_failed(exc)}")
         return
+    if not records:  # an empty page: it is counted, so a poll that found nothing is told from one that was lost
+        yield IgnoredOutcome(found.SOURCE if found is not None else label, IgnoreReason.EMPTY, _empty_page(payload))
     for record in records:
         yield found, record
 
@@ -119,11 +125,22 @@ def _unwrap(payload: Any) -> tuple[Vendor | None, list[Any]]:
     found = vendors.detect(payload)
     if found is not None:
         return found, list(found.records(payload))
+    empty = False
     for candidate in vendors.VENDORS.values():
         inner = list(candidate.records(payload))
         if inner and inner != [payload] and all(candidate.detect(r) for r in inner):
             return candidate, inner
-    return None, [payload]
+        empty = empty or not inner
+    # A response some vendor unwraps to nothing is an empty page ({"data": []} could be several vendors').
+    return None, [] if empty else [payload]
+
+
+def _empty_page(payload: Any) -> str:
+    """Names the shape of a page that holds no records."""
+    if isinstance(payload, dict):
+        arrays = ", ".join(f"{json.dumps(key)}: []" for key, value in payload.items() if value == [])
+        return f"an API response with no records ({arrays})"[:300] if arrays else "an API response with no records"
+    return "an empty JSON array"
 
 
 def _split_text(text: str, vendor: Vendor | None, label: str, body: str, error: str) -> Iterator[Piece]:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from emulator.stack import EXAMPLES
 from handlers import vendors
 from handlers.ingest import normalize_payload
-from handlers.outcomes import RejectReason
+from handlers.outcomes import IgnoreReason, RejectReason
 from handlers.vendors import netskope, okta, paloalto
 
 OKTA = json.loads((EXAMPLES / "okta" / "user_account_lock.json").read_text())
@@ -102,3 +102,39 @@ def test_auto_gives_every_array_element_exactly_one_outcome(records: list[Any]):
     outcomes = normalize_payload(json.dumps([OKTA, *records]), "auto", "acme")
     assert outcomes[0].kind == "normalized"  # the good neighbour is evaluated, whatever follows it
     assert len(outcomes) >= len(records) + 1
+
+
+# 2. an empty page is one ignored outcome, not nothing -----------------------------------------------
+
+EMPTY_PAGES = {  # payload -> (named source, what the detail names)
+    "[]": ("okta", "an empty JSON array"),
+    '{"value": []}': ("microsoft_defender", '"value": []'),
+    '{"@odata.context": "x", "records": []}': ("microsoft_defender", '"records": []'),
+    '{"meta": {"query_time": 0.01}, "resources": [], "errors": []}': ("crowdstrike", '"resources": []'),
+    '{"ok": 1, "result": []}': ("netskope", '"result": []'),
+    '{"meta": {"status": 200}, "data": []}': ("mimecast", '"data": []'),
+    '{"queryEndTime": "2026-03-10T09:00:00Z", "messagesDelivered": [], "messagesBlocked": [], "clicksPermitted": [], "clicksBlocked": []}': (
+        "proofpoint_tap",
+        '"messagesDelivered": []',
+    ),
+}
+
+
+@pytest.mark.parametrize("body", EMPTY_PAGES)
+def test_an_empty_page_is_ignored_once(body: str):
+    named, shape = EMPTY_PAGES[body]
+    for source in (named, "auto"):
+        (outcome,) = normalize_payload(body, source, "acme")
+        assert (outcome.kind, outcome.reason) == ("ignored", IgnoreReason.EMPTY), (source, outcome.summary())
+        assert shape in outcome.detail, outcome.detail
+
+
+def test_an_empty_body_is_still_malformed():
+    for body in ("", "   ", "\n\n\r\n", "\ufeff"):  # nothing at all: not even a page
+        (outcome,) = normalize_payload(body, "auto", "acme")
+        assert (outcome.kind, outcome.reason, outcome.detail) == ("rejected", RejectReason.MALFORMED, "empty payload")
+
+
+def test_an_empty_page_among_newline_delimited_pages():
+    body = '{"value": []}\n' + json.dumps(OKTA) + "\n[]\n"
+    assert _kinds(body) == [("ignored", IgnoreReason.EMPTY), ("normalized", None), ("ignored", IgnoreReason.EMPTY)]
