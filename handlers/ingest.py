@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any, Iterator
 
 import pydantic_core
@@ -28,7 +29,7 @@ from handlers.outcomes import (
     RejectedOutcome,
     RejectReason,
 )
-from handlers.records import Context, Line, Vendor, event_uid
+from handlers.records import Context, Line, TextVendor, Vendor, event_uid
 from handlers.tenancy import TENANT_ID
 
 AUTO = "auto"
@@ -83,7 +84,9 @@ def _split(body: str, vendor: Vendor | None, label: str) -> Iterator[Piece]:
     try:
         payload = pydantic_core.from_json(stripped)  # the Rust parser: twice as fast as json.loads
     except ValueError as exc:  # not JSON (or JSON no string can hold, e.g. a lone surrogate escape)
-        yield from _split_text(stripped, vendor, label, body, str(exc))
+        # Lines are numbered from the body's first line: blank lines before the first record count.
+        skipped = body[: len(body) - len(body.lstrip())].count("\n")
+        yield from _split_text(stripped, skipped, vendor, label, body, str(exc))
         return
     yield from _split_json(payload, vendor, label)
 
@@ -143,22 +146,43 @@ def _empty_page(payload: Any) -> str:
     return "an empty JSON array"
 
 
-def _split_text(text: str, vendor: Vendor | None, label: str, body: str, error: str) -> Iterator[Piece]:
-    lines = [line for line in text.splitlines() if line.strip()]
-    parsed: list[Any] = []
-    for line in lines:  # newline-delimited JSON
-        try:
-            parsed.append(pydantic_core.from_json(line))
-        except ValueError:
-            break
-    if parsed and len(parsed) == len(lines):
-        for record in parsed:
-            yield from _split_json(record, vendor, label)
-        return
+def _split_text(text: str, skipped: int, vendor: Vendor | None, label: str, body: str, error: str) -> Iterator[Piece]:
+    """A payload that is not one JSON document: a vendor's line format, or newline-delimited JSON."""
     text_vendor = vendors.detect_text(text) if vendor is None else vendors.TEXT_VENDORS.get(vendor.SOURCE)
-    if text_vendor is None:
+    if text_vendor is not None and (vendor is None or text_vendor.detect_text(text)):
+        yield from _text_lines(text_vendor, text, skipped, body)
+    elif (lines := _json_lines(text, skipped)) is not None:
+        for number, line, value in lines:
+            if isinstance(value, ValueError):  # a broken line is rejected on its own; its neighbours go on
+                yield vendor, Line(line, None, number, f"not JSON ({value})")
+            else:
+                yield from _split_json(value, vendor, label)
+    elif text_vendor is not None:  # the named vendor's line format, though it did not recognise the text
+        yield from _text_lines(text_vendor, text, skipped, body)
+    else:
         yield RejectedOutcome(label, RejectReason.MALFORMED, f"not JSON ({error}) and not a text format this source sends", body)
-        return
+
+
+def _json_lines(text: str, skipped: int) -> list[tuple[int, str, Any]] | None:
+    """(line number, line, its JSON or the ValueError saying why it is not JSON) for every non-blank
+    line, if the text is newline-delimited JSON: every line JSON, or at least half of them JSON
+    objects or arrays (so a few broken lines do not hide it, and broken pretty-printed JSON, whose
+    lines are fragments, is not taken for it)."""
+    lines: list[tuple[int, str, Any]] = []
+    # Lines end at "\n" only: str.splitlines() would also cut a JSON string at a raw U+2028.
+    for number, line in enumerate(text.split("\n"), skipped + 1):
+        line = line.removesuffix("\r")
+        if line.strip():
+            try:
+                lines.append((number, line, pydantic_core.from_json(line)))
+            except ValueError as exc:
+                lines.append((number, line, exc))
+    broken = sum(isinstance(value, ValueError) for _, _, value in lines)
+    containers = sum(isinstance(value, (dict, list)) for _, _, value in lines)
+    return lines if not broken or 2 * containers >= len(lines) else None
+
+
+def _text_lines(text_vendor: TextVendor, text: str, skipped: int, body: str) -> Iterator[Piece]:
     try:  # a vendor's parser failing rejects the payload it was reading, never the message
         records = list(text_vendor.parse_text(text))
     except Rejected as exc:
@@ -167,8 +191,8 @@ def _split_text(text: str, vendor: Vendor | None, label: str, body: str, error: 
     except Exception as exc:
         yield RejectedOutcome(text_vendor.SOURCE, RejectReason.MALFORMED, f"could not read its lines: {_failed(exc)}", body)
         return
-    for record in records:
-        yield text_vendor, record
+    for record in records:  # numbered from the first line of the body, not of the stripped text
+        yield text_vendor, replace(record, number=record.number + skipped) if record.number else record
 
 
 def canonical(record: Any) -> bytes:
@@ -187,12 +211,15 @@ def _rejected(source: str, record: Any, reason: RejectReason, detail: str) -> Re
 def normalize_record(record: Any, vendor: Vendor | None, tenant: str, label: str, received_ms: int) -> list[Outcome]:
     raw = canonical(record)
     source = vendor.SOURCE if vendor is not None else label
+    where = f"line {record.number}: " if isinstance(record, Line) and record.number else ""  # which line of the payload
 
     def rejected(reason: RejectReason, detail: str) -> RejectedOutcome:
-        return RejectedOutcome(source, reason, detail, raw.decode("utf-8", "surrogatepass"))
+        return RejectedOutcome(source, reason, where + detail, raw.decode("utf-8", "surrogatepass"))
 
     if len(raw) > MAX_RECORD_BYTES:
         return [rejected(RejectReason.OVERSIZED, f"record exceeds {MAX_RECORD_BYTES} bytes")]
+    if isinstance(record, Line) and record.problem is not None:
+        return [rejected(RejectReason.MALFORMED, record.problem)]
     if vendor is None:
         return [rejected(RejectReason.UNKNOWN_SOURCE, "no vendor recognises this record")]
     if not isinstance(record, (dict, Line)):

@@ -138,3 +138,145 @@ def test_an_empty_body_is_still_malformed():
 def test_an_empty_page_among_newline_delimited_pages():
     body = '{"value": []}\n' + json.dumps(OKTA) + "\n[]\n"
     assert _kinds(body) == [("ignored", IgnoreReason.EMPTY), ("normalized", None), ("ignored", IgnoreReason.EMPTY)]
+
+
+# 3. one bad line of a line format rejects that line only, with its number ----------------------------
+
+
+def _lines(name: str) -> list[str]:
+    return (EXAMPLES / name).read_text(encoding="utf-8").strip().split("\n")
+
+
+def _corrupt(name: str, index: int, old: str, new: str) -> list[str]:
+    """The example's lines, with line ``index`` (0-based) broken by replacing ``old`` by ``new``."""
+    lines = _lines(name)
+    assert old in lines[index], (name, index)
+    return [*lines[:index], lines[index].replace(old, new, 1), *lines[index + 1 :]]
+
+
+BAD_LINES = {  # example, 0-based line, the break: a stray character after a closing quote, an unclosed quote
+    "netskope/transaction_w3c_with_fields_header.log": (1, '"Example Paste" US', '"Example Paste"US'),
+    "netskope/transaction_log_streaming_csv.log": (0, '"Cloud Storage, All Internet",', '"Cloud Storage, All Internet"x,'),
+    "cisco_umbrella/dns_logs_s3_export.log": (1, ',"Business Services"', ',"Business Services'),
+    "paloalto/syslog_threat_csv.log": (
+        0,
+        '"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6)",',
+        '"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6)"x,',
+    ),
+    "paloalto/cortex_cef_forwarding.log": (1, "CEF:0|Palo Alto Networks|LF|2.0|TRAFFIC|end|1|", "CEF:0|Palo Alto Networks|LF|2.0|TRAFFIC"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_LINES)
+def test_a_bad_line_is_rejected_alone_with_its_number(name: str):
+    index, old, new = BAD_LINES[name]
+    good = _lines(name)
+    bad = _corrupt(name, index, old, new)
+    vendor = name.split("/")[0]
+    for source in (vendor, "auto"):
+        outcomes = normalize_payload("\n".join(bad), source, "acme")
+        expected = [o.kind for o in normalize_payload("\n".join(good), source, "acme")]
+        expected[index] = "rejected"  # one outcome per line in these files
+        assert [o.kind for o in outcomes] == expected, [o.summary() for o in outcomes]
+        rejected = outcomes[index]
+        assert (rejected.source, rejected.reason) == (vendor, RejectReason.MALFORMED)
+        assert rejected.detail.startswith(f"line {index + 1}: "), rejected.detail
+        assert rejected.raw == bad[index]  # the dead-letter queue gets the line as it was sent
+
+
+def test_line_numbers_count_the_lines_before_the_first_record():
+    bad = _corrupt("paloalto/syslog_threat_csv.log", 1, "THREAT,spyware,", 'THREAT,"spyware"x,')
+    outcomes = normalize_payload("\n\r\n  \n" + "\n".join(bad), "auto", "acme")
+    assert [o.kind for o in outcomes] == ["normalized", "rejected"]
+    assert outcomes[1].detail.startswith("line 5: ")
+
+
+def test_a_record_the_normalizer_rejects_names_its_line():
+    lines = _lines("cisco_umbrella/dns_logs_s3_export.log")
+    outcomes = normalize_payload("\n".join([lines[0], '"2026-03-12 11:30:06","too","few"', lines[1]]), "auto", "acme")
+    assert [o.kind for o in outcomes] == ["normalized", "rejected", "normalized"]
+    assert outcomes[1].detail == "line 2: an Umbrella record has at least 10 columns, got 3"
+
+
+def test_an_unclosed_umbrella_quote_does_not_swallow_the_records_after_it():
+    lines = _lines("cisco_umbrella/dns_logs_s3_export.log")
+    unclosed = lines[0][: lines[0].index('"Phishing,Newly')] + '"Phishing'  # cut inside a quoted field
+    outcomes = normalize_payload("\n".join([unclosed, lines[1], lines[2]]), "cisco_umbrella", "acme")
+    assert [o.kind for o in outcomes] == ["rejected", "normalized", "normalized"]
+    assert outcomes[0].raw == unclosed and outcomes[0].detail.startswith("line 1: not Umbrella CSV")
+    # at the end of the file, too: the unclosed record is rejected, the ones before it stand
+    outcomes = normalize_payload("\n".join([lines[1], lines[2], unclosed]), "cisco_umbrella", "acme")
+    assert [o.kind for o in outcomes] == ["normalized", "normalized", "rejected"]
+    assert outcomes[2].raw == unclosed and outcomes[2].detail.startswith("line 3: ")
+
+
+def test_one_bad_line_of_newline_delimited_json():
+    lines = [json.dumps(OKTA), json.dumps({**OKTA, "uuid": "second"})[:-20], json.dumps({**OKTA, "uuid": "third"})]
+    for source in ("okta", "auto"):
+        outcomes = normalize_payload("\n".join(lines), source, "acme")
+        assert [o.kind for o in outcomes] == ["normalized", "rejected", "normalized"]
+        assert (outcomes[1].reason, outcomes[1].raw) == (RejectReason.MALFORMED, lines[1])
+        assert outcomes[1].detail.startswith("line 2: not JSON")
+    # the first line broken, and blank lines before it
+    outcomes = normalize_payload("\n\n" + "\n".join([lines[1], lines[0]]), "auto", "acme")
+    assert [o.kind for o in outcomes] == ["rejected", "normalized"] and outcomes[0].detail.startswith("line 3: ")
+
+
+def test_text_that_is_no_line_format_is_still_one_rejection():
+    pretty = json.dumps(OKTA, indent=2)
+    for body in (pretty[:-10], "hello\nworld\n", "<14>Mar 12 11:31:02 some-host something else"):
+        (outcome,) = normalize_payload(body, "auto", "acme")
+        assert (outcome.kind, outcome.reason, outcome.raw) == ("rejected", RejectReason.MALFORMED, body)
+
+
+# 4. lines end at "\n" (and "\r\n") only: other line breaks stay inside their field -------------------
+
+BREAKS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
+
+
+@pytest.mark.parametrize("char", BREAKS, ids=[f"U+{ord(c):04X}" for c in BREAKS])
+def test_a_unicode_line_break_inside_a_field_does_not_split_the_record(char: str):
+    def broken(name: str, index: int, old: str) -> tuple[str, int, list[str]]:
+        """The example with ``char`` put inside a field of line ``index`` that its event keeps."""
+        lines = _lines(name)
+        assert old in lines[index]
+        lines[index] = lines[index].replace(old, old[:4] + char + old[4:], 1)
+        return name.split("/")[0], index, lines
+
+    cases = [
+        broken("netskope/transaction_w3c_with_fields_header.log", 1, "/api/v1/pastes"),  # line 0 is #Fields
+        broken("netskope/transaction_log_streaming_csv.log", 0, "design-notes.pdf"),
+        broken("paloalto/syslog_threat_csv.log", 0, "secure-login.example.net"),
+        broken("cisco_umbrella/dns_logs_s3_export.log", 0, "login-verify.example.net"),
+        broken("cisco_umbrella/proxy_logs_s3_export.log", 0, "free-fonts.example.net"),
+    ]
+    if char in "\u2028\u2029\x85":  # JSON strings may hold these raw (the others must be escaped)
+        message = json.dumps({**OKTA, "displayMessage": f"Max sign{char}in attempts"}, ensure_ascii=False)
+        cases.append(("okta", 0, [message, json.dumps({**OKTA, "uuid": "second"})]))
+    for vendor, index, lines in cases:
+        for source in (vendor, "auto"):
+            outcomes = normalize_payload("\n".join(lines), source, "acme")
+            assert len(outcomes) == len(lines), (vendor, source, [o.summary() for o in outcomes])
+            assert outcomes[index].kind == "normalized", outcomes[index].summary()
+            assert any(char in value for value in _strings(outcomes[index].summary())), (vendor, "the character stays in its field")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_crlf_line_ends_are_tolerated():
+    for name in (
+        "netskope/transaction_w3c_with_fields_header.log",
+        "paloalto/syslog_threat_csv.log",
+        "cisco_umbrella/dns_logs_s3_export.log",
+    ):
+        body = (EXAMPLES / name).read_text(encoding="utf-8")
+        unix = [o.summary() for o in normalize_payload(body, "auto", "acme")]
+        assert [o.summary() for o in normalize_payload(body.replace("\n", "\r\n"), "auto", "acme")] == unix, name
+    ndjson = json.dumps(OKTA) + "\r\n" + json.dumps({**OKTA, "uuid": "second"}) + "\r\n"
+    assert _kinds(ndjson) == [("normalized", None)] * 2
