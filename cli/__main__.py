@@ -7,7 +7,8 @@ operators, never part of the Lambda image.
     rules push --tenant T DIR|FILE [--webhook-url URL]     validate, then store (embedded AWS or real)
     send --tenant T --source VENDOR|auto FILE...           put raw payloads on the raw-events queue
 
-Exit codes: 0 success, 1 invalid rules or failing tests, 2 usage errors.
+Exit codes: 0 success, 1 invalid rules or failing tests, 2 usage errors, 141 (128 + SIGPIPE) when
+the reader of the output closes it early (``normalize ... | head -1``), without a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -221,7 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_send)
 
     args = parser.parse_args(argv)
-    code: int = args.func(args, parser)
+    try:
+        code: int = args.func(args, parser)
+        sys.stdout.flush()  # a reader that went away shows here at the latest, not in the interpreter's last flush
+    except BrokenPipeError:
+        # The reader closed the pipe (`normalize ... | head -1`): it wants no more, which is no error
+        # to report. Point stdout at /dev/null so the interpreter's last flush cannot fail again, and
+        # exit as a process killed by SIGPIPE would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return code
 
 

@@ -82,13 +82,22 @@ def _split(body: str, vendor: Vendor | None, label: str) -> Iterator[Piece]:
         yield RejectedOutcome(label, RejectReason.MALFORMED, "empty payload", body)
         return
     try:
-        payload = pydantic_core.from_json(stripped)  # the Rust parser: twice as fast as json.loads
-    except ValueError as exc:  # not JSON (or JSON no string can hold, e.g. a lone surrogate escape)
+        payload = _from_json(stripped)
+    except ValueError as exc:
         # Lines are numbered from the body's first line: blank lines before the first record count.
         skipped = body[: len(body) - len(body.lstrip())].count("\n")
         yield from _split_text(stripped, skipped, vendor, label, body, str(exc))
         return
     yield from _split_json(payload, vendor, label)
+
+
+def _from_json(text: str) -> Any:
+    """The JSON in ``text`` (the Rust parser: twice as fast as json.loads); ValueError if there is none,
+    including JSON no string can hold (a lone surrogate escape)."""
+    try:
+        return pydantic_core.from_json(text)
+    except TypeError:  # a lone surrogate in the text itself: invalid UTF-8 bytes, kept by a surrogateescape reader (the CLI)
+        raise ValueError("not valid UTF-8 text") from None
 
 
 def _failed(exc: Exception) -> str:
@@ -174,7 +183,7 @@ def _json_lines(text: str, skipped: int) -> list[tuple[int, str, Any]] | None:
         line = line.removesuffix("\r")
         if line.strip():
             try:
-                lines.append((number, line, pydantic_core.from_json(line)))
+                lines.append((number, line, _from_json(line)))
             except ValueError as exc:
                 lines.append((number, line, exc))
     broken = sum(isinstance(value, ValueError) for _, _, value in lines)
@@ -208,6 +217,19 @@ def _rejected(source: str, record: Any, reason: RejectReason, detail: str) -> Re
     return RejectedOutcome(source, reason, detail, canonical(record).decode("utf-8", "surrogatepass"))
 
 
+def _unreadable(line: Line) -> str | None:
+    """Why a text record cannot be read, if it cannot: what its vendor's reader said, or that it
+    holds invalid UTF-8 bytes (kept as lone surrogates by a surrogateescape reader, the CLI), which
+    no event can carry."""
+    if line.problem is not None:
+        return line.problem
+    try:
+        line.text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not valid UTF-8 text"
+    return None
+
+
 def normalize_record(record: Any, vendor: Vendor | None, tenant: str, label: str, received_ms: int) -> list[Outcome]:
     raw = canonical(record)
     source = vendor.SOURCE if vendor is not None else label
@@ -218,8 +240,8 @@ def normalize_record(record: Any, vendor: Vendor | None, tenant: str, label: str
 
     if len(raw) > MAX_RECORD_BYTES:
         return [rejected(RejectReason.OVERSIZED, f"record exceeds {MAX_RECORD_BYTES} bytes")]
-    if isinstance(record, Line) and record.problem is not None:
-        return [rejected(RejectReason.MALFORMED, record.problem)]
+    if isinstance(record, Line) and (problem := _unreadable(record)):
+        return [rejected(RejectReason.MALFORMED, problem)]
     if vendor is None:
         return [rejected(RejectReason.UNKNOWN_SOURCE, "no vendor recognises this record")]
     if not isinstance(record, (dict, Line)):

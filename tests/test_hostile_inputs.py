@@ -8,13 +8,18 @@ The table at the end is checked twice: through ``normalize_payload`` and through
 from __future__ import annotations
 
 import json
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from emulator.stack import EXAMPLES
+from emulator.stack import EXAMPLES, ROOT
 from handlers import vendors
 from handlers.ingest import normalize_payload
 from handlers.outcomes import IgnoreReason, RejectReason
@@ -280,3 +285,79 @@ def test_crlf_line_ends_are_tolerated():
         assert [o.summary() for o in normalize_payload(body.replace("\n", "\r\n"), "auto", "acme")] == unix, name
     ndjson = json.dumps(OKTA) + "\r\n" + json.dumps({**OKTA, "uuid": "second"}) + "\r\n"
     assert _kinds(ndjson) == [("normalized", None)] * 2
+
+
+# 5. the CLI: invalid UTF-8 in a file, and a reader that goes away ------------------------------------
+
+
+def _cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, **kwargs)
+
+
+def _utf8_broken(name: str, index: int, old: str) -> bytes:
+    """The example with one invalid UTF-8 byte (0xff) inside ``old`` on line ``index``."""
+    lines = _lines(name)
+    assert old in lines[index]
+    lines[index] = lines[index].replace(old, old[:3] + "\udcff" + old[3:], 1)
+    return "\n".join(lines).encode("utf-8", "surrogateescape")
+
+
+INVALID_UTF8 = {  # file -> (its bytes, the outcome kinds expected)
+    "okta.json": (json.dumps(OKTA).replace("Max sign", "Max\udcff sign").encode("utf-8", "surrogateescape"), ["rejected"]),
+    "okta.ndjson": (
+        "\n".join([json.dumps(OKTA), json.dumps({**OKTA, "uuid": "x\udcff"}, ensure_ascii=False), json.dumps(OKTA)]).encode(
+            "utf-8", "surrogateescape"
+        ),
+        ["normalized", "rejected", "normalized"],
+    ),
+    "w3c.log": (
+        _utf8_broken("netskope/transaction_w3c_with_fields_header.log", 1, "jordan.lee"),
+        ["ignored", "rejected", "normalized"],
+    ),
+    "umbrella.log": (_utf8_broken("cisco_umbrella/dns_logs_s3_export.log", 1, "intranet"), ["normalized", "rejected", "normalized"]),
+    "panos.log": (_utf8_broken("paloalto/syslog_threat_csv.log", 1, "sam.patel"), ["normalized", "rejected"]),
+}
+
+
+@pytest.mark.parametrize("name", INVALID_UTF8)
+def test_invalid_utf8_in_a_file_rejects_its_record_and_the_cli_carries_on(tmp_path: Path, name: str):
+    data, kinds = INVALID_UTF8[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    result = _cli("normalize", "--source", "auto", "--tenant", "t", str(path))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("outcome", "normalized") for line in printed] == kinds
+    # the same, in process: the CLI reads files with surrogateescape, so the invalid byte arrives as U+DCFF
+    outcomes = normalize_payload(data.decode("utf-8", "surrogateescape"), "auto", "t")
+    assert [o.kind for o in outcomes] == kinds
+    rejected = next(o for o in outcomes if o.kind == "rejected")
+    assert rejected.reason == RejectReason.MALFORMED and "\udcff" in rejected.raw  # nothing lost: the byte is kept
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path: Path):
+    many = tmp_path / "many.ndjson"  # far more output than a pipe buffers
+    many.write_text("\n".join(json.dumps({**OKTA, "uuid": str(n)}) for n in range(3000)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "normalize", "--source", "auto", "--tenant", "t", str(many)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `| head -1` does
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 128 + signal.SIGPIPE, stderr  # as if killed by SIGPIPE, the shell's convention
+    assert json.loads(first)["class_uid"] == 3001
+    assert stderr == ""
+    # and through a shell pipeline, as people type it
+    shell = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m cli normalize --source auto --tenant t {shlex.quote(str(many))} | head -1",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert shell.returncode == 0 and shell.stderr == "" and len(shell.stdout.splitlines()) == 1, shell.stderr
