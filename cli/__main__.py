@@ -84,7 +84,9 @@ def cmd_normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         if not path.is_file():
             return _usage(parser, f"no such file: {name}")
     for name in args.files:
-        body = Path(name).read_text(encoding="utf-8", errors="surrogateescape")
+        # The file as a queue message would carry it: no newline translation (a bare "\r" inside a
+        # field stays there), and invalid UTF-8 bytes kept as lone surrogates, for ingest to reject.
+        body = Path(name).read_bytes().decode("utf-8", "surrogateescape")
         for outcome in normalize_payload(body, args.source, args.tenant):
             print(json.dumps(outcome.summary(), ensure_ascii=False))
     return 0

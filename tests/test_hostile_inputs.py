@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from emulator.stack import EXAMPLES, ROOT
 from handlers import vendors
 from handlers.ingest import normalize_payload
-from handlers.outcomes import IgnoreReason, RejectReason
+from handlers.outcomes import IgnoreReason, RejectedOutcome, RejectReason
 from handlers.vendors import netskope, okta, paloalto
 
 OKTA = json.loads((EXAMPLES / "okta" / "user_account_lock.json").read_text())
@@ -326,7 +326,7 @@ def test_invalid_utf8_in_a_file_rejects_its_record_and_the_cli_carries_on(tmp_pa
     path.write_bytes(data)
     result = _cli("normalize", "--source", "auto", "--tenant", "t", str(path))
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    printed = [json.loads(line) for line in result.stdout.split("\n") if line]  # JSON lines end at "\n" only
     assert [line.get("outcome", "normalized") for line in printed] == kinds
     # the same, in process: the CLI reads files with surrogateescape, so the invalid byte arrives as U+DCFF
     outcomes = normalize_payload(data.decode("utf-8", "surrogateescape"), "auto", "t")
@@ -361,3 +361,111 @@ def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path: Path):
         text=True,
     )
     assert shell.returncode == 0 and shell.stderr == "" and len(shell.stdout.splitlines()) == 1, shell.stderr
+
+
+# The table: every hostile case above, checked through normalize_payload and through the CLI ----------
+
+NORMALIZED = ("normalized", None)
+
+
+def _rejected(reason: str) -> tuple[str, str]:
+    return ("rejected", reason)
+
+
+def _ignored(reason: str) -> tuple[str, str]:
+    return ("ignored", reason)
+
+
+def _text(*lines: str) -> bytes:
+    return "\n".join(lines).encode("utf-8", "surrogateescape")  # surrogateescape: "\udcff" is the byte 0xff
+
+
+def _with(name: str, index: int, old: str, new: str) -> bytes:
+    return _text(*_corrupt(name, index, old, new))
+
+
+W3C, NS_CSV = "netskope/transaction_w3c_with_fields_header.log", "netskope/transaction_log_streaming_csv.log"
+UMBRELLA, PANOS, CEF = "cisco_umbrella/dns_logs_s3_export.log", "paloalto/syslog_threat_csv.log", "paloalto/cortex_cef_forwarding.log"
+PROOFPOINT_EMPTY = {
+    "queryEndTime": "2026-03-10T09:00:00Z",
+    "messagesDelivered": [],
+    "messagesBlocked": [],
+    "clicksPermitted": [],
+    "clicksBlocked": [],
+}
+OKTA_LINE = json.dumps(OKTA)
+
+HOSTILE: dict[str, tuple[bytes, list[tuple[str, str | None]]]] = {
+    # 1. shapes a vendor's detect or records did not expect
+    "netskope type is a list": (_text(json.dumps([OKTA, {"timestamp": 1773000000, "type": ["alert"]}, NETSKOPE])),
+                                [NORMALIZED, _rejected("unknown_source"), NORMALIZED]),
+    "netskope type is an object": (_text(json.dumps([OKTA, {"timestamp": 1, "type": {"a": 1}, "alert_type": "dlp"}, NETSKOPE])),
+                                   [NORMALIZED, _rejected("unknown_source"), NORMALIZED]),
+    "proofpoint group is a number": (_text(json.dumps({**PROOFPOINT_EMPTY, "clicksPermitted": 5})), [_rejected("unknown_source")]),
+    "json scalars and nested arrays": (_text(json.dumps([OKTA, None, 5, "x", [], [[]], {"type": []}])),
+                                       [NORMALIZED] + [_rejected("unknown_source")] * 6),
+    "null": (_text("null"), [_rejected("unknown_source")]),
+    "nested 300 deep": (_text("[" * 300 + "]" * 300), [_rejected("malformed")]),
+    "an integer of 5000 digits": (_text(OKTA_LINE.replace('"published": ', '"published": ' + "9" * 5000 + ', "was": ', 1)),
+                                  [_rejected("malformed")]),
+    "an infinite timestamp": (_text(json.dumps({**NETSKOPE, "timestamp": "INF"}).replace('"INF"', "1e999")), [_rejected("wrong_types")]),
+    # 2. empty pages, and bodies with nothing in them
+    "an empty array": (_text("[]"), [_ignored("empty")]),
+    "an empty Graph page": (_text('{"value": []}'), [_ignored("empty")]),
+    "an empty Event Hub batch": (_text('{"records": []}'), [_ignored("empty")]),
+    "an empty Alerts API page": (_text('{"meta": {}, "resources": [], "errors": []}'), [_ignored("empty")]),
+    "an empty Netskope page": (_text('{"ok": 1, "result": []}'), [_ignored("empty")]),
+    "an empty Proofpoint response": (_text(json.dumps(PROOFPOINT_EMPTY)), [_ignored("empty")]),
+    "an empty body": (b"", [_rejected("malformed")]),
+    "blank lines only": (b"\n  \n\r\n", [_rejected("malformed")]),
+    # 3. one bad line of a line format
+    "ndjson, a truncated line": (_text(OKTA_LINE, OKTA_LINE[:-30], OKTA_LINE), [NORMALIZED, _rejected("malformed"), NORMALIZED]),
+    "ndjson, a NUL in a string": (_text(OKTA_LINE, OKTA_LINE.replace("Max sign", "Max\x00sign")), [NORMALIZED, _rejected("malformed")]),
+    "ndjson, an oversized line": (_text(OKTA_LINE, json.dumps({**OKTA, "displayMessage": "x" * 140_000}), OKTA_LINE),
+                                  [NORMALIZED, _rejected("oversized"), NORMALIZED]),
+    "w3c, a stray quote": (_with(W3C, 1, '"Example Paste" US', '"Example Paste"US'), [_ignored("not_event"), _rejected("malformed"), NORMALIZED]),
+    "w3c, a bare CR in a field": (_with(W3C, 1, "/api/v1/pastes", "/api/v1\r/pastes"), [_ignored("not_event"), _rejected("malformed"), NORMALIZED]),
+    "netskope csv, a stray quote": (_with(NS_CSV, 0, '"Cloud Storage, All Internet",', '"Cloud Storage, All Internet"x,'),
+                                    [_rejected("malformed"), NORMALIZED]),
+    "umbrella, an unclosed quote": (_with(UMBRELLA, 0, '"Phishing,Newly Seen Domains"', '"Phishing,Newly Seen Domains'),
+                                    [_rejected("malformed"), NORMALIZED, NORMALIZED]),
+    "umbrella, too few columns": (_text(_lines(UMBRELLA)[0], '"2026-03-12 11:31:40","too","few"', _lines(UMBRELLA)[1]),
+                                  [NORMALIZED, _rejected("malformed"), NORMALIZED]),
+    "pan-os csv, a stray quote": (_with(PANOS, 1, "THREAT,spyware,", 'THREAT,"spyware"x,'), [NORMALIZED, _rejected("malformed")]),
+    "pan-os cef, a cut header": (_with(CEF, 0, "|THREAT|virus|4|", "|THREAT"), [_rejected("malformed"), NORMALIZED, _ignored("unsupported_event_type")]),
+    "a BOM and blank lines first": (b"\xef\xbb\xbf\n\n" + _with(PANOS, 0, "THREAT,url,", 'THREAT,"url"x,'), [_rejected("malformed"), NORMALIZED]),
+    # 4. Unicode line breaks inside a field
+    "ndjson, U+2028 in a string": (_text(OKTA_LINE.replace("Max sign", "Max\u2028sign"), OKTA_LINE), [NORMALIZED, NORMALIZED]),
+    "ndjson, U+0085 in a string": (_text(OKTA_LINE.replace("Max sign", "Max\x85sign"), OKTA_LINE), [NORMALIZED, NORMALIZED]),
+    "w3c, U+2029 in a field": (_with(W3C, 1, "/api/v1/pastes", "/api/\u2029v1/pastes"), [_ignored("not_event"), NORMALIZED, NORMALIZED]),
+    "w3c, \\x0b in a field": (_with(W3C, 1, "/api/v1/pastes", "/api/\x0bv1/pastes"), [_ignored("not_event"), NORMALIZED, NORMALIZED]),
+    "netskope csv, \\x1c in a field": (_with(NS_CSV, 0, "design-notes.pdf", "design\x1cnotes.pdf"), [NORMALIZED, NORMALIZED]),
+    "umbrella, U+2028 in a field": (_with(UMBRELLA, 0, "Hamburg Office", "Hamburg\u2028Office"), [NORMALIZED] * 3),
+    "pan-os, \\x0c in a field": (_with(PANOS, 0, "secure-login.example.net", "secure-login\x0c.example.net"), [NORMALIZED, NORMALIZED]),
+    # 5. invalid UTF-8 bytes (lone surrogates once read)
+    "ndjson, an invalid byte": (_text(OKTA_LINE, OKTA_LINE.replace("Max sign", "Max\udcffsign"), OKTA_LINE),
+                                [NORMALIZED, _rejected("malformed"), NORMALIZED]),
+    "w3c, an invalid byte": (_with(W3C, 1, "jordan.lee", "jordan\udcff.lee"), [_ignored("not_event"), _rejected("malformed"), NORMALIZED]),
+    "json, an invalid byte": (_text(OKTA_LINE.replace("Max sign", "Max\udcffsign")), [_rejected("malformed")]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_payloads_through_normalize_payload(case: str):
+    data, expected = HOSTILE[case]
+    outcomes = normalize_payload(data.decode("utf-8", "surrogateescape"), "auto", "t")
+    assert [(o.kind, getattr(o, "reason", None)) for o in outcomes] == expected, [o.summary() for o in outcomes]
+    for outcome in outcomes:
+        if isinstance(outcome, RejectedOutcome):
+            assert outcome.detail and (outcome.raw or not data)  # a reason a person can act on, and nothing lost
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_payloads_through_the_cli(tmp_path: Path, case: str):
+    data, expected = HOSTILE[case]
+    path = tmp_path / "payload"
+    path.write_bytes(data)
+    result = _cli("normalize", "--source", "auto", "--tenant", "t", str(path))
+    assert (result.returncode, result.stderr) == (0, "")  # no traceback, and rejected records are output, not failures
+    printed = [json.loads(line) for line in result.stdout.split("\n") if line]  # JSON lines end at "\n" only
+    assert [(line.get("outcome", "normalized"), line.get("reason")) for line in printed] == expected
