@@ -109,6 +109,34 @@ def test_auto_gives_every_array_element_exactly_one_outcome(records: list[Any]):
     assert len(outcomes) >= len(records) + 1
 
 
+_EXAMPLE_BODIES = [p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*/*")) if p.suffix in (".json", ".log")]
+
+
+@st.composite
+def _mutated_examples(draw: st.DrawFn) -> str:
+    """An example payload with a few characters inserted (quotes, brackets, line breaks, NUL, an
+    invalid byte), slices cut out or its end cut off."""
+    body = draw(st.sampled_from(_EXAMPLE_BODIES))
+    for _ in range(draw(st.integers(0, 4))):
+        at = draw(st.integers(0, len(body)))
+        how = draw(st.sampled_from(["insert", "cut", "truncate"]))
+        if how == "insert":
+            body = body[:at] + draw(st.text(st.sampled_from('"\n\r,{}[]: \\#x1\u2028\x85\x00\udcff'), max_size=3)) + body[at:]
+        elif how == "cut":
+            body = body[:at] + body[draw(st.integers(at, min(len(body), at + 60))) :]
+        else:
+            body = body[:at]
+    return body
+
+
+@seed(20260316)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated_examples(), st.sampled_from([*vendors.names(), "auto"]))
+def test_no_mutated_example_crashes_normalization(body: str, source: str):
+    for outcome in normalize_payload(body, source, "acme"):
+        assert outcome.kind == "normalized" or outcome.detail
+
+
 # 2. an empty page is one ignored outcome, not nothing -----------------------------------------------
 
 EMPTY_PAGES = {  # payload -> (named source, what the detail names)
