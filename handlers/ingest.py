@@ -123,8 +123,8 @@ def _split_json(payload: Any, vendor: Vendor | None, label: str) -> Iterator[Pie
     try:
         found, records = (vendor, list(vendor.records(payload))) if vendor is not None else _unwrap(payload)
     except Exception as exc:
-        source = vendor.SOURCE if vendor is not None else label
-        yield _rejected(source, payload, RejectReason.WRONG_TYPES, f"could not split it into records: {_failed(exc)}")
+        source, failed = (vendor.SOURCE, "split it into records") if vendor is not None else (label, "detect its vendor")
+        yield _rejected(source, payload, RejectReason.WRONG_TYPES, f"could not {failed}: {_failed(exc)}")
         return
     if not records:  # an empty page: it is counted, so a poll that found nothing is told from one that was lost
         yield IgnoredOutcome(found.SOURCE if found is not None else label, IgnoreReason.EMPTY, _empty_page(payload))
