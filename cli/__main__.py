@@ -8,7 +8,8 @@ operators, never part of the Lambda image.
     rules push --tenant T DIR|FILE [--webhook-url URL]     validate, then store (embedded AWS or real)
     send --tenant T --source VENDOR|auto FILE...           put raw payloads on the raw-events queue
 
-Exit codes: 0 success, 1 invalid rules or failing tests, 2 usage errors.
+Exit codes: 0 success, 1 invalid rules or failing tests, 2 usage errors, 141 (128 + SIGPIPE) when
+the reader of the output closes it early (``normalize ... | head -1``), without a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,9 @@ def cmd_normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         if not path.is_file():
             return _usage(parser, f"no such file: {name}")
     for name in args.files:
-        body = Path(name).read_text(encoding="utf-8", errors="surrogateescape")
+        # The file as a queue message would carry it: no newline translation (a bare "\r" inside a
+        # field stays there), and invalid UTF-8 bytes kept as lone surrogates, for ingest to reject.
+        body = Path(name).read_bytes().decode("utf-8", "surrogateescape")
         for outcome in normalize_payload(body, args.source, args.tenant):
             print(json.dumps(outcome.summary(), ensure_ascii=False))
     return 0
@@ -248,7 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_send)
 
     args = parser.parse_args(argv)
-    code: int = args.func(args, parser)
+    try:
+        code: int = args.func(args, parser)
+        sys.stdout.flush()  # a reader that went away shows here at the latest, not in the interpreter's last flush
+    except BrokenPipeError:
+        # The reader closed the pipe (`normalize ... | head -1`): it wants no more, which is no error
+        # to report. Point stdout at /dev/null so the interpreter's last flush cannot fail again, and
+        # exit as a process killed by SIGPIPE would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return code
 
 

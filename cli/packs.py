@@ -25,6 +25,8 @@ from pydantic_core import ErrorDetails
 from handlers.rules.model import Rule
 
 OVERRIDABLE = {"params", "threshold", "suppress", "mode", "enabled", "actions", "severity", "title"}
+# A pack is referred to by its plain name: no separators or dots, so a reference never leaves the packs directory.
+PACK_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class RuleFileError(ValueError):
@@ -127,6 +129,19 @@ def packs_dir(tenant_file: Path) -> Path:
     return tenant_file.resolve().parent.parent / "packs"
 
 
+def _pack_file(packs: Path, name: str, where: str) -> Path:
+    """The file of the pack a tenant file names; never a path outside ``packs``."""
+    if not PACK_NAME.fullmatch(name):
+        raise RuleFileError(f"{where}: a pack is referred to by its plain name ([A-Za-z0-9_-]+), got {name!r:.80}")
+    pack_file = next((p for p in (packs / f"{name}.yaml", packs / f"{name}.json") if p.exists()), None)
+    if pack_file is None:
+        raise RuleFileError(f"{where}: no pack named {name!r} in {packs}")
+    # A plain name can still lead out through a symbolic link: where the file really is decides.
+    if not pack_file.resolve().is_relative_to(packs.resolve()):
+        raise RuleFileError(f"{where}: pack {name!r} resolves outside {packs}")
+    return pack_file
+
+
 def resolve_tenant(path: Path, packs: Path | None = None) -> tuple[str, list[Rule]]:
     """(tenant id, its concrete rules) from a tenant file."""
     doc = read_document(path)
@@ -138,10 +153,7 @@ def resolve_tenant(path: Path, packs: Path | None = None) -> tuple[str, list[Rul
         where = f"{path}: packs[{i}]"
         if not isinstance(use, dict) or not isinstance(use.get("pack"), str):
             raise RuleFileError(f"{where}: expected {{pack: name, enable: all | [rule ids], overrides: {{...}}}}")
-        pack_file = next((p for p in (packs / f"{use['pack']}.yaml", packs / f"{use['pack']}.json") if p.exists()), None)
-        if pack_file is None:
-            raise RuleFileError(f"{where}: no pack named {use['pack']!r} in {packs}")
-        pack = load_pack(pack_file)
+        pack = load_pack(_pack_file(packs, use["pack"], f"{where}.pack"))
         enable = use.get("enable", "all")
         chosen = list(pack) if enable == "all" else enable
         if not isinstance(chosen, list):

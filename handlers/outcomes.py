@@ -28,6 +28,7 @@ class IgnoreReason(StrEnum):
     NOT_BEHAVIOUR = "not_behaviour"  # about systems or services, not a person's behaviour
     UNSUPPORTED_EVENT_TYPE = "unsupported_event_type"  # an event type that carries no coaching signal
     NOT_EVENT = "not_event"  # part of a feed's framing (a W3C directive), not an event
+    EMPTY = "empty"  # a page with no records at all ([], an API response with empty arrays)
 
 
 MAX_RECORD_BYTES = 128 * 1024  # one raw vendor record; the largest real ones are a few KiB

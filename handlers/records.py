@@ -19,10 +19,15 @@ Event = dict[str, Any]  # a normalized event as a dict, before schema validation
 
 @dataclass(frozen=True)
 class Line:
-    """One record of a text feed: its raw text and the fields parsed from it."""
+    """One record of a text feed: its raw text and the fields parsed from it.
+
+    A line that cannot be read is still a ``Line``, with a ``problem``: the ingest stage rejects it
+    on its own and reads on, so one broken line never costs its neighbours."""
 
     text: str
     fields: dict[str, Any] | None  # None for directives and headers, which are not events
+    number: int = 0  # where the record starts, 1-based in the text given to parse_text (0: unknown)
+    problem: str | None = None  # why the line could not be read (its fields are None then)
 
 
 @dataclass(frozen=True)
@@ -78,5 +83,7 @@ class TextVendor(Vendor, Protocol):
         ...
 
     def parse_text(self, text: str) -> Iterator[Line]:
-        """The records of a text payload, one ``Line`` each."""
+        """The records of a text payload, one ``Line`` each, numbered. Lines end at "\\n" (or
+        "\\r\\n") only: other Unicode line breaks may be inside a field. A line it cannot read is a
+        ``Line`` with a ``problem``, never an exception."""
         ...

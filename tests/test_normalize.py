@@ -318,6 +318,23 @@ def test_each_rejection_reason():
     assert infinite.reason == RejectReason.WRONG_TYPES and "OverflowError" in infinite.detail
 
 
+def test_each_ignore_reason():
+    cases = {
+        IgnoreReason.NOT_BEHAVIOUR: ((EXAMPLES / "zscaler" / "nss_tunnel_ipsec_samples.json").read_text(), "zscaler"),
+        IgnoreReason.UNSUPPORTED_EVENT_TYPE: (
+            json.dumps({**_example("okta/user_account_lock.json"), "eventType": "app.oauth2.token"}),
+            "okta",
+        ),
+        IgnoreReason.NOT_EVENT: ("#Software: Netskope\n", "netskope"),
+        IgnoreReason.EMPTY: ('{"value": []}', "microsoft_defender"),
+    }
+    assert set(cases) == set(IgnoreReason)  # every reason coachflow declares is exercised
+    for reason, (body, source) in cases.items():
+        outcomes = normalize_payload(body, source, "acme")
+        assert outcomes and all((o.kind, o.reason) == ("ignored", reason) for o in outcomes), [o.summary() for o in outcomes]
+        assert all(o.detail for o in outcomes)  # a reason a person can read
+
+
 def test_a_bad_record_does_not_take_its_neighbours_down():
     good = _example("okta/user_account_lock.json")
     payload = [good, {**good, "uuid": "x", "published": ["not", "a", "time"]}, {**good, "uuid": "y"}]

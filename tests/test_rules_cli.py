@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from cli.packs import load_pack, resolve_rule
+from cli.packs import RuleFileError, load_pack, resolve_rule, resolve_tenant
 from emulator.stack import ROOT
 from handlers.ingest import normalize_payload
 from handlers.rules.matcher import compile_rules
@@ -102,3 +102,42 @@ def test_push_stores_a_tenants_resolved_rules_and_rejects_invalid_ones(stack, tm
     assert rejected.returncode == 1 and "match.a[0].numeric[1]: expected a number" in rejected.stderr
     after = table.query(KeyConditionExpression=Key("tenant_id").eq("acme"))["Items"]
     assert {i["rule_id"] for i in after} - {"#tenant"} == rule_ids  # nothing was written
+
+
+def _tenant_with_pack(root: Path, pack: str) -> Path:
+    """rules/tenants/evil.yaml under root, enabling the pack named ``pack``; rules/packs exists."""
+    (root / "rules" / "packs").mkdir(parents=True)
+    (root / "rules" / "tenants").mkdir(parents=True)
+    tenant = root / "rules" / "tenants" / "evil.yaml"
+    tenant.write_text(f"tenant: evil\npacks:\n  - pack: {json.dumps(pack)}\n")
+    return tenant
+
+
+@pytest.mark.parametrize(
+    "name", ["../../../outside", "../../../../tmp/outside", "../outside", "/abs/outside", "sub/pack", "", ".", "star*", "pack.yaml"]
+)
+def test_a_pack_reference_is_a_plain_name(tmp_path: Path, name: str):
+    # A pack outside the packs directory, with valid rules: a reference that climbed out would load it.
+    (tmp_path / "outside.yaml").write_text(STARTER.read_text())
+    tenant = _tenant_with_pack(tmp_path / "repo", name)
+    with pytest.raises(RuleFileError) as raised:
+        resolve_tenant(tenant)
+    message = str(raised.value)
+    assert message.startswith(f"{tenant}: packs[0].pack: ") and "plain name" in message, message
+    result = _cli("rules", "validate", str(tenant))
+    assert result.returncode == 1 and f"{tenant}: packs[0].pack: " in result.stderr
+
+
+def test_a_pack_that_resolves_outside_the_packs_directory_is_refused(tmp_path: Path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(STARTER.read_text())
+    tenant = _tenant_with_pack(tmp_path / "repo", "linked")
+    (tmp_path / "repo" / "rules" / "packs" / "linked.yaml").symlink_to(outside)  # a plain name, but a way out
+    with pytest.raises(RuleFileError, match=r"packs\[0\]\.pack: pack 'linked' resolves outside"):
+        resolve_tenant(tenant)
+
+
+def test_a_plain_pack_name_still_resolves(tmp_path: Path):
+    tenant = _tenant_with_pack(tmp_path / "repo", "starter-2_b")
+    (tmp_path / "repo" / "rules" / "packs" / "starter-2_b.yaml").write_text(STARTER.read_text())
+    assert len(resolve_tenant(tenant)[1]) == len(load_pack(STARTER))

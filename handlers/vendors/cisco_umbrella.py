@@ -36,16 +36,45 @@ def detect_text(text: str) -> bool:
     return bool(_START.match(text)) and '","' in text
 
 
+class _Lines:
+    """The payload's physical lines, each with its line end, for the CSV reader; after a broken
+    record, ``position`` is moved back to where the next record starts."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = io.StringIO(text).readlines()  # split at "\n" only: U+2028 and the like stay in their field
+        self.position = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.position >= len(self.lines):
+            raise StopIteration
+        self.position += 1
+        return self.lines[self.position - 1]
+
+
 def parse_text(payload: str) -> Iterator[Line]:
-    try:
-        rows = list(csv.reader(io.StringIO(payload.strip()), delimiter=",", quotechar='"', skipinitialspace=True, strict=True))
-    except csv.Error as exc:
-        raise Rejected(RejectReason.MALFORMED, f"not Umbrella CSV: {exc}") from None
-    for row in rows:
+    lines = _Lines(payload.strip())
+    reader = csv.reader(lines, delimiter=",", quotechar='"', skipinitialspace=True, strict=True)
+    while True:
+        start = lines.position
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # An unclosed quote reads on into the records after it, until the CSV breaks: read on
+            # from the first of them (a line starting with a quoted timestamp), so they survive.
+            read = range(start + 1, lines.position)
+            lines.position = next((n for n in read if _START.match(lines.lines[n])), lines.position)
+            raw = "".join(lines.lines[start : lines.position]).strip()
+            yield Line(raw, None, start + 1, f"not Umbrella CSV: {exc}")
+            continue
         if not row or not any(row):
             continue
         fields = [value.replace("\r", "").replace("\n", "") for value in row]
-        yield Line(",".join(f'"{v}"' for v in fields), {"columns": fields})
+        yield Line(",".join(f'"{v}"' for v in fields), {"columns": fields}, start + 1)
 
 
 def _identity(value: str) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from handlers.events import Header, build
 from handlers.ocsf import HTTP_ACTIVITY, OTHER, WEB_RESOURCES_ACTIVITY, severity_by_name
-from handlers.outcomes import Ignored, IgnoreReason, Rejected, RejectReason
+from handlers.outcomes import Ignored, IgnoreReason
 from handlers.records import Context, Event, Line
 from handlers.vendors.fields import clean, email, epoch_ms, get, hashes, parse_time, port, split_list, text
 
@@ -58,11 +58,12 @@ def records(payload: Any) -> Iterable[Any]:
 def detect(record: Any) -> bool:
     if not isinstance(record, dict) or "timestamp" not in record:
         return False
-    return "access_method" in record or "ur_normalized" in record or record.get("type") in _TYPES
+    kind = record.get("type")  # may be any JSON value: only a string can name a type (a list is not hashable)
+    return "access_method" in record or "ur_normalized" in record or (isinstance(kind, str) and kind in _TYPES)
 
 
 def detect_text(text: str) -> bool:
-    lines = text.lstrip().splitlines()[:10]
+    lines = text.lstrip().split("\n", 10)[:10]
     directives = [line for line in lines if line.startswith("#")]  # #Software, #Version, #Date come before #Fields
     if any(line.startswith("#Fields:") for line in directives):
         return True
@@ -72,24 +73,27 @@ def detect_text(text: str) -> bool:
 
 def parse_text(payload: str) -> Iterator[Line]:
     names: list[str] | None = None
-    for line in payload.splitlines():
+    # Lines end at "\n" only: str.splitlines() would also cut a field at U+2028, \x1c and the like.
+    for number, line in enumerate(payload.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         if line.startswith("#"):
             if line.startswith("#Fields:"):
                 names = line.split(":", 1)[1].split()
-            yield Line(line, None)  # a W3C directive, not an event
+            yield Line(line, None, number)  # a W3C directive, not an event
             continue
         delimiter = "," if re.match(r"^\d{4}-\d{2}-\d{2},", line) else " "
         try:
             row = next(csv.reader([line], delimiter=delimiter, quotechar='"', strict=True))
         except (csv.Error, StopIteration) as exc:
-            raise Rejected(RejectReason.MALFORMED, f"not a Netskope transaction line: {exc}") from None
+            yield Line(line, None, number, f"not a Netskope transaction line: {exc}")
+            continue
         columns = names or TRANSACTION_FIELDS
         fields: dict[str, Any] = {name: value for name, value in zip(columns, row)}
         if names is None and len(row) > 100:
             fields["x-policy-action"], fields["x-policy-name"] = (row[i] for i in _POLICY_FROM_END)
-        yield Line(line, fields)
+        yield Line(line, fields, number)
 
 
 def _user(record: dict[str, Any]) -> dict[str, Any] | None:

@@ -38,19 +38,26 @@ def detect_text(text: str) -> bool:
 
 
 def parse_text(payload: str) -> Iterator[Line]:
-    for line in payload.splitlines():
+    # Lines end at "\n" only: str.splitlines() would also cut a field at U+2028, \x1c and the like.
+    for number, line in enumerate(payload.split("\n"), 1):
         stripped = line.strip()
         if not stripped:
             continue
-        if stripped.startswith("CEF:"):
-            yield Line(stripped, _cef(stripped))
-            continue
-        body = _SYSLOG.sub("", stripped, count=1)
         try:
-            row = next(csv.reader([body], strict=True))
-        except (csv.Error, StopIteration) as exc:
-            raise Rejected(RejectReason.MALFORMED, f"not a PAN-OS CSV line: {exc}") from None
-        yield Line(stripped, {"format": "csv", "row": row})
+            fields = _cef(stripped) if stripped.startswith("CEF:") else _csv_fields(stripped)
+        except Rejected as exc:
+            yield Line(stripped, None, number, exc.detail)
+            continue
+        yield Line(stripped, fields, number)
+
+
+def _csv_fields(line: str) -> dict[str, Any]:
+    body = _SYSLOG.sub("", line, count=1)
+    try:
+        row = next(csv.reader([body], strict=True))
+    except (csv.Error, StopIteration) as exc:
+        raise Rejected(RejectReason.MALFORMED, f"not a PAN-OS CSV line: {exc}") from None
+    return {"format": "csv", "row": row}
 
 
 def _cef(line: str) -> dict[str, Any]:

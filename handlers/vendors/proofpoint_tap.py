@@ -28,7 +28,9 @@ _BAD = {"malware", "phish", "phishing", "impostor", "spam"}
 def records(payload: Any) -> Iterable[Any]:
     if isinstance(payload, dict) and any(k in payload for k in _GROUPS):
         for group, (kind, status) in _GROUPS.items():
-            for record in payload.get(group) or []:
+            found = payload.get(group) or []
+            # A group that is not an array is one record (rejected if it is not an object), never iterated.
+            for record in found if isinstance(found, list) else [found]:
                 yield {**record, "type": kind, "status": status} if isinstance(record, dict) else record
         return
     yield from payload if isinstance(payload, list) else [payload]
