@@ -23,6 +23,7 @@ usage: ./build.sh VERB [ARGS]
   rules validate|test DIR|FILE
   rules push --tenant T DIR|FILE [--webhook-url URL] [--table NAME] [--endpoint URL]
   tenant --tenant T [--webhook-url URL] [--producer SENDER_ID]...   (who may send the tenant's events)
+  redrive-notifications [--tenant T] [--queue-url URL --table NAME] (dead notifications back, due now)
   send --tenant T [--source VENDOR|auto] FILE...      (to the environment started by 'up')
   fire-schedule NAME [--group GROUP]                   (fire an EventBridge schedule now, on 'up')
 
@@ -118,7 +119,7 @@ case "$verb" in
     [[ -f "$dir/$1.tfplan" ]] || die "no saved plan: run ./build.sh plan $1 first"
     terraform -chdir="$dir" apply -input=false "$1.tfplan"
     rm -f "$dir/$1.tfplan" ;;
-  normalize|rules|send|tenant)
+  normalize|rules|send|tenant|redrive-notifications)
     ensure_venv
     exec "$PY" -m cli "$verb" "$@" ;;
   fire-schedule)

@@ -28,6 +28,7 @@ from cli.packs import RuleFileError, load_rules, read_document, resolve_tenant
 from cli.rule_tests import run
 from handlers import tenant_settings, vendors
 from handlers.ingest import AUTO, envelope, normalize_payload
+from handlers.ledger import Ledger
 from handlers.rules.model import Rule
 from handlers.rules.store import RuleStore
 from handlers.tenancy import TENANT_ID
@@ -189,6 +190,35 @@ def cmd_tenant(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+# -- redrive-notifications ---------------------------------------------------------------------------
+
+
+def cmd_redrive_notifications(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    outputs = _local_outputs()
+    queue_url = args.queue_url or outputs.get("dead_notifications_queue_url")
+    table_name = args.table or outputs.get("state_table")
+    if not queue_url or not table_name:
+        return _usage(parser, "pass --queue-url and --table (or start the local environment with './build.sh up')")
+    session, endpoint = _session(args)
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    table = session.resource("dynamodb", endpoint_url=endpoint).Table(table_name)
+    moved = kept = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            letter = json.loads(message["Body"])
+            if args.tenant and letter["tenant_id"] != args.tenant:
+                kept += 1  # another tenant's: visible again once its visibility timeout passes
+                continue
+            Ledger(table, letter["tenant_id"]).requeue(letter["match"], f"redriven after: {letter.get('reason', '')}")
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    print(json.dumps({"requeued": moved, "left": kept}))
+    return 0
+
+
 # -- send ---------------------------------------------------------------------------------------------
 
 
@@ -242,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", help="rules table (default: the local environment's)")
     p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
     p.set_defaults(func=cmd_tenant)
+
+    p = sub.add_parser("redrive-notifications", help="put dead-lettered notifications back in the ledger, due now")
+    p.add_argument("--tenant", type=_tenant, help="only this tenant's (default: all)")
+    p.add_argument("--queue-url", help="the dead-notifications queue (default: the local environment's)")
+    p.add_argument("--table", help="the state table (default: the local environment's)")
+    p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
+    p.set_defaults(func=cmd_redrive_notifications)
 
     p = sub.add_parser("send", help="send raw vendor payloads to the raw-events queue")
     p.add_argument("--tenant", type=_tenant, required=True)

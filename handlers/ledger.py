@@ -175,6 +175,27 @@ class Ledger:
             },
         )
 
+    def requeue(self, match: dict[str, Any], why: str) -> None:
+        """Put a dead-lettered notification back: pending, due now, with fresh attempts (an operator
+        fixed the cause: ``./build.sh redrive-notifications``)."""
+        now = int(self.clock())
+        notification = match["notification_id"]
+        self.table.update_item(
+            Key=self._key(notification),
+            UpdateExpression="SET #s = :pending, #m = :match, attempts = :zero, detail = :why, expires_at = :exp, "
+            "due_shard = :shard, due_at = :now REMOVE lease_until",
+            ExpressionAttributeNames={"#s": "status", "#m": "match"},
+            ExpressionAttributeValues={
+                ":pending": Status.PENDING.value,
+                ":match": _compact(match),
+                ":zero": 0,
+                ":why": why[:500],
+                ":exp": now + RETENTION_SECONDS,
+                ":shard": due_shard(notification),
+                ":now": now,
+            },
+        )
+
     def dead_lettered(self, notification: str, detail: str) -> None:
         """Record that the notification was handed to the dead-notifications queue: no more attempts."""
         self.table.update_item(

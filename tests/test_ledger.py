@@ -164,3 +164,19 @@ def test_pending_reads_every_page(table: Any) -> None:
     for n in range(120):
         assert book.defer({**_match(n), "note": big}, "x")
     assert len(book.pending()) == 120
+
+
+def test_a_redriven_notification_is_due_again_with_fresh_attempts(table: Any) -> None:
+    clock = Clock()
+    book, match = Ledger(table, "acme", clock), _match()
+    for _ in range(MAX_ATTEMPTS):
+        attempt = book.claim(match)
+        assert attempt is not None
+        book.failed(match["notification_id"], attempt, "down")
+        clock.now += backoff(attempt)
+    book.dead_lettered(match["notification_id"], "down")
+    book.requeue(match, "redriven")
+    item = _item(table, "acme", match)
+    assert (item["status"], item["attempts"]) == (Status.PENDING, 0)
+    assert book.pending() == [match] and due_tenants(table, int(clock.now)) == {"acme"}
+    assert book.claim(match) == 1

@@ -9,6 +9,9 @@ be produced here (the fixture raises an error of the same name instead).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from emulator.stack import EXAMPLES
+from emulator.stack import EXAMPLES, ROOT
 from tests.helpers import (
     FIXTURE_ROLE,
     batch_input,
@@ -149,6 +152,18 @@ def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook
     assert body["match"] == match and body["attempts"] == 10 and "HTTP 500" in body["reason"]
     # nothing is left to retry: re-evaluation finds no due work
     assert states_entered(run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant}))[-1] == "NoMatchingRules"
+
+    # The webhook is fixed; the operator redrives the dead notifications and they are delivered.
+    push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
+    redrive = subprocess.run([sys.executable, "-m", "cli", "redrive-notifications", "--tenant", tenant, "--endpoint", stack.endpoint,
+                              "--queue-url", out["dead_notifications_queue_url"], "--table", out["state_table"]],
+                             cwd=ROOT, capture_output=True, text=True, env={**os.environ, "AWS_ACCESS_KEY_ID": "testing",
+                                                                           "AWS_SECRET_ACCESS_KEY": "testing"})  # fmt: skip
+    assert redrive.returncode == 0, redrive.stderr
+    assert json.loads(redrive.stdout)["requeued"] == 1
+    again = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
+    assert states_entered(again)[-1] == "NotificationsSent"
+    assert [r["path"] for r in read_received(record)] == [f"/status/500/{tenant}", f"/hooks/{tenant}"]
 
 
 # -- Retry and Catch, with test functions in the Task states ----------------------------------------
