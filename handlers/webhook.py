@@ -102,18 +102,24 @@ def post(
     """POST ``body`` to ``url`` with ``headers``; the 2xx status, or ``DeliveryError``.
 
     ``deadline`` is an absolute ``time.monotonic()`` value by which the whole exchange is over.
-    ``headers`` may not set Host, Content-Length, Transfer-Encoding or Connection (``ValueError``):
-    post sets them. ``resolver`` is ``socket.getaddrinfo`` unless a test injects another.
+    ``headers`` may not set Host, Content-Length, Transfer-Encoding or Connection, nor hold CR, LF
+    or NUL (``ValueError``, a caller's mistake): post sets those itself. ``resolver`` is
+    ``socket.getaddrinfo`` unless a test injects another.
     """
     if time.monotonic() >= deadline:
         raise DeliveryError("webhook not attempted: the delivery deadline had already passed")
     reserved = sorted(name for name in headers if name.lower() in _RESERVED_HEADERS)
     if reserved:
         raise ValueError(f"post sets these headers itself: {', '.join(reserved)}")
+    if any(c in text for item in headers.items() for text in item for c in "\r\n\0"):
+        raise ValueError("header names and values may not contain CR, LF or NUL")  # before connecting, not after
     target = _target(url, policy)
     addresses = _resolve(target, resolver, deadline)
-    for address, _, _ in addresses:
-        _check_address(target, address, policy)
+    for address, _, sockaddr in addresses:
+        reason = refusal(address)
+        if reason is not None and not _allowed(address, policy):
+            # The address as the resolver wrote it (::ffff:127.0.0.1, where str() would say ::ffff:7f00:1).
+            raise DeliveryError(f"webhook host {target.host} resolves to {sockaddr[0]}, which is {reason}: refused")
     with _Watchdog(deadline) as watchdog:
         try:
             return _exchange(target, addresses, body, headers, deadline, watchdog)
@@ -151,9 +157,12 @@ def _target(url: str, policy: Policy) -> _Target:
         raise DeliveryError("webhook URL must be ASCII without spaces or control characters (percent-encode them)")
     try:
         parts = urlsplit(url)
-        explicit_port = parts.port
     except ValueError as exc:
         raise DeliveryError(f"webhook URL is malformed: {exc}") from None
+    try:
+        explicit_port = parts.port
+    except ValueError:
+        raise DeliveryError(f"webhook URL port must be a number from 1 to 65535: {parts.netloc.rpartition(':')[2]!r}") from None
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and policy.allow_http):
         allowed = "https or http" if policy.allow_http else "https"
@@ -166,13 +175,15 @@ def _target(url: str, policy: Policy) -> _Target:
     literal = ":" in host
     if literal:
         try:
+            if "%" in host:  # a zone (fe80::1%eth0) names an interface of ours: never a tenant's business
+                raise ValueError(host)
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise DeliveryError(f"webhook URL host [{host}] is not an IPv6 address") from None
+            raise DeliveryError(f"webhook URL host [{host}] is not an IPv6 address (without a zone)") from None
     elif not _HOSTNAME.fullmatch(host):
         raise DeliveryError(f"webhook URL host {host!r} is not a host name")
     if explicit_port is not None and not 1 <= explicit_port <= 65535:
-        raise DeliveryError(f"webhook URL port must be 1-65535, not {explicit_port}")
+        raise DeliveryError(f"webhook URL port must be a number from 1 to 65535: {explicit_port!r}")
     port = explicit_port or _DEFAULT_PORTS[scheme]
     host_header = f"[{host}]" if literal else host
     if port != _DEFAULT_PORTS[scheme]:
@@ -309,12 +320,6 @@ def _allowed(address: IPAddress, policy: Policy) -> bool:
     return any(a.version == n.version and a in n for a in candidates for n in policy.allowed_networks)
 
 
-def _check_address(target: _Target, address: IPAddress, policy: Policy) -> None:
-    reason = refusal(address)
-    if reason is not None and not _allowed(address, policy):
-        raise DeliveryError(f"webhook host {target.host} resolves to {address}, which is {reason}: refused")
-
-
 class _Watchdog:
     """Shuts the watched socket down at the deadline, waking whatever call is blocked on it.
 
@@ -397,7 +402,11 @@ def _connect(target: _Target, addresses: list[_Resolved], deadline: float, watch
     """A connected socket (TLS-wrapped and verified for https) to the first checked address that answers."""
     failures = []
     for address, family, sockaddr in addresses:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)  # fails where the family is not supported
+        except OSError as exc:
+            failures.append(f"{address}: {exc}")
+            continue
         watchdog.watch(sock)
         try:
             sock.settimeout(_remaining(deadline))
@@ -407,7 +416,7 @@ def _connect(target: _Target, addresses: list[_Resolved], deadline: float, watch
             sock.close()
             if watchdog.expired or isinstance(exc, TimeoutError):
                 raise
-            failures.append(f"{address}: {exc}")
+            failures.append(f"{address}: {exc}")  # refused or unreachable: the next checked address may answer
             continue
         if not target.tls:
             return sock
@@ -432,6 +441,7 @@ def _exchange(
     sock = _connect(target, addresses, deadline, watchdog)
     connection = _PinnedConnection(target.host, target.port)
     connection.sock = sock
+    response: http.client.HTTPResponse | None = None
     try:
         connection.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
         connection.putheader("Host", target.host_header)
@@ -452,6 +462,8 @@ def _exchange(
         location = response.getheader("Location", "")
     finally:
         in_time = watchdog.disarm()  # before anything is closed: see _Watchdog
+        if response is not None:
+            response.close()  # it holds the socket open (http.client hands a closing connection to its response)
         connection.close()
     if not in_time:
         raise TimeoutError("the delivery deadline passed")  # what was read may have been cut short
