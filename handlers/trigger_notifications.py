@@ -11,10 +11,9 @@ left are deferred (pending) instead of being cut off mid-flight.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -22,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from handlers import aws, claim_check, notify, tenant_settings
+from handlers import aws, claim_check, notify, tenant_settings, webhook
 from handlers.ledger import BACKOFF_SECONDS, LEASE_SECONDS, Ledger, exhausted
 from handlers.tenancy import tenant_of
 
@@ -36,10 +35,6 @@ _secrets: dict[str, tuple[float, str]] = {}
 
 class AllNotificationsFailedException(Exception):
     """No notification of the batch could be delivered (the state machine catches this name)."""
-
-
-class DeliveryError(Exception):
-    pass
 
 
 def _table(setting: str) -> Any:
@@ -56,34 +51,27 @@ def _secret(tenant: str) -> str:
     return value
 
 
-def _check_url(url: str) -> None:
-    allow_http = aws.setting("ALLOW_HTTP_WEBHOOKS", "false") == "true"
-    if not (url.startswith("https://") or (allow_http and url.startswith("http://"))):
-        raise DeliveryError(f"webhook URL must use https: {url[:80]}")
+@functools.cache
+def _policy() -> webhook.Policy:
+    """What delivery may reach beyond https to public addresses (local development only: Terraform
+    refuses both settings outside the local environment)."""
+    return webhook.Policy.from_settings(aws.setting("ALLOW_HTTP_WEBHOOKS", "false"), aws.setting("WEBHOOK_ALLOWED_NETWORKS", ""))
 
 
-def _post(url: str, body: bytes, secret: str) -> int:
+def _post(url: str, match: dict[str, Any], tenant: str, secret: str, remaining_ms: int) -> int:
+    """One signed POST, ended by the webhook timeout or the invocation's own deadline, whichever
+    comes first (webhook.post: no redirects, public addresses only, a total deadline)."""
+    body = notify.encode(notify.notification(tenant, match))
     timestamp = int(time.time())
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "coachflow",
-            "X-Coachflow-Timestamp": str(timestamp),
-            "X-Coachflow-Signature": notify.sign(secret, timestamp, body),
-        },
-    )
-    timeout = float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5"))
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"webhook answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"webhook unreachable: {exc}") from None
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "coachflow",
+        "X-Coachflow-Notification-Id": match["notification_id"],  # receivers deduplicate on it
+        "X-Coachflow-Timestamp": str(timestamp),
+        "X-Coachflow-Signature": notify.sign(secret, timestamp, body),
+    }
+    budget = min(float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5")), remaining_ms / 1000 - DEADLINE_MARGIN_SECONDS)
+    return webhook.post(url, body, headers, deadline=time.monotonic() + budget, policy=_policy())
 
 
 def _matches(tenant: str, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -155,10 +143,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             continue
         try:
             if not url:
-                raise DeliveryError(f"tenant {tenant} has no webhook_url")
-            _check_url(url)
-            status = _post(url, notify.encode(notify.notification(tenant, match)), _secret(tenant))
-        except (DeliveryError, ClientError) as exc:
+                raise webhook.DeliveryError(f"tenant {tenant} has no webhook_url")
+            status = _post(url, match, tenant, _secret(tenant), context.get_remaining_time_in_millis())
+        except (webhook.DeliveryError, ClientError) as exc:
             reason = str(exc)
             failed.append(nid)
             errors.append(reason)

@@ -39,19 +39,30 @@ def _executions(stack, prefix: str) -> list[dict[str, Any]]:
     return [e for e in found if e["name"].startswith(prefix)]
 
 
+def _all_dead_letters(stack) -> list[dict[str, Any]]:
+    """Every message in the raw-events DLQ now, left visible for the other tests: each is received
+    once (hidden while reading, so the next receive returns others) and made visible again."""
+    sqs, url = stack.client("sqs"), stack.outputs["raw_events_dlq_url"]
+    seen: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60)
+        messages = batch.get("Messages", [])
+        if not messages:
+            break
+        seen.extend(messages)
+    for i in range(0, len(seen), 10):
+        entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for n, m in enumerate(seen[i : i + 10])]
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    return seen
+
+
 def _dead_letters(stack, original_ids: set[str]) -> dict[str, dict[str, Any]]:
     """Dead letters of the given messages, by original message id; others stay for their own tests."""
-    sqs = stack.client("sqs")
     found: dict[str, dict[str, Any]] = {}
-    for _ in range(10):
-        batch = sqs.receive_message(QueueUrl=stack.outputs["raw_events_dlq_url"], MaxNumberOfMessages=10,
-                                    MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", [])  # fmt: skip
-        for message in batch:
-            original = message.get("MessageAttributes", {}).get("original_message_id", {}).get("StringValue")
-            if original in original_ids:
-                found[original] = message
-        if len(found) >= len(original_ids):
-            break
+    for message in _all_dead_letters(stack):
+        original = message.get("MessageAttributes", {}).get("original_message_id", {}).get("StringValue")
+        if original in original_ids:
+            found[original] = message
     return found
 
 
@@ -146,11 +157,10 @@ def test_dead_letters_of_one_message_are_sent_within_sqs_batch_limits(stack):
     body = json.dumps(records, separators=(",", ":"))
     assert len(body.encode()) < 262_144
     sent = _send(stack, body, tenant, "okta")
-    sqs, letters = stack.client("sqs"), {}
+    letters: dict[str, dict[str, Any]] = {}
 
     def all_ten() -> bool:
-        for message in sqs.receive_message(QueueUrl=stack.outputs["raw_events_dlq_url"], MaxNumberOfMessages=10,
-                                           MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", []):  # fmt: skip
+        for message in _all_dead_letters(stack):
             if message.get("MessageAttributes", {}).get("original_message_id", {}).get("StringValue") == sent:
                 letters[message["MessageId"]] = message
         return len(letters) >= 10

@@ -47,6 +47,7 @@ module "trigger_notifications" {
     WEBHOOK_SECRET_PREFIX        = local.secret_prefix
     WEBHOOK_TIMEOUT_SECONDS      = tostring(var.trigger_notifications.webhook_timeout_seconds)
     ALLOW_HTTP_WEBHOOKS          = tostring(var.allow_http_webhooks)
+    WEBHOOK_ALLOWED_NETWORKS     = join(",", var.webhook_allowed_networks)
     DELIVERY_LEASE_SECONDS       = tostring(local.delivery_lease_seconds)
     DELIVERY_BACKOFF_SECONDS     = tostring(var.trigger_notifications.backoff_seconds)
     DEAD_NOTIFICATIONS_QUEUE_URL = aws_sqs_queue.dead_notifications.url

@@ -137,9 +137,30 @@ variable "alarm_actions" {
 }
 
 variable "allow_http_webhooks" {
-  description = "Allow plain-http webhook URLs (only for the local environment's receiver on 127.0.0.1); otherwise https is required."
+  description = "Allow plain-http webhook URLs: the local environment only (its receiver listens on http://127.0.0.1); everywhere else https is required."
   type        = bool
   default     = false
+
+  validation {
+    condition     = !var.allow_http_webhooks || var.environment == "local"
+    error_message = "allow_http_webhooks is for the local environment only: webhooks elsewhere must use https."
+  }
+}
+
+variable "webhook_allowed_networks" {
+  description = "Networks webhooks may reach although delivery refuses them otherwise (loopback, private, link-local...): the local environment only, for its receiver on 127.0.0.1."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.webhook_allowed_networks) == 0 || var.environment == "local"
+    error_message = "webhook_allowed_networks is for the local environment only: elsewhere webhooks reach public addresses only."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.webhook_allowed_networks : can(cidrhost(n, 0)) && !endswith(n, "/0")])
+    error_message = "webhook_allowed_networks holds CIDR blocks (e.g. 127.0.0.0/8), none of them /0."
+  }
 }
 
 variable "enforce_secure_transport" {

@@ -41,6 +41,8 @@ module "coachflow" {
   architecture        = "x86_64"
   deletion_protection = false
   allow_http_webhooks = true # the demo's receiver listens on http://127.0.0.1
+  # Delivery refuses loopback addresses; the local environment's receivers are on 127.0.0.1.
+  webhook_allowed_networks = ["127.0.0.0/8"]
   # The embedded AWS speaks plain HTTP, so a TLS-only bucket policy would deny every request.
   enforce_secure_transport = false
   log_retention_days       = 1
