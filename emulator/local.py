@@ -27,6 +27,7 @@ def up() -> int:
     print(f"  raw-events queue: {outputs['raw_events_queue_url']}")
     print(f"  state machine:    {outputs['state_machine_arn']}")
     print("  try: ./build.sh rules push --tenant acme rules/tenants/acme.yaml")
+    print("       ./build.sh tenant --tenant acme --producer testing   # './build.sh send' sends as 'testing'")
     print("       ./build.sh send --tenant acme --source auto examples/events/okta/user_account_lock.json")
     print("stop it with ./build.sh down")
     return 0

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from emulator import scheduler
@@ -225,3 +226,17 @@ def test_a_send_message_batch_over_256_kib_with_attributes_is_refused_as_aws_doe
     assert not sqs.send_message_batch(QueueUrl=url, Entries=batch(fits)).get("Failed")
     with pytest.raises(sqs.exceptions.BatchRequestTooLong):
         sqs.send_message_batch(QueueUrl=url, Entries=batch(fits + 1))  # the bodies alone would fit: moto would accept
+
+
+def test_sqs_reports_the_sender_as_aws_does_by_its_credentials(emulator):
+    # AWS reports the sending principal's id as SenderId; the embedded AWS reports the access key
+    # it was sent with (moto alone reports one fixed id for everyone), so producers can be told apart.
+    url = emulator.client("sqs").create_queue(QueueName=f"senders-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for key in ("AKIDPRODUCERONE", "AKIDPRODUCERTWO"):
+        session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key="x", region_name="us-east-1")
+        session.client("sqs", endpoint_url=emulator.endpoint).send_message(QueueUrl=url, MessageBody=key)
+    received = emulator.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["SenderId"])["Messages"]
+    assert sorted((m["Body"], m["Attributes"]["SenderId"]) for m in received) == [
+        ("AKIDPRODUCERONE", "AKIDPRODUCERONE"),
+        ("AKIDPRODUCERTWO", "AKIDPRODUCERTWO"),
+    ]

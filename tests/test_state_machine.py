@@ -145,7 +145,9 @@ def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook
     item = table.get_item(Key={"pk": ledger.partition(tenant), "sk": match["notification_id"]})["Item"]
     assert item["status"] == "dead_lettered" and item["attempts"] == 10 and "due_at" not in item
     sqs = stack.client("sqs")
-    letters = sqs.receive_message(QueueUrl=out["dead_notifications_queue_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    letters = sqs.receive_message(  # looked at, left visible for the redrive below
+        QueueUrl=out["dead_notifications_queue_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+    )
     mine = [m for m in letters.get("Messages", []) if m["MessageAttributes"]["tenant_id"]["StringValue"] == tenant]
     (letter,) = mine
     body = json.loads(letter["Body"])
