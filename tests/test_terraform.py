@@ -148,6 +148,30 @@ def test_claim_check_permissions_are_scoped_to_each_functions_prefixes(stack):
         assert granted == allowed, f"{stage}: S3 permissions {sorted(granted)}, expected {sorted(allowed)}"
 
 
+def test_each_function_holds_only_the_dynamodb_actions_it_uses(stack):
+    # What each function's code calls on which table (and index): nothing more is granted.
+    out = stack.outputs
+    region_account = out["state_machine_arn"].split(":")[3:5]
+    table = lambda name: f"arn:aws:dynamodb:{region_account[0]}:{region_account[1]}:table/{name}"  # noqa: E731
+    rules, state = table(out["rules_table"]), table(out["state_table"])
+    expected = {
+        "normalize": {("dynamodb:GetItem", rules)},  # the tenant's registered producers
+        "check_rules": {("dynamodb:GetItem", rules), ("dynamodb:Query", rules)}
+        | {(f"dynamodb:{a}", state) for a in ("GetItem", "Query", "PutItem", "UpdateItem")},
+        "trigger_notifications": {("dynamodb:GetItem", rules), ("dynamodb:UpdateItem", state)},
+        "sweep": {("dynamodb:Query", f"{state}/index/due")},
+    }
+    for stage, allowed in expected.items():
+        granted = {
+            (action, resource)
+            for statement in _role_statements(stack, out["function_names"][stage])
+            for action in _as_list(statement.get("Action", []))
+            if action.startswith("dynamodb:")
+            for resource in _as_list(statement["Resource"])
+        }
+        assert granted == allowed, f"{stage}: {sorted(granted)}"
+
+
 def test_a_second_plan_changes_nothing(stack):
     result = stack.terraform("plan", "-detailed-exitcode", "-input=false", "-no-color", f"-var=endpoint={stack.endpoint}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
