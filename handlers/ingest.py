@@ -206,7 +206,7 @@ def _text_lines(text_vendor: TextVendor, text: str, skipped: int, body: str) -> 
         yield RejectedOutcome(text_vendor.SOURCE, RejectReason.MALFORMED, f"could not read its lines: {_failed(exc)}", body)
         return
     for record in records:  # numbered from the first line of the body, not of the stripped text
-        yield text_vendor, replace(record, number=record.number + skipped) if record.number else record
+        yield text_vendor, replace(record, number=record.number + skipped) if skipped and record.number else record
 
 
 def canonical(record: Any) -> bytes:
@@ -267,8 +267,8 @@ def normalize_record(record: Any, vendor: Vendor | None, tenant: str, label: str
             model = NormalizedEvent.bounded(event)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            outcomes.append(rejected(RejectReason.WRONG_TYPES, f"{where}: {first['msg']}"[:300]))
+            field = ".".join(str(p) for p in first["loc"])
+            outcomes.append(rejected(RejectReason.WRONG_TYPES, f"{field}: {first['msg']}"[:300]))
             continue
         outcomes.append(NormalizedOutcome(source, model.to_json(), model.uid, model.time))
     return outcomes

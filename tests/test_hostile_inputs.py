@@ -497,3 +497,23 @@ def test_hostile_payloads_through_the_cli(tmp_path: Path, case: str):
     assert (result.returncode, result.stderr) == (0, "")  # no traceback, and rejected records are output, not failures
     printed = [json.loads(line) for line in result.stdout.split("\n") if line]  # JSON lines end at "\n" only
     assert [(line.get("outcome", "normalized"), line.get("reason")) for line in printed] == expected
+
+
+def test_a_schema_failure_names_the_line_and_the_field_once():
+    from handlers.events import Header, build
+    from handlers.ingest import normalize_record
+    from handlers.records import Context, Line
+
+    class Sloppy:
+        """A vendor whose event breaks the schema (a port out of range)."""
+
+        SOURCE = "sloppy"
+
+        @staticmethod
+        def normalize(record: Any, ctx: Context) -> list[dict[str, Any]]:
+            return [build(ctx, Header("V", "P", 1_790_000_000_000), class_uid=4001, activity_id=1, severity_id=1,
+                          dst_endpoint={"port": 70_000})]  # fmt: skip
+
+    (outcome,) = normalize_record(Line("a line", {"x": 1}, 3), Sloppy(), "acme", "sloppy", 0)  # type: ignore[arg-type]
+    assert outcome.kind == "rejected" and outcome.reason == "wrong_types"
+    assert outcome.detail.startswith("line 3: dst_endpoint.port: ") and outcome.detail.count("dst_endpoint.port") == 1
