@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -131,3 +132,18 @@ def test_each_function_imports_only_what_it_uses():
         code = f"import sys, {module}; print(' '.join(sorted(sys.modules)))"
         loaded = set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split())
         assert not {m for m in loaded for u in unwanted if m == u or m.startswith(u + ".")}, module
+
+
+def test_every_module_of_the_package_has_its_place_in_the_layers():
+    # A new module outside the layers would escape the contracts: every one must be placed.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (layers,) = [c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    placed = {name.strip() for layer in layers for name in re.split(r"[|:]", layer)}
+    unplaced = [
+        module
+        for module in _graph().modules
+        if module.startswith("handlers.")
+        and module not in ("handlers.rules",)  # the rules package itself holds only its docstring
+        and not any(module == p or module.startswith(p + ".") for p in placed)
+    ]
+    assert unplaced == []
