@@ -196,15 +196,27 @@ def test_retry_gives_up_after_max_attempts(stack, tmp_path: Path):
     trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
     execution = run_execution(stack, {"tenant_id": "t"}, machine=_machine(stack, check, trigger), timeout=120)
     assert execution["status"] == "FAILED" and execution["error"] == "Lambda.ServiceException"
-    assert counter.read_text() == "4"  # the first attempt and MaxAttempts=3 retries
+    assert counter.read_text() == "5"  # the first attempt and MaxAttempts=4 retries
 
 
-def test_errors_that_are_not_transient_are_not_retried(stack, tmp_path: Path):
+def test_a_timed_out_task_is_retried(stack, tmp_path: Path):
+    # Every task is idempotent, so a timeout (the work may be half done) is retried like a transient error.
+    counter = tmp_path / "calls"
+    check = fixture_function(stack, "tests.fixtures.lambdas.flaky",
+                             {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "1", "FLAKY_ERROR": "Sandbox.Timedout"})  # fmt: skip
+    trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    execution = run_execution(stack, {"tenant_id": "t", "match_count": 0}, machine=_machine(stack, check, trigger))
+    assert execution["status"] == "SUCCEEDED"
+    assert [e["taskFailedEventDetails"]["error"] for e in execution["history"] if e["type"] == "TaskFailed"] == ["Sandbox.Timedout"]
+
+
+def test_any_other_error_is_retried_twice(stack, tmp_path: Path):
+    # e.g. a table still throttled after the SDK's own retries: the handler raises a ClientError
     check = fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
     trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
-    execution = run_execution(stack, {"error": "ValueError"}, machine=_machine(stack, check, trigger))
-    assert execution["status"] == "FAILED" and execution["error"] == "ValueError"
-    assert len([e for e in execution["history"] if e["type"] == "TaskFailed"]) == 1
+    execution = run_execution(stack, {"error": "ClientError"}, machine=_machine(stack, check, trigger), timeout=120)
+    assert execution["status"] == "FAILED" and execution["error"] == "ClientError"
+    assert len([e for e in execution["history"] if e["type"] == "TaskFailed"]) == 3
 
 
 def test_catch_routes_all_notifications_failed_to_the_fail_state(stack):
@@ -221,6 +233,8 @@ def test_catch_routes_all_notifications_failed_to_the_fail_state(stack):
     assert execution["error"] == "AllNotificationsFailedException"
     assert states_entered(execution)[-1] == "NotificationsFailed"
     assert json.loads(execution["cause"])["errorMessage"] == "webhook down"
+    # not retried: the notifications wait in the ledger for their backoff
+    assert len([e for e in execution["history"] if e["type"] == "TaskFailed"]) == 1
 
 
 def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, webhook):
