@@ -1,6 +1,6 @@
 """Command line of the embedded AWS.
 
-python -m emulator serve [--port 4566] [--code-root .]
+python -m emulator serve [--port 4566] [--code-root .] [--faults PLAN] [--fault-log FILE]
 python -m emulator fire-schedule NAME [--group default] [--endpoint URL]
 python -m emulator webhook [--port 0] [--record FILE] [--secret-env VAR]
 """
@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run moto with coachflow's shims until SIGTERM")
     serve.add_argument("--port", type=int, default=int(os.environ.get("COACHFLOW_EMULATOR_PORT", 4566)))
     serve.add_argument("--code-root", type=Path, default=ROOT, help="what the Lambda image contains")
+    serve.add_argument("--faults", type=Path, help="a fault plan (JSON/YAML, emulator.faults), re-read when it changes")
+    serve.add_argument("--fault-log", type=Path, help="JSON lines: every fault injected")
     fire = sub.add_parser("fire-schedule", help="deliver an EventBridge Scheduler schedule's target now")
     fire.add_argument("name")
     fire.add_argument("--group", default="default")
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from emulator.server import serve as run
 
-        run(args.port, args.code_root.resolve())
+        run(args.port, args.code_root.resolve(), faults_file=args.faults, fault_log=args.fault_log)
         return 0
     if args.command == "fire-schedule":
         from emulator.scheduler import fire_now

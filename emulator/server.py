@@ -6,7 +6,8 @@
 - SQS -> Lambda event source mappings poll like AWS (``emulator.sqs_esm``);
 - EventBridge Scheduler schedules fire (``emulator.scheduler``);
 - small API gaps the AWS provider needs are filled (``emulator.api_gaps``);
-- AWS's limits where moto is lenient are enforced (``emulator.strict``).
+- AWS's limits where moto is lenient are enforced (``emulator.strict``);
+- faults are injected on demand (``emulator.faults``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from pathlib import Path
 from emulator.clients import REGION
 
 
-def serve(port: int, code_root: Path, region: str = REGION) -> None:
+def serve(port: int, code_root: Path, region: str = REGION, faults_file: Path | None = None, fault_log: Path | None = None) -> None:
     # moto's Step Functions interpreter calls Lambda over HTTP on localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(port)
     os.environ.setdefault("MOTO_LAMBDA_STUB_ECR", "TRUE")  # images are "pulled" by digest, not stored
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from emulator import api_gaps, lambda_runtime, scheduler, sfn_validate, sqs_esm, strict
+    from emulator import api_gaps, faults, lambda_runtime, scheduler, sfn_validate, sqs_esm, strict
 
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     endpoint = f"http://127.0.0.1:{port}"
@@ -35,6 +36,7 @@ def serve(port: int, code_root: Path, region: str = REGION) -> None:
     sfn_validate.install()
     api_gaps.install()
     strict.install()
+    faults.install(faults_file, fault_log)
     sqs_esm.disable_invoke_on_send()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the demo

@@ -20,6 +20,7 @@ from typing import Any
 from botocore.config import Config
 from moto.sqs.models import Queue
 
+from emulator import faults
 from emulator.clients import client
 
 log = logging.getLogger("emulator.esm")
@@ -184,7 +185,10 @@ class EventSourcePoller:
             if reported is None:
                 return
             failed = reported
-        done = [m for mid, m in by_id.items() if mid not in failed]
+        again = set(faults.redeliver(mid for mid in by_id if mid not in failed))
+        for mid in again:  # a fault plan's lost deletes: SQS delivers these processed messages again
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=by_id[mid]["ReceiptHandle"], VisibilityTimeout=0)
+        done = [m for mid, m in by_id.items() if mid not in failed and mid not in again]
         for i in range(0, len(done), 10):
             sqs.delete_message_batch(
                 QueueUrl=queue_url,

@@ -100,11 +100,16 @@ class LocalEnvironment:
     workdir: Path = field(init=False)
     process: subprocess.Popen[bytes] | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    fault_plan: Path | None = None  # emulator.faults: re-read when it changes; absent means no faults
 
     def __post_init__(self) -> None:
         self.workdir = STATE_ROOT / self.name
         if self.port is None:
             self.port = free_port()
+
+    @property
+    def fault_log(self) -> Path:
+        return self.workdir / "faults-injected.jsonl"
 
     @property
     def endpoint(self) -> str:
@@ -131,8 +136,11 @@ class LocalEnvironment:
             raise SystemExit(f"port {self.port} is already in use (an earlier './build.sh up'? stop it with './build.sh down')")
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "emulator.log", "w")
+        command = [sys.executable, "-m", "emulator", "serve", "--port", str(self.port), "--code-root", str(ROOT)]
+        if self.fault_plan is not None:
+            command += ["--faults", str(self.fault_plan), "--fault-log", str(self.fault_log)]
         self.process = process = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "serve", "--port", str(self.port), "--code-root", str(ROOT)],
+            command,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
