@@ -223,11 +223,15 @@ class _Faults:
 class _FaultyServer(ThreadingHTTPServer):
     """A ThreadingHTTPServer whose serving loop also keeps the plan's down windows."""
 
+    # socketserver's backlog of 5 overflows under a soak's concurrent deliveries, and the kernel then
+    # resets connections: faults nobody planned, that the record would not show.
+    request_queue_size = 128
+
     def __init__(self, port: int, handler: type[BaseHTTPRequestHandler], faults: _Faults) -> None:
-        super().__init__(("127.0.0.1", port), handler)
-        self.faults = faults
-        self.started = time.monotonic()  # down windows count from here, once the socket listens
+        self.faults = faults  # before binding: a failed bind calls server_close, which uses it
         self._stopped = threading.Event()
+        super().__init__(("127.0.0.1", port), handler)
+        self.started = time.monotonic()  # down windows count from here, once the socket listens
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         # socketserver's own loop cannot let go of its socket and take another: this one serves in
