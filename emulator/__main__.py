@@ -2,7 +2,7 @@
 
 python -m emulator serve [--port 4566] [--code-root .] [--faults PLAN] [--fault-log FILE]
 python -m emulator fire-schedule NAME [--group default] [--endpoint URL]
-python -m emulator webhook [--port 0] [--record FILE] [--secret-env VAR]
+python -m emulator webhook [--port 0] --record FILE [--port-file FILE] [--faults FILE | --faults-json JSON]
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     hook.add_argument("--port", type=int, default=0)
     hook.add_argument("--record", type=Path, required=True, help="JSON-lines file of what was received")
     hook.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    plan = hook.add_mutually_exclusive_group()  # see emulator/webhook_receiver.py for the plan's format
+    plan.add_argument("--faults", type=Path, metavar="FILE", help="misbehave on purpose by this fault plan (JSON), for soak tests")
+    plan.add_argument("--faults-json", metavar="JSON", help="the fault plan inline")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -45,9 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"schedule": args.name, "started": fire_now(args.endpoint, args.name, args.group)}))
         return 0
     if args.command == "webhook":
-        from emulator.webhook_receiver import serve_forever
+        from emulator.webhook_receiver import FaultPlan, FaultPlanError, serve_forever
 
-        serve_forever(args.port, args.record, args.port_file)
+        faults = None
+        try:
+            if args.faults is not None:
+                faults = FaultPlan.from_json(args.faults.read_text(encoding="utf-8"))
+            elif args.faults_json is not None:
+                faults = FaultPlan.from_json(args.faults_json)
+        except OSError as exc:
+            hook.error(f"--faults {args.faults}: {exc.strerror or exc}")
+        except FaultPlanError as exc:  # before listening: a receiver misbehaving by a plan nobody meant is worse than none
+            hook.error(str(exc))
+        serve_forever(args.port, args.record, args.port_file, faults)
         return 0
     return 2
 
