@@ -220,12 +220,14 @@ class _Faults:
             self._idle.wait_for(lambda: self._busy == 0, timeout)
 
 
-class _FaultyServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer whose serving loop also keeps the plan's down windows."""
-
+class _Server(ThreadingHTTPServer):
     # socketserver's backlog of 5 overflows under a soak's concurrent deliveries, and the kernel then
     # resets connections: faults nobody planned, that the record would not show.
     request_queue_size = 128
+
+
+class _FaultyServer(_Server):
+    """A receiver whose serving loop also keeps the plan's down windows."""
 
     def __init__(self, port: int, handler: type[BaseHTTPRequestHandler], faults: _Faults) -> None:
         self.faults = faults  # before binding: a failed bind calls server_close, which uses it
@@ -391,7 +393,7 @@ def make_server(port: int, record: Path, plan: FaultPlan | None = None) -> Threa
             pass
 
     if faults is None:
-        return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        return _Server(("127.0.0.1", port), Handler)
     return _FaultyServer(port, Handler, faults)
 
 
