@@ -94,21 +94,25 @@ def _text(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
 
-def _dead_letter(record: SQSRecord, rejected: list[RejectedOutcome]) -> None:
+def _dead_letter(record: SQSRecord, rejected: list[tuple[int, RejectedOutcome]]) -> None:
+    """Each rejected record to the dead-letter queue, with its reason and where it came from: the
+    message and the record's place in it (so a record dead-lettered twice, when SQS delivered its
+    message twice, is recognisably the same record)."""
     tenant = _attribute(record, TENANT_ATTRIBUTE) or ""
     entries = []
-    for n, outcome in enumerate(rejected):
+    for n, (index, outcome) in enumerate(rejected):
         attributes = {
             **envelope(tenant[:64] or None, outcome.source),
             "rejection_reason": _text(outcome.reason),
             "rejection_detail": _text((outcome.detail or "-")[:1000]),
             "original_message_id": _text(record.message_id),
+            "record_index": {"DataType": "Number", "StringValue": str(index)},
         }
         body = outcome.raw or record.body
         raw = body.encode("utf-8", "surrogatepass")
         if len(raw) > DLQ_INLINE_BYTES:
             # Too big to travel in a message: keep it in S3 and dead-letter a pointer to it.
-            pointer = claim_check.put(aws.claims_bucket(), claim_check.Kind.REJECTED, tenant, f"{record.message_id}-{n}.txt", raw)
+            pointer = claim_check.put(aws.claims_bucket(), claim_check.Kind.REJECTED, tenant, f"{record.message_id}-{index}.txt", raw)
             attributes["claim_check"] = _text(pointer.url)
             body = pointer.to_json()
         entries.append({"Id": str(n), "MessageBody": body, "MessageAttributes": attributes})
@@ -181,19 +185,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 )
 
         for message_id, outcomes in results.items():
-            rejected = [o for o in outcomes if isinstance(o, RejectedOutcome)]
+            rejected = [(n, o) for n, o in enumerate(outcomes) if isinstance(o, RejectedOutcome)]
             if rejected and message_id not in failed:
                 try:
                     _dead_letter(records[message_id], rejected)
                 except Exception:
                     logger.exception("could not dead-letter rejected records", extra={"message_id": message_id})
                     failed.add(message_id)
-            for outcome in outcomes:
+            if message_id in failed:
+                continue  # its outcomes are recorded when the redelivered message succeeds
+            for n, outcome in enumerate(outcomes):
                 if not isinstance(outcome, NormalizedOutcome):
                     logger.info(
                         f"record {outcome.kind}",
                         extra={
                             "message_id": message_id,
+                            "record_index": n,
                             "outcome": outcome.kind,
                             "reason": outcome.reason,
                             "detail": outcome.detail,
