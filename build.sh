@@ -23,7 +23,8 @@ usage: ./build.sh VERB [ARGS]
   rules validate|test DIR|FILE
   rules push --tenant T DIR|FILE [--webhook-url URL] [--table NAME] [--endpoint URL]
   tenant --tenant T [--webhook-url URL] [--producer SENDER_ID]...   (who may send the tenant's events)
-  redrive-notifications [--tenant T] [--queue-url URL --table NAME] (dead notifications back, due now)
+  redrive raw-events-dlq [--queue-url URL --function NAME]   (failed messages replayed through normalize)
+  redrive dead-notifications [--tenant T] [--queue-url URL --table NAME] (back in the ledger, due now)
   send --tenant T [--source VENDOR|auto] FILE...      (to the environment started by 'up')
   fire-schedule NAME [--group GROUP]                   (fire an EventBridge schedule now, on 'up')
 
@@ -119,7 +120,7 @@ case "$verb" in
     [[ -f "$dir/$1.tfplan" ]] || die "no saved plan: run ./build.sh plan $1 first"
     terraform -chdir="$dir" apply -input=false "$1.tfplan"
     rm -f "$dir/$1.tfplan" ;;
-  normalize|rules|send|tenant|redrive-notifications)
+  normalize|rules|send|tenant|redrive)
     ensure_venv
     exec "$PY" -m cli "$verb" "$@" ;;
   fire-schedule)

@@ -7,6 +7,7 @@ operators, never part of the Lambda image.
     rules test DIR|FILE                                    exit 1 naming every failing rule test
     rules push --tenant T DIR|FILE [--webhook-url URL]     validate, then store (embedded AWS or real)
     send --tenant T --source VENDOR|auto FILE...           put raw payloads on the raw-events queue
+    redrive raw-events-dlq|dead-notifications              what waits in a dead-letter queue, through again
 
 Exit codes: 0 success, 1 invalid rules or failing tests, 2 usage errors, 141 (128 + SIGPIPE) when
 the reader of the output closes it early (``normalize ... | head -1``), without a traceback.
@@ -24,11 +25,11 @@ from typing import Any
 
 import boto3
 
+from cli import redrive
 from cli.packs import RuleFileError, load_rules, read_document, resolve_tenant
 from cli.rule_tests import run
 from handlers import tenant_settings, vendors
 from handlers.ingest import AUTO, envelope, normalize_payload
-from handlers.ledger import Ledger
 from handlers.rules.model import Rule
 from handlers.rules.store import RuleStore
 from handlers.tenancy import TENANT_ID
@@ -190,33 +191,48 @@ def cmd_tenant(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
-# -- redrive-notifications ---------------------------------------------------------------------------
+# -- redrive -----------------------------------------------------------------------------------------
+
+REDRIVE_QUEUES = ("raw-events-dlq", "dead-notifications")
 
 
-def cmd_redrive_notifications(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def cmd_redrive(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     outputs = _local_outputs()
-    queue_url = args.queue_url or outputs.get("dead_notifications_queue_url")
-    table_name = args.table or outputs.get("state_table")
-    if not queue_url or not table_name:
-        return _usage(parser, "pass --queue-url and --table (or start the local environment with './build.sh up')")
     session, endpoint = _session(args)
     sqs = session.client("sqs", endpoint_url=endpoint)
-    table = session.resource("dynamodb", endpoint_url=endpoint).Table(table_name)
-    moved = kept = 0
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            letter = json.loads(message["Body"])
-            if args.tenant and letter["tenant_id"] != args.tenant:
-                kept += 1  # another tenant's: visible again once its visibility timeout passes
-                continue
-            Ledger(table, letter["tenant_id"]).requeue(letter["match"], f"redriven after: {letter.get('reason', '')}")
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
-    print(json.dumps({"requeued": moved, "left": kept}))
-    return 0
+    if args.queue == "dead-notifications":
+        queue_url = args.queue_url or outputs.get("dead_notifications_queue_url")
+        table_name = args.table or outputs.get("state_table")
+        if not queue_url or not table_name:
+            return _usage(parser, "pass --queue-url and --table (or start the local environment with './build.sh up')")
+        table = session.resource("dynamodb", endpoint_url=endpoint).Table(table_name)
+        print(json.dumps(redrive.requeue_notifications(sqs, table, queue_url, args.tenant)))
+        return 0
+    if args.tenant:
+        return _usage(parser, "--tenant applies to dead-notifications only: a raw-events message is replayed whole")
+    queue_url = args.queue_url or outputs.get("raw_events_dlq_url")
+    function = args.function or (outputs.get("function_names") or {}).get("normalize")
+    if not queue_url or not function:
+        return _usage(parser, "pass --queue-url and --function (or start the local environment with './build.sh up')")
+    # The queue the messages came from (for their eventSourceARN), as SQS knows it.
+    sources = sqs.list_dead_letter_source_queues(QueueUrl=queue_url).get("queueUrls") or [queue_url]
+    source_arn = sqs.get_queue_attributes(QueueUrl=sources[0], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    depth = _depth(sqs, queue_url)
+    try:
+        result = redrive.replay_raw_events(sqs, session.client("lambda", endpoint_url=endpoint), queue_url, function, source_arn,
+                                           sqs.meta.region_name)  # fmt: skip
+    except RuntimeError as exc:
+        print(f"redrive: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"queue": queue_url, "depth_before": depth, **result.as_dict(), "depth_after": _depth(sqs, queue_url)}))
+    return 1 if result.failed else 0
+
+
+def _depth(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )
+    return sum(int(v) for v in attributes["Attributes"].values())
 
 
 # -- send ---------------------------------------------------------------------------------------------
@@ -273,12 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
     p.set_defaults(func=cmd_tenant)
 
-    p = sub.add_parser("redrive-notifications", help="put dead-lettered notifications back in the ledger, due now")
-    p.add_argument("--tenant", type=_tenant, help="only this tenant's (default: all)")
-    p.add_argument("--queue-url", help="the dead-notifications queue (default: the local environment's)")
-    p.add_argument("--table", help="the state table (default: the local environment's)")
+    p = sub.add_parser("redrive", help="send what waits in a dead-letter queue through the pipeline again")
+    p.add_argument("queue", choices=REDRIVE_QUEUES,
+                   help="raw-events-dlq: replay failed messages through normalize (rejected records stay); "
+                        "dead-notifications: back in the ledger, due now")  # fmt: skip
+    p.add_argument("--queue-url", help="the queue (default: the local environment's)")
+    p.add_argument("--function", help="raw-events-dlq: the normalize function (default: the local environment's)")
+    p.add_argument("--table", help="dead-notifications: the state table (default: the local environment's)")
+    p.add_argument("--tenant", type=_tenant, help="dead-notifications: only this tenant's (default: all)")
     p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
-    p.set_defaults(func=cmd_redrive_notifications)
+    p.set_defaults(func=cmd_redrive)
 
     p = sub.add_parser("send", help="send raw vendor payloads to the raw-events queue")
     p.add_argument("--tenant", type=_tenant, required=True)

@@ -20,6 +20,7 @@ from typing import Any
 from botocore.config import Config
 from moto.sqs.models import Queue
 
+from cli.redrive import lambda_record
 from emulator import faults
 from emulator.clients import client
 
@@ -53,31 +54,6 @@ def _clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
 def _queue_url(sqs: Any, queue_arn: str) -> str:
     _, _, _, region, account, name = queue_arn.split(":", 5)
     return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
-
-
-def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """An SQS message as the Lambda service hands it to the function."""
-    attributes = {}
-    for name, value in (message.get("MessageAttributes") or {}).items():
-        record = {"dataType": value["DataType"], "stringListValues": [], "binaryListValues": []}
-        if "StringValue" in value:
-            record["stringValue"] = value["StringValue"]
-        if "BinaryValue" in value:
-            import base64
-
-            record["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
-        attributes[name] = record
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": attributes,
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
 
 
 def failed_ids(response_payload: Any, message_ids: set[str]) -> set[str] | None:
@@ -172,7 +148,7 @@ class EventSourcePoller:
 
     def _deliver(self, sqs: Any, lam: Any, queue_url: str, mapping: dict[str, Any], messages: list[dict[str, Any]]) -> None:
         arn = mapping["EventSourceArn"]
-        event = {"Records": [to_lambda_record(m, arn, self.region) for m in messages]}
+        event = {"Records": [lambda_record(m, arn, self.region) for m in messages]}
         response = lam.invoke(FunctionName=mapping["FunctionArn"], Payload=json.dumps(event).encode("utf-8"))
         payload = json.loads(response["Payload"].read() or b"null")
         by_id = {m["MessageId"]: m for m in messages}

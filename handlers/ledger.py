@@ -177,7 +177,7 @@ class Ledger:
 
     def requeue(self, match: dict[str, Any], why: str) -> None:
         """Put a dead-lettered notification back: pending, due now, with fresh attempts (an operator
-        fixed the cause: ``./build.sh redrive-notifications``)."""
+        fixed the cause: ``./build.sh redrive dead-notifications``)."""
         now = int(self.clock())
         notification = match["notification_id"]
         self.table.update_item(

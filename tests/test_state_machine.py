@@ -157,7 +157,7 @@ def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook
 
     # The webhook is fixed; the operator redrives the dead notifications and they are delivered.
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
-    redrive = subprocess.run([sys.executable, "-m", "cli", "redrive-notifications", "--tenant", tenant, "--endpoint", stack.endpoint,
+    redrive = subprocess.run([sys.executable, "-m", "cli", "redrive", "dead-notifications", "--tenant", tenant, "--endpoint", stack.endpoint,
                               "--queue-url", out["dead_notifications_queue_url"], "--table", out["state_table"]],
                              cwd=ROOT, capture_output=True, text=True, env={**os.environ, "AWS_ACCESS_KEY_ID": "testing",
                                                                            "AWS_SECRET_ACCESS_KEY": "testing"})  # fmt: skip
