@@ -14,6 +14,8 @@ usage: ./build.sh VERB [ARGS]
   demo                     the whole pipeline on the embedded AWS: apply, send real events, summary
   test [PYTEST ARGS]       all tests (unit + integration)
   bench                    benchmarks, as ratios against baselines measured in the same run
+  soak [--events N] [--tenants K] [--seed S] [--faults PLAN|none]
+                           the pipeline under load and injected faults, reconciled record by record
   up | down                start/stop the embedded AWS with the local environment applied
   plan ENV                 terraform plan for dev|staging|prod into ENV.tfplan (needs COACHFLOW_IMAGE_URI)
   apply ENV                apply the saved ENV.tfplan (after review)
@@ -99,6 +101,9 @@ case "$verb" in
   bench)
     ensure_venv
     exec "$PY" -m tests.bench "$@" ;;
+  soak)
+    ensure_venv; ensure_terraform
+    exec "$PY" -m emulator.soak "$@" ;;
   up)
     ensure_venv; ensure_terraform
     exec "$PY" -m emulator.local up ;;
