@@ -4,13 +4,16 @@ idempotent redelivery and tenant isolation, on the applied local environment."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
 import boto3
 import pytest
 
-from emulator.stack import EXAMPLES
+from emulator.stack import EXAMPLES, ROOT
 from handlers import tenant_settings
 from handlers.ingest import envelope
 from handlers.outcomes import RejectReason
@@ -192,3 +195,37 @@ def test_a_producer_speaks_only_for_the_tenants_that_registered_it(stack, webhoo
     execution_input = json.loads(stack.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["input"])
     assert len(execution_input["events"]) == 1
     assert [r["path"] for r in read_received(record)] == [f"/hooks/{bob}"]  # one notification: bob's own record
+
+
+def test_the_redrive_replays_failed_messages_as_their_producers_sent_them(stack):
+    """A message SQS moved to the DLQ after maxReceiveCount failures (sent here straight to the DLQ,
+    as SQS would have moved it: the producer's id and envelope) is replayed through normalize by
+    ./build.sh redrive raw-events-dlq; a stranger's message is refused again; rejected records stay."""
+    tenant = f"rd-{uuid.uuid4().hex[:8]}"
+    _register(stack, tenant, "AKIDREDRIVEPRODUCER")
+    body = (EXAMPLES / "okta" / "user_account_lock.json").read_text()
+    url = stack.outputs["raw_events_dlq_url"]
+
+    def moved(producer: str) -> str:
+        sqs = boto3.session.Session(aws_access_key_id=producer, aws_secret_access_key="x", region_name="us-east-1").client(
+            "sqs", endpoint_url=stack.endpoint
+        )
+        return sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=envelope(tenant, "okta"))["MessageId"]
+
+    failed, stranger = moved("AKIDREDRIVEPRODUCER"), moved("AKIDREDRIVESTRANGER")
+    rejected_before = sum("rejection_reason" in m.get("MessageAttributes", {}) for m in _all_dead_letters(stack))
+    redrive = subprocess.run(
+        [sys.executable, "-m", "cli", "redrive", "raw-events-dlq", "--endpoint", stack.endpoint, "--queue-url", url,
+         "--function", stack.outputs["function_names"]["normalize"]],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )  # fmt: skip
+    assert redrive.returncode == 0, redrive.stderr
+    result = json.loads(redrive.stdout)
+    assert result["replayed"] == 2 and result["failed"] == 0 and result["rejected_left"] >= rejected_before
+    # the producer's message was evaluated; the stranger's is refused as when it was first sent
+    assert wait_for(lambda: _executions(stack, f"{tenant}-"), 60, "the replayed message's execution")
+    letters = wait_for(lambda: _dead_letters(stack, {stranger}), 60, "the stranger's dead letter")
+    assert letters[stranger]["MessageAttributes"]["rejection_reason"]["StringValue"] == RejectReason.UNREGISTERED_PRODUCER
+    remaining = {m["MessageId"] for m in _all_dead_letters(stack)}
+    assert failed not in remaining and stranger not in remaining  # replayed messages left the DLQ
+    assert all("rejection_reason" in m.get("MessageAttributes", {}) for m in _all_dead_letters(stack))
