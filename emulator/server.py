@@ -7,6 +7,7 @@
 - EventBridge Scheduler schedules fire (``emulator.scheduler``);
 - small API gaps the AWS provider needs are filled (``emulator.api_gaps``);
 - AWS's limits where moto is lenient are enforced (``emulator.strict``);
+- moto's SQS scales with a queue's depth (``emulator.scale``);
 - faults are injected on demand (``emulator.faults``).
 """
 
@@ -28,13 +29,14 @@ def serve(port: int, code_root: Path, region: str = REGION, faults_file: Path | 
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from emulator import api_gaps, faults, lambda_runtime, scheduler, sfn_validate, sqs_esm, strict
+    from emulator import api_gaps, faults, lambda_runtime, scale, scheduler, sfn_validate, sqs_esm, strict
 
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     endpoint = f"http://127.0.0.1:{port}"
     runtime = lambda_runtime.install(lambda_runtime.RuntimeSettings(endpoint_url=endpoint, code_root=str(code_root)))
     sfn_validate.install()
     api_gaps.install()
+    scale.install()
     strict.install()
     faults.install(faults_file, fault_log)
     sqs_esm.disable_invoke_on_send()

@@ -27,6 +27,7 @@ from emulator.clients import client
 log = logging.getLogger("emulator.esm")
 
 POLL_INTERVAL = 0.2
+MAX_POLLERS = 3  # concurrent batches per mapping
 
 
 def disable_invoke_on_send() -> None:
@@ -78,7 +79,7 @@ class EventSourcePoller:
         self.endpoint_url = endpoint_url
         self.region = region
         self._stop = threading.Event()
-        self._workers: dict[str, threading.Thread] = {}
+        self._workers: dict[str, list[threading.Thread]] = {}
 
     def start(self) -> None:
         threading.Thread(target=self._discover, name="esm-discovery", daemon=True).start()
@@ -98,9 +99,14 @@ class EventSourcePoller:
             for mapping in mappings:
                 uuid = mapping["UUID"]
                 if mapping.get("EventSourceArn", "").startswith("arn:aws:sqs:") and uuid not in self._workers:
-                    worker = threading.Thread(target=self._poll, args=(uuid,), name=f"esm-{uuid}", daemon=True)
-                    self._workers[uuid] = worker
-                    worker.start()
+                    # AWS polls with several concurrent batches (up to ScalingConfig.MaximumConcurrency);
+                    # here a few, as two cores allow.
+                    wanted = int((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or MAX_POLLERS)
+                    workers = [threading.Thread(target=self._poll, args=(uuid,), name=f"esm-{uuid}-{n}", daemon=True)
+                               for n in range(max(1, min(wanted, MAX_POLLERS)))]  # fmt: skip
+                    self._workers[uuid] = workers
+                    for worker in workers:
+                        worker.start()
 
     def _poll(self, uuid: str) -> None:
         sqs, lam = _clients(self.endpoint_url, self.region)
