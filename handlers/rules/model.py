@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic_core import PydanticSerializationError
 
 from handlers.rules.matcher import Pattern, PatternError, parse_pattern
 
@@ -108,6 +109,19 @@ class Rule(_Strict):
             parsed = parse_pattern(parsed)
         self._pattern = parsed
         self.__dict__["match"] = parsed.source
+
+    @model_validator(mode="after")
+    def _storable(self) -> Rule:
+        """``rules push`` stores a rule as JSON and check_rules reads it back: a rule that cannot be
+        written so (a lone surrogate, which a YAML "\\ud800" escape gives; !!binary that is not UTF-8)
+        is refused now, not there."""
+        try:
+            self.model_dump_json()
+        except PydanticSerializationError:
+            raise ValueError(
+                "holds text that is not valid Unicode (a lone surrogate such as \\ud800, or binary data); no JSON can store it"
+            ) from None
+        return self
 
     @property
     def pattern(self) -> Pattern:
