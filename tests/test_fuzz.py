@@ -628,6 +628,31 @@ def test_nesting_repetition_and_padding_around_the_examples(case: tuple[str, str
     check_both_sources(case[1], case[0])
 
 
+@seed(SEED)
+@settings(FUZZ, max_examples=200)
+@given(
+    st.sampled_from(EXAMPLE_FILES),
+    st.none() | st.sampled_from(["acme", "a" * 32, "a" * 33, "Acme", "-acme", "acme\n", "ac me", "\udcff"]) | st.text(max_size=40),
+    st.none() | st.sampled_from([*vendors.names(), "auto", "Okta", "okta ", "", "\x00"]) | st.text(max_size=20),
+)
+@fuzz_test
+def test_any_envelope_gives_each_payload_its_outcomes(example: Example, tenant: str | None, source: str | None):
+    """Whatever the message attributes say: a tenant that is no valid id, or a source that names no
+    vendor, is one rejection of the whole payload, with the payload kept; anything else is read."""
+    with bounded(_bytes(example.text)):
+        outcomes = normalize_payload(example.text, source, tenant, RECEIVED_MS)
+    assert outcomes
+    if not tenant or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,31}", tenant):  # (not TENANT_ID: the oracle is written apart)
+        reason: RejectReason | None = RejectReason.MISSING_TENANT
+    elif (source or "auto") not in {*vendors.names(), "auto"}:
+        reason = RejectReason.UNKNOWN_SOURCE
+    else:
+        reason = None
+    if reason is not None:
+        (outcome,) = outcomes
+        assert isinstance(outcome, RejectedOutcome) and outcome.reason == reason and outcome.raw == example.text
+
+
 # -- 7. the batcher at the limits --------------------------------------------------------------------
 
 FILLS = ["x", "é", "€", "🙂", "\\\\"]  # 1 to 4 bytes of UTF-8; a backslash as the batcher receives it, already escaped JSON
