@@ -265,6 +265,13 @@ def _nested(depth: int) -> dict:
     return pattern
 
 
+def _cycle() -> dict:
+    """What YAML reads for `a: &x [x, *x]`: a list that holds itself."""
+    looped: list = ["x"]
+    looped.append(looped)
+    return {"a": looped}
+
+
 UNSTORABLE = {  # what YAML's safe_load gives besides JSON -> the message
     "a date": ({"time_dt": [datetime.date(2026, 3, 17)]}, "not a JSON document: Object of type date"),
     "a timestamp": ({"t": [{"anything-but": [datetime.datetime(2026, 3, 17)]}]}, "not a JSON document: Object of type datetime"),
@@ -277,7 +284,8 @@ UNSTORABLE = {  # what YAML's safe_load gives besides JSON -> the message
     "a number as a field name": ({"a": {1: ["x"], "c": ["y"]}}, "a: field names are strings of valid Unicode, got 1"),
     "null as a field name": ({"a": {None: ["x"]}}, "a: field names are strings of valid Unicode, got None"),
     "a lone surrogate as a field name": ({"\ud800": ["x"]}, "field names are strings of valid Unicode, got '\\ud800'"),
-    "a lone surrogate as a value": ({"a": ["\ud800"]}, "not valid Unicode (a lone surrogate"),
+    "a lone surrogate as a value": ({"a": ["\ud800"]}, "cannot be stored as JSON: UnicodeEncodeError"),
+    "a YAML alias that contains itself": (_cycle(), "not a JSON document: Circular reference detected"),
 }
 
 
@@ -289,9 +297,10 @@ def test_a_pattern_no_json_document_can_hold_is_a_validation_error(case: str):
     assert message in str(error.value)
 
 
-def test_a_rule_test_event_that_cannot_be_stored_is_a_validation_error():
-    test = {"name": "t", "event": {"a": b"\xff"}, "expect": "match"}  # YAML !!binary of an invalid UTF-8 byte
-    with pytest.raises(RuleFileError, match="not valid Unicode .* no JSON can store it"):
+@pytest.mark.parametrize(("event", "message"), [({"a": b"\xff"}, "invalid utf-8"), (_cycle(), "Circular reference")])
+def test_a_rule_test_event_that_cannot_be_stored_is_a_validation_error(event: dict, message: str):
+    test = {"name": "t", "event": event, "expect": "match"}  # YAML !!binary of an invalid UTF-8 byte; an alias in itself
+    with pytest.raises(RuleFileError, match=f"cannot be stored as JSON: .*{message}"):
         validate_rule({"rule_id": "r", "match": {"a": ["x"]}, "tests": [test]}, "r.yaml")
 
 

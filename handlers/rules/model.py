@@ -113,14 +113,12 @@ class Rule(_Strict):
     @model_validator(mode="after")
     def _storable(self) -> Rule:
         """``rules push`` stores a rule as JSON and check_rules reads it back: a rule that cannot be
-        written so (a lone surrogate, which a YAML "\\ud800" escape gives; !!binary that is not UTF-8)
-        is refused now, not there."""
+        written so is refused now, not there. YAML gives such rules: a "\\ud800" escape (a lone
+        surrogate), !!binary that is not UTF-8, an alias that contains itself."""
         try:
             self.model_dump_json()
-        except PydanticSerializationError:
-            raise ValueError(
-                "holds text that is not valid Unicode (a lone surrogate such as \\ud800, or binary data); no JSON can store it"
-            ) from None
+        except PydanticSerializationError as exc:  # (its message shows a lone surrogate escaped)
+            raise ValueError(f"cannot be stored as JSON: {str(exc).removeprefix('Error serializing to JSON: ')}") from None
         return self
 
     @property
