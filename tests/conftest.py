@@ -43,6 +43,25 @@ def pytest_report_collectionfinish(config: pytest.Config) -> str | list[str]:
     return config.stash.get(_CORPUS_NOTE, [])
 
 
+# The fuzz tests (test_fuzz.py) say how many cases each ran: one line per test, printed at the end of
+# the run, so a change that makes a generator degenerate (ten cases instead of a thousand) shows.
+_FUZZ_REPORT = pytest.StashKey[dict[str, str]]()
+
+
+@pytest.fixture(scope="session")
+def fuzz_report(pytestconfig: pytest.Config) -> dict[str, str]:
+    """Test name -> its one-line report, printed in the terminal summary."""
+    return pytestconfig.stash.setdefault(_FUZZ_REPORT, {})
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    report = config.stash.get(_FUZZ_REPORT, {})
+    if report:
+        terminalreporter.section("fuzz cases")
+        for name, line in report.items():
+            terminalreporter.write_line(f"{name}: {line}")
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[LocalEnvironment]:
     """A bare embedded AWS (no Terraform), for the emulator's own tests."""

@@ -78,6 +78,15 @@ def test_netskope_detection_survives_a_type_that_is_a_list_or_an_object():
         assert [(o.kind, o.source) for o in outcomes] == [("normalized", "okta"), ("rejected", "auto"), ("normalized", "netskope")]
 
 
+@pytest.mark.parametrize("tenant", ["acme\n", "\nacme", "acme ", "ACME", "a" * 33, "acme\udcff"])
+def test_a_tenant_id_with_anything_around_it_is_no_tenant_id(tenant: str):
+    # Found by tests/test_fuzz.py: "acme\n" passed the check ($ matches before a final line break),
+    # and every record was then rejected on its event's tenant_uid instead of the payload once.
+    body = json.dumps(OKTA)
+    (outcome,) = normalize_payload(body, "okta", tenant)
+    assert (outcome.kind, outcome.reason, outcome.raw) == ("rejected", RejectReason.MISSING_TENANT, body)
+
+
 # Keys the detect functions and API wrappers look at, so generated objects reach their branches.
 _KEYS = ("type timestamp access_method ur_normalized sourcetype event category properties title severity createdDateTime "
          "alertCreationTime GUID clickTime messageID threatsInfoMap spamScore metadata eventType composite_id cid agent_id aid "

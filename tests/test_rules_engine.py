@@ -4,6 +4,7 @@ the offending place."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import pickle
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
-from cli.packs import RuleFileError, load_pack, resolve_rule, validate_rule
+from cli.packs import RuleFileError, load_pack, load_rules, resolve_rule, validate_rule
 from cli.rule_tests import run
 from handlers.rules import matcher as matcher_package
 from handlers.rules.matcher import PatternError, compile_patterns, compile_rules
@@ -252,6 +253,69 @@ def test_limits_protect_a_shared_lambda():
         compile_patterns({"wide": {"a": list(range(300))}})
     with pytest.raises(PatternError, match="bytes; the limit is"):
         compile_patterns({"big": {f"field{i}": ["v" * 100] for i in range(100)}})
+
+
+# Found by tests/test_fuzz.py: each of these raised TypeError, RecursionError or OverflowError out of
+# Rule.model_validate (a traceback from `./build.sh rules validate`), a TypeError out of compile_rules,
+# or validated and then failed `rules push` (no JSON can hold a lone surrogate).
+def _nested(depth: int) -> dict:
+    pattern: dict = {"a": ["x"]}
+    for _ in range(depth):
+        pattern = {"a": pattern}
+    return pattern
+
+
+def _cycle() -> dict:
+    """What YAML reads for `a: &x [x, *x]`: a list that holds itself."""
+    looped: list = ["x"]
+    looped.append(looped)
+    return {"a": looped}
+
+
+UNSTORABLE = {  # what YAML's safe_load gives besides JSON -> the message
+    "a date": ({"time_dt": [datetime.date(2026, 3, 17)]}, "not a JSON document: Object of type date"),
+    "a timestamp": ({"t": [{"anything-but": [datetime.datetime(2026, 3, 17)]}]}, "not a JSON document: Object of type datetime"),
+    "binary": ({"t": [b"x"]}, "not a JSON document: Object of type bytes"),
+    "a set": ({"t": {"x", "y"}}, "not a JSON document: Object of type set"),
+    "nesting past the recursion limit": (_nested(3000), "patterns nest at most 8 levels"),
+    "an integer of 400 digits": ({"n": [10**400]}, "n[0]: numbers must be between"),
+    "a numeric bound of 400 digits": ({"n": [{"numeric": [">", -(10**400)]}]}, "n[0].numeric[1]: numbers must be between"),
+    "anything-but 400 digits": ({"n": [{"anything-but": [10**400]}]}, "n[0].anything-but[0]: numbers must be between"),
+    "a number as a field name": ({"a": {1: ["x"], "c": ["y"]}}, "a: field names are strings of valid Unicode, got 1"),
+    "null as a field name": ({"a": {None: ["x"]}}, "a: field names are strings of valid Unicode, got None"),
+    "a lone surrogate as a field name": ({"\ud800": ["x"]}, "field names are strings of valid Unicode, got '\\ud800'"),
+    "a lone surrogate as a value": ({"a": ["\ud800"]}, "cannot be stored as JSON: UnicodeEncodeError"),
+    "a YAML alias that contains itself": (_cycle(), "not a JSON document: Circular reference detected"),
+}
+
+
+@pytest.mark.parametrize("case", UNSTORABLE)
+def test_a_pattern_no_json_document_can_hold_is_a_validation_error(case: str):
+    pattern, message = UNSTORABLE[case]
+    with pytest.raises(RuleFileError) as error:
+        validate_rule({"rule_id": "r", "match": pattern}, "r.yaml")
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(("event", "message"), [({"a": b"\xff"}, "invalid utf-8"), (_cycle(), "Circular reference")])
+def test_a_rule_test_event_that_cannot_be_stored_is_a_validation_error(event: dict, message: str):
+    test = {"name": "t", "event": event, "expect": "match"}  # YAML !!binary of an invalid UTF-8 byte; an alias in itself
+    with pytest.raises(RuleFileError, match=f"cannot be stored as JSON: .*{message}"):
+        validate_rule({"rule_id": "r", "match": {"a": ["x"]}, "tests": [test]}, "r.yaml")
+
+
+def test_a_rule_file_with_a_yaml_date_or_a_huge_integer_is_an_error_not_a_traceback(tmp_path: Path):
+    (tmp_path / "date.yaml").write_text("rule_id: r\nmatch:\n  time_dt: [2026-03-17]\n")
+    (tmp_path / "huge.json").write_text('{"rule_id": "r", "match": {"n": [' + "9" * 400 + "]}}")
+    for name in ("date.yaml", "huge.json"):
+        with pytest.raises(RuleFileError, match=f"{name}: match"):
+            load_rules(tmp_path / name)
+
+
+def test_an_integer_too_large_for_a_float_equals_no_number_and_is_in_no_range():
+    matcher = compile_patterns({"exact": {"n": [5]}, "range": {"n": [{"numeric": [">", 0]}]}, "but": {"n": [{"anything-but": [5]}]}})
+    for huge in (10**400, -(10**400)):
+        assert matcher.match({"n": huge}) == ["but"] and matcher.match({"n": [huge, 5]}) == ["exact", "range", "but"]
 
 
 def test_wildcards_never_backtrack():

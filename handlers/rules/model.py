@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic_core import PydanticSerializationError
 
 from handlers.rules.matcher import Pattern, PatternError, parse_pattern
 
@@ -108,6 +109,17 @@ class Rule(_Strict):
             parsed = parse_pattern(parsed)
         self._pattern = parsed
         self.__dict__["match"] = parsed.source
+
+    @model_validator(mode="after")
+    def _storable(self) -> Rule:
+        """``rules push`` stores a rule as JSON and check_rules reads it back: a rule that cannot be
+        written so is refused now, not there. YAML gives such rules: a "\\ud800" escape (a lone
+        surrogate), !!binary that is not UTF-8, an alias that contains itself."""
+        try:
+            self.model_dump_json()
+        except PydanticSerializationError as exc:  # (its message shows a lone surrogate escaped)
+            raise ValueError(f"cannot be stored as JSON: {str(exc).removeprefix('Error serializing to JSON: ')}") from None
+        return self
 
     @property
     def pattern(self) -> Pattern:

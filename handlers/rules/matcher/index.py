@@ -174,7 +174,10 @@ class PathIndex:
             if self.exact_null is not None:
                 hit.append(self.exact_null)
         elif isinstance(value, (int, float)):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer too large for a float: no pattern's number, in no range (parse.as_number)
+                return
             bucket = self.exact_num.get(number)
             if bucket is not None:
                 hit.append(bucket)

@@ -39,6 +39,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def as_number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else, and for an integer too large for a float
+    (far outside the range numeric matching covers: it equals no pattern's number, is in no range)."""
+    if not is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
 # -- wildcard without backtracking -------------------------------------------------------------------
 
 
@@ -170,16 +181,16 @@ def _exact_test(literal: Any) -> Callable[[Any], bool]:
     if isinstance(literal, bool):
         return lambda v: isinstance(v, bool) and v is literal
     number = float(literal)
-    return lambda v: is_number(v) and float(v) == number
+    return lambda v: as_number(v) == number
 
 
 def numeric_test(bounds: tuple[float, bool, float, bool]) -> Callable[[Any], bool]:
     lo, lo_inc, hi, hi_inc = bounds
 
     def test(v: Any) -> bool:
-        if not is_number(v):
+        x = as_number(v)
+        if x is None:
             return False
-        x = float(v)
         return (x > lo or (lo_inc and x == lo)) and (x < hi or (hi_inc and x == hi))
 
     return test
@@ -219,11 +230,12 @@ def _string(value: Any, where: str) -> str:
 
 
 def _number(value: Any, where: str) -> float:
-    if not is_number(value) or not math.isfinite(float(value)):
+    if not is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
         raise PatternError(where, f"expected a number, got {json.dumps(value)[:40]}")
-    if abs(float(value)) > NUMERIC_LIMIT:
+    number = as_number(value)  # None: an integer too large for a float
+    if number is None or abs(number) > NUMERIC_LIMIT:
         raise PatternError(where, f"numbers must be between -{NUMERIC_LIMIT:.1e} and {NUMERIC_LIMIT:.1e}")
-    return float(value)
+    return number
 
 
 def _wildcard(value: Any, where: str) -> str:
@@ -345,7 +357,19 @@ def _anything_but(arg: Any, where: str, budget: _Budget) -> Callable[[Any], bool
             numbers.add(_number(value, f"{where}[{i}]"))
         else:
             raise PatternError(f"{where}[{i}]", "anything-but values must be strings or numbers")
-    return lambda v: not ((isinstance(v, str) and v in strings) or (is_number(v) and float(v) in numbers))
+    return lambda v: not ((isinstance(v, str) and v in strings) or as_number(v) in numbers)
+
+
+def _field_name(key: Any) -> bool:
+    """Whether a key can name a field: YAML reads `1:` or `null:` as a number or None, and a
+    "\\ud800" escape as a lone surrogate, which no JSON document (the stored rule) can hold."""
+    if not isinstance(key, str):
+        return False
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _branches(node: Any, where: str, prefix: tuple[str, ...], depth: int, budget: _Budget) -> list[list[Clause]]:
@@ -356,6 +380,8 @@ def _branches(node: Any, where: str, prefix: tuple[str, ...], depth: int, budget
         raise PatternError(where, f"patterns nest at most {MAX_DEPTH} levels")
     result: list[list[Clause]] = [[]]
     for key, value in node.items():
+        if not _field_name(key):
+            raise PatternError(where, f"field names are strings of valid Unicode, got {key!r:.40}")
         at = f"{where}.{key}" if where else key
         if key == "$or":
             if not isinstance(value, list) or len(value) < 1:
@@ -402,7 +428,12 @@ def parse_pattern(pattern: Any, where: str = "match") -> Pattern:
     """Validate a pattern and parse it; raises PatternError naming the bad place below ``where``."""
     if not isinstance(pattern, dict):
         raise PatternError(where, "a pattern is a JSON object")
-    size = len(json.dumps(pattern, separators=(",", ":")).encode("utf-8"))
+    try:
+        size = len(json.dumps(pattern, separators=(",", ":")).encode("utf-8"))
+    except RecursionError:
+        raise PatternError(where, f"patterns nest at most {MAX_DEPTH} levels") from None
+    except (TypeError, ValueError) as exc:  # what YAML reads besides JSON (a date, binary, a set), or a cycle of YAML aliases
+        raise PatternError(where, f"not a JSON document: {exc} (quote dates and times)") from None
     if size > MAX_PATTERN_BYTES:
         raise PatternError(where, f"pattern is {size} bytes; the limit is {MAX_PATTERN_BYTES}")
     if not pattern:
