@@ -105,7 +105,10 @@ def resolve_rule(raw: dict[str, Any], origin: str, override: dict[str, Any] | No
         raise RuleFileError(f"{origin}.params: must be an object")
     document = {k: v for k, v in raw.items() if k != "params"}
     if "match" in document:
-        document["match"] = substitute(document["match"], params, f"{origin}.match")
+        try:
+            document["match"] = substitute(document["match"], params, f"{origin}.match")
+        except RecursionError:
+            raise RuleFileError(f"{origin}.match: nests too deeply, or holds itself (a YAML alias inside its own anchor)") from None
     return validate_rule(document, origin)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+# \A and \Z, not ^ and $: "$" also matches before a final newline, and "acme\n" is no tenant id.
+TENANT_ID = re.compile(r"\A[a-z0-9][a-z0-9-]{0,31}\Z")
 
 
 def tenant_of(payload: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from emulator.stack import EXAMPLES, ROOT
 from handlers import vendors
 from handlers.ingest import normalize_payload
 from handlers.outcomes import IgnoreReason, RejectedOutcome, RejectReason
+from handlers.tenancy import tenant_of
 from handlers.vendors import netskope, okta, paloalto
 
 OKTA = json.loads((EXAMPLES / "okta" / "user_account_lock.json").read_text())
@@ -85,6 +86,8 @@ def test_a_tenant_id_with_anything_around_it_is_no_tenant_id(tenant: str):
     body = json.dumps(OKTA)
     (outcome,) = normalize_payload(body, "okta", tenant)
     assert (outcome.kind, outcome.reason, outcome.raw) == ("rejected", RejectReason.MISSING_TENANT, body)
+    with pytest.raises(ValueError, match="no valid tenant_id"):
+        tenant_of({"tenant_id": tenant})  # the Lambda inputs' check is the same one
 
 
 # Keys the detect functions and API wrappers look at, so generated objects reach their branches.

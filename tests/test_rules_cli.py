@@ -141,3 +141,12 @@ def test_a_plain_pack_name_still_resolves(tmp_path: Path):
     tenant = _tenant_with_pack(tmp_path / "repo", "starter-2_b")
     (tmp_path / "repo" / "rules" / "packs" / "starter-2_b.yaml").write_text(STARTER.read_text())
     assert len(resolve_tenant(tenant)[1]) == len(load_pack(STARTER))
+
+
+def test_a_yaml_alias_inside_itself_is_an_invalid_rule_not_a_traceback(tmp_path: Path):
+    # Found by tests/test_fuzz.py: substituting parameters recursed forever into the cycle.
+    cyclic = tmp_path / "cyclic.yaml"
+    cyclic.write_text("tenant: acme\nrules:\n  - rule_id: r\n    match:\n      a: &x [x, *x]\n")
+    result = subprocess.run([sys.executable, "-m", "cli", "rules", "validate", str(cyclic)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert "holds itself" in result.stdout + result.stderr and "Traceback" not in result.stderr
