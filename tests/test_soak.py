@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from emulator.soak import Observed, expected_notifications, load_plan, reconcile
+from emulator.soak import Expectation, Observed, expected_notifications, load_plan, reconcile
 from emulator.stack import EXAMPLES, ROOT
 from emulator.workload import HOSTILE_KINDS, STRANGER, Workload, build, producer
 
@@ -54,7 +54,16 @@ def test_hostile_messages_get_the_outcome_their_kind_deserves():
             assert message.sender == producer(str(message.tenant))
 
 
-def _perfect(w: Workload, expected: set[str]) -> Observed:
+def _chosen(expected: Expectation) -> set[str]:
+    """What a correct run acknowledges: every match of a rule without suppression, and one of each
+    person's matches of a suppressed rule."""
+    first: dict[tuple[str, str, str], str] = {}
+    for nid, group in sorted(expected.candidates.items()):
+        first.setdefault(group, nid)
+    return expected.exact | set(first.values())
+
+
+def _perfect(w: Workload, expected: Expectation) -> Observed:
     """What a run that broke nothing would record."""
     seen = Observed(redrive={"exit": 0, "depth_before": 3, "depth_after": 3, "replayed": 0})
     for message in w.messages:
@@ -66,16 +75,16 @@ def _perfect(w: Workload, expected: set[str]) -> Observed:
             else:
                 seen.rejected[(str(message.message_id), index)] += 1
     seen.statuses["SUCCEEDED"] = 12
-    seen.ledger["delivered"] = len(expected)
-    seen.ledger_ids = set(expected)
-    ids = sorted(expected)
+    ids = sorted(_chosen(expected))
+    seen.ledger["delivered"] = len(ids)
+    seen.ledger_ids = set(ids)
     seen.acknowledged = {"acme": (False, Counter(ids[::2])), "globex": (True, Counter(ids[1::2]))}
     return seen
 
 
 def test_a_run_that_broke_nothing_passes_and_every_kind_of_breakage_fails(workload):
     expected = expected_notifications(workload)
-    assert expected  # the starter pack matches some of the examples
+    assert expected.exact and expected.groups  # the starter pack matches the examples, with and without suppression
     perfect = _perfect(workload, expected)
     report = reconcile(workload, perfect, expected)
     assert report.problems == [], report.problems
@@ -83,30 +92,44 @@ def test_a_run_that_broke_nothing_passes_and_every_kind_of_breakage_fails(worklo
 
     normalized = next(e.uid for m in workload.messages for e in m.expected if e.kind == "normalized")
     ignored = next((str(m.message_id), i) for m in workload.messages for i, e in enumerate(m.expected) if e.kind == "ignored")
-    some_id = sorted(expected)[0]
+    exact_id = sorted(expected.exact)[0]
+    group = next(g for g in expected.groups if sum(v == g for v in expected.candidates.values()) > 1)
+    coached, other = sorted(nid for nid, g in expected.candidates.items() if g == group)[:2]
 
     def broken(change) -> list[str]:
         seen = copy.deepcopy(perfect)
         change(seen)
         return reconcile(workload, seen, expected).problems
 
+    def acknowledge(seen: Observed, nid: str, tenant: str = "acme") -> None:
+        seen.acknowledged[tenant][1][nid] += 1
+        seen.ledger_ids.add(nid)
+
+    def forget(seen: Observed, nid: str) -> None:
+        for _, counts in seen.acknowledged.values():
+            counts.pop(nid, None)
+        seen.ledger_ids.discard(nid)
+
     assert "1 records without an outcome" in broken(lambda s: s.evaluated.pop(str(normalized)))[0]
     assert "1 with another outcome" in broken(lambda s: s.rejected.update({ignored: 1}))[0]
     assert "never sent" in broken(lambda s: s.rejected.update({("nobody", 0): 1}))[0]
-    assert (
-        "delivered twice to receivers that do not deduplicate"
-        in broken(lambda s: s.acknowledged["acme"][1].update({sorted(expected)[0]: 1}))[0]
-    )
-    assert broken(lambda s: s.acknowledged["globex"][1].update({sorted(expected)[1]: 1})) == []  # it deduplicates
+    at_acme, at_globex = sorted(perfect.acknowledged["acme"][1])[0], sorted(perfect.acknowledged["globex"][1])[0]
+    assert "delivered twice to receivers that do not deduplicate" in broken(lambda s: s.acknowledged["acme"][1].update({at_acme: 1}))[0]
+    assert broken(lambda s: s.acknowledged["globex"][1].update({at_globex: 1})) == []  # it deduplicates
     assert "still running" in broken(lambda s: s.statuses.update({"RUNNING": 1}))[0]
     assert "evaluation was lost" in broken(lambda s: s.failed_errors.update({"ClientError": 1}))[0]
     assert broken(lambda s: s.failed_errors.update({"AllNotificationsFailedException": 1})) == []  # waits in the ledger
     assert "exceeded Step Functions' limit" in broken(lambda s: s.task_failures.update({"States.DataLimitExceeded": 1}))[0]
-    assert "never acknowledged" in broken(lambda s: [c.pop(some_id, None) for _, c in s.acknowledged.values()])[0]
-    assert "no rule should have sent" in broken(lambda s: s.acknowledged["acme"][1].update({"f" * 32: 1}))[0]
+    assert "never acknowledged" in broken(lambda s: forget(s, exact_id))[0]
+    assert "no rule should have sent" in broken(lambda s: acknowledge(s, "f" * 32))[0]
     assert "pending" in broken(lambda s: s.ledger.update({"pending": 1}))[0]
     assert "unprocessed" in broken(lambda s: setattr(s, "unprocessed", 2))[0]
     assert "the redrive failed" in broken(lambda s: s.redrive.update({"exit": 1}))[0]
+    assert "no receiver acknowledged" in broken(lambda s: s.ledger_ids.add("e" * 32))[0]
+    # suppression: the person is coached once, by any one of their events; never twice, never not at all
+    assert broken(lambda s: (forget(s, coached), acknowledge(s, other))) == []
+    assert "coached more than once by a suppressed rule" in broken(lambda s: acknowledge(s, other))[0]
+    assert "never acknowledged" in broken(lambda s: forget(s, coached))[0]
 
 
 def test_a_fault_plan_is_checked_before_anything_starts(tmp_path):
