@@ -1,19 +1,191 @@
-"""Where moto is kinder than AWS, the embedded AWS is made as strict as AWS, so that a test cannot
-pass only because the emulator is lenient.
+"""Where moto is kinder than AWS (or wrong), the embedded AWS is made as strict as AWS, so that a test
+cannot pass only because the emulator is lenient.
 
-- SQS ``SendMessageBatch``: AWS refuses a batch whose messages together (bodies and attributes:
-  names, types and values) exceed 262,144 bytes (``BatchRequestTooLong``); moto counts bodies only,
-  in characters, against 1 MiB.
+Step Functions (Standard): 262,144 bytes of UTF-8, measured on compact JSON (``,`` and ``:``
+separators, non-ASCII unescaped); exactly 262,144 is allowed. moto measures with ``<`` on
+``json.dumps`` with spaces and ASCII escapes, and checks less.
+
+- ``StartExecution`` ``input`` over the limit: ``ValidationException`` (moto accepts any size);
+- a state entered with an input over the limit: the execution fails with
+  ``States.DataLimitExceeded`` (moto does not check);
+- a state's output and a task's result over the limit: ``States.DataLimitExceeded``, measured as
+  AWS measures (moto's ``<`` and separators fixed);
+- a task's parameters as scheduled (``{"FunctionName", "Payload"}`` for ``lambda:invoke``) over the
+  limit: the task fails with ``States.DataLimitExceeded`` before anything is invoked (moto does not
+  check);
+- ``States.ALL`` does not catch ``States.DataLimitExceeded`` (moto's does); naming it does;
+- a Map iteration failing with a ``States.`` error fails the Map with that error (moto turned any
+  into ``States.Runtime``).
+
+SQS:
+
+- ``SendMessageBatch``: the messages together at most 262,144 bytes, attributes included
+  (``BatchRequestTooLong``); moto counts bodies only, in characters, against 1 MiB.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 from moto.sqs.exceptions import BatchRequestTooLong
 from moto.sqs.models import SQSBackend
+from moto.stepfunctions.exceptions import ValidationException
+from moto.stepfunctions.parser import quotas
+from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+# Step Functions quotas (docs: step-functions/latest/dg/service-quotas.html), "Maximum input or output
+# size for a task, state, or execution": "262,144 bytes of data as a UTF-8 encoded string. This quota
+# affects tasks (activity, Lambda function, or integrated service), state or execution output, and
+# input data when scheduling a task, entering a state, or starting an execution." The API model gives
+# each of those fields (StartExecution input, StateEntered input, TaskScheduled parameters...)
+# "Maximum length of 262144", "expressed as bytes in UTF-8 encoding".
+STATE_PAYLOAD_BYTES = 262_144
 SQS_BATCH_BYTES = 262_144
+
+
+def payload_bytes(value: Any) -> int:
+    """The size Step Functions measures: compact JSON, non-ASCII unescaped, in UTF-8 bytes."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _json_default(value: Any) -> str:
+    # As moto's own encoder (asl.utils.encoding): dates as ISO 8601, anything else as str().
+    isoformat = getattr(value, "isoformat", None)
+    return str(isoformat()) if callable(isoformat) else str(value)
+
+
+def within_state_quota(value: Any) -> bool:
+    return payload_bytes(value) <= STATE_PAYLOAD_BYTES
+
+
+def _data_limit_failure(env: Any, cause: str, event_type: Any, details_key: str, **details: Any) -> FailureEventException:
+    error = StatesErrorNameType.StatesStatesDataLimitExceeded
+    details_type = TaskFailedEventDetails if details_key == "taskFailedEventDetails" else ExecutionFailedEventDetails
+    event_details: Any = {details_key: details_type(error=error.to_name(), cause=cause, **details)}
+    return FailureEventException(
+        failure_event=FailureEvent(env=env, error_name=StatesErrorName(typ=error), event_type=event_type, event_details=event_details)
+    )
+
+
+# -- Step Functions: payload sizes -------------------------------------------------------------------
+
+
+def _sfn_size_quota_as_aws_measures() -> None:
+    # moto checks a state's output and a task's result with is_within_size_quota, imported by name
+    # into each module that uses it: replace it everywhere.
+    for module in (quotas, state_module, state_task_service, state_task_lambda):
+        module.is_within_size_quota = within_state_quota  # type: ignore[attr-defined]
+
+
+def _sfn_execution_input() -> None:
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None
+    ) -> Any:
+        # The API model constrains the request member itself (the string as sent, in UTF-8 bytes):
+        # AWS's request validation refuses it with ValidationException before anything runs. The
+        # value is not echoed: the member is sensitive. (InvalidExecutionInput is for input that is
+        # not JSON.)
+        if execution_input is not None and len(str(execution_input).encode("utf-8", "surrogatepass")) > STATE_PAYLOAD_BYTES:
+            raise ValidationException(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {STATE_PAYLOAD_BYTES}"
+            )
+        return original(self, state_machine_arn, name, execution_input, trace_header)
+
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+
+def _sfn_state_input() -> None:
+    original = state_module.CommonStateField._eval_body
+
+    def _eval_body(self: Any, env: Environment) -> None:
+        # The quota covers "input data when ... entering a state" (StateEnteredEventDetails.input:
+        # maximum length 262144). Previous outputs are checked already, so this is reached by inputs
+        # made on the way, e.g. by a Map's ItemSelector. Raised before the state is entered, so its
+        # own Catch does not apply. The cause's wording is ours: AWS documents none.
+        if not within_state_quota(env.states.get_input()):
+            raise _data_limit_failure(
+                env,
+                f"The state '{self.name}' was given an input with a size exceeding the maximum number of bytes service limit.",
+                HistoryEventType.ExecutionFailed,
+                "executionFailedEventDetails",
+            )
+        original(self, env)
+
+    state_module.CommonStateField._eval_body = _eval_body  # type: ignore[method-assign]
+
+
+def _sfn_task_parameters() -> None:
+    original = state_task_service.StateTaskService._before_eval_execution
+
+    def _before_eval_execution(
+        self: Any, env: Environment, resource_runtime_part: Any, raw_parameters: Any, state_credentials: Any
+    ) -> None:
+        # The quota covers "input data when scheduling a task": the parameters as they would be
+        # scheduled (TaskScheduledEventDetails.parameters: maximum length 262144). A TaskFailed like
+        # any task failure, so Retry and Catch see it; nothing is scheduled, the resource never
+        # called. The cause's wording is ours: AWS documents none.
+        if not within_state_quota(raw_parameters):
+            raise _data_limit_failure(
+                env,
+                f"The state/task '{self._get_sfn_resource_type()}' was scheduled with parameters with a size exceeding "
+                "the maximum number of bytes service limit.",
+                HistoryEventType.TaskFailed,
+                "taskFailedEventDetails",
+                resource=self._get_sfn_resource(),
+                resourceType=self._get_sfn_resource_type(),
+            )
+        original(self, env, resource_runtime_part, raw_parameters, state_credentials)
+
+    state_task_service.StateTaskService._before_eval_execution = _before_eval_execution  # type: ignore[method-assign]
+
+
+def _states_all_does_not_catch_data_limit() -> None:
+    original = error_equals_decl.ErrorEqualsDecl._eval_body
+    data_limit = StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded)
+
+    def _eval_body(self: Any, env: Environment) -> None:
+        # AWS (concepts-error-handling): "States.ALL ... can't catch the States.DataLimitExceeded
+        # terminal error"; an ErrorEquals naming it does.
+        if env.stack and env.stack[-1] == data_limit:
+            env.stack.pop()
+            env.stack.append(data_limit in self.error_names)
+            return
+        original(self, env)
+
+    error_equals_decl.ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
+
+
+def _map_iterations_keep_states_errors() -> None:
+    # A Map iteration that fails re-raises its error by name as a custom error, and moto refuses a
+    # custom name beginning with "States." (ValueError): any States.* error of an iteration, e.g.
+    # States.DataLimitExceeded, would end the execution as States.Runtime instead.
+    def error_name(error_name: str) -> Any:
+        if str(error_name).startswith("States."):
+            with contextlib.suppress(ValueError):
+                return StatesErrorName.from_name(error_name)
+        return CustomErrorName(error_name=error_name)
+
+    iteration_worker.CustomErrorName = error_name  # type: ignore[attr-defined,assignment]
+
+
+# -- SQS ----------------------------------------------------------------------------------------------
 
 
 def _attributes_bytes(attributes: dict[str, Any]) -> int:
@@ -44,3 +216,9 @@ def _sqs_batch_total() -> None:
 
 def install() -> None:
     _sqs_batch_total()
+    _sfn_size_quota_as_aws_measures()
+    _sfn_execution_input()
+    _sfn_state_input()
+    _sfn_task_parameters()
+    _states_all_does_not_catch_data_limit()
+    _map_iterations_keep_states_errors()

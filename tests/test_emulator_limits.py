@@ -1,0 +1,187 @@
+"""AWS's payload and size limits, enforced by the embedded AWS where moto is lenient (emulator.strict):
+each limit just within (exactly at it, where AWS allows it) and just over.
+
+Sizes are bytes of UTF-8. Payloads are built mostly of "é" (two bytes, one character), so that an
+emulator counting characters would let the "over" cases through. Step Functions measures compact JSON
+(no spaces, non-ASCII unescaped).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.helpers import FIXTURE_ROLE, fixture_function, wait_execution
+
+pytestmark = pytest.mark.integration
+
+STATE_LIMIT = 262_144  # Step Functions: execution input, state input/output, task parameters and result
+BOUNDS = pytest.mark.parametrize("over", [0, 1], ids=["at_the_limit", "one_byte_over"])
+
+
+def compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def text_of(size: int) -> str:
+    """A string of exactly ``size`` UTF-8 bytes, about half as many characters."""
+    return "é" * (size // 2) + "x" * (size % 2)
+
+
+def doc_of(size: int, **fields: Any) -> dict[str, Any]:
+    """``{**fields, "pad": ...}`` whose compact JSON is exactly ``size`` bytes."""
+    doc = {**fields, "pad": ""}
+    doc["pad"] = text_of(size - len(compact(doc)))
+    assert len(compact(doc)) == size
+    return doc
+
+
+def error_code(error: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(error.value.response["Error"]["Code"])
+
+
+# -- Step Functions ---------------------------------------------------------------------------------
+
+
+def machine(env: Any, definition: dict[str, Any]) -> str:
+    return str(
+        env.client("stepfunctions").create_state_machine(
+            name=f"limits-{uuid.uuid4().hex[:10]}", roleArn=FIXTURE_ROLE, definition=json.dumps(definition)
+        )["stateMachineArn"]
+    )
+
+
+def execute(env: Any, arn: str, payload: Any, history: bool = True) -> dict[str, Any]:
+    """Run an execution with ``payload`` sent as compact JSON (an ASCII-escaped "é" would weigh 6 bytes).
+
+    Without ``history``, only its description: moto takes seconds to serialize 25,000 events."""
+    sfn = env.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex, input=compact(payload).decode())["executionArn"]
+    if history:
+        return wait_execution(env, arn, timeout=180)
+    deadline = time.time() + 180
+    while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.time() < deadline:
+        time.sleep(0.3)
+    return dict(execution)
+
+
+def event_types(execution: dict[str, Any]) -> list[str]:
+    return [event["type"] for event in execution["history"]]
+
+
+def task_function(arn: str, **task: Any) -> dict[str, Any]:
+    """A state machine of one lambda:invoke task called with the execution input as its payload."""
+    state = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": arn, "Payload.$": "$"}}
+    return {"StartAt": "Call", "States": {"Call": {**state, "End": True, **task}}}
+
+
+PASS = {"StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End": True}}}
+
+
+@BOUNDS
+def test_start_execution_refuses_an_input_over_the_limit(emulator, over: int):
+    sfn = emulator.client("stepfunctions")
+    arn = machine(emulator, PASS)
+    payload = doc_of(STATE_LIMIT + over)
+    if over:
+        with pytest.raises(ClientError) as refused:
+            sfn.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex, input=compact(payload).decode())
+        assert error_code(refused) == "ValidationException"
+        assert "at 'input'" in str(refused.value) and f"less than or equal to {STATE_LIMIT}" in str(refused.value)
+        assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+    else:
+        execution = execute(emulator, arn, payload)
+        assert execution["status"] == "SUCCEEDED"
+        assert json.loads(execution["output"]) == payload
+
+
+@BOUNDS
+def test_a_state_output_over_the_limit_fails_the_execution(emulator, over: int):
+    # The output {"a": A, "b": A, "c": C} is larger than the input {"a": A, "c": C}. moto measured with
+    # spaces (5 more bytes here), "é" escaped (6 bytes) and refused exactly 262,144.
+    duplicate = {"a.$": "$.a", "b.$": "$.a", "c.$": "$.c"}
+    arn = machine(emulator, {"StartAt": "Grow", "States": {"Grow": {"Type": "Pass", "Parameters": duplicate, "End": True}}})
+    a = text_of(100_000)
+    c = text_of(STATE_LIMIT + over - len(compact({"a": a, "b": a, "c": ""})))
+    execution = execute(emulator, arn, {"a": a, "c": c})
+    if over:
+        assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
+    else:
+        assert execution["status"] == "SUCCEEDED"
+        assert len(compact(json.loads(execution["output"]))) == STATE_LIMIT
+
+
+@BOUNDS
+def test_a_state_cannot_be_entered_with_an_input_over_the_limit(emulator, over: int):
+    # A Map's ItemSelector makes each iteration's input: here larger than the Map's own input.
+    selector = {"a.$": "$.a", "b.$": "$.a", "c.$": "$.c"}
+    inner = {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Inner", "States": {"Inner": {"Type": "Pass", "Result": "ok", "End": True}}}
+    fan = {"Type": "Map", "ItemsPath": "$.items", "ItemSelector": selector, "ItemProcessor": inner, "ResultPath": None, "End": True}
+    arn = machine(emulator, {"StartAt": "Fan", "States": {"Fan": fan}})
+    a = text_of(100_000)
+    c = text_of(STATE_LIMIT + over - len(compact({"a": a, "b": a, "c": ""})))
+    execution = execute(emulator, arn, {"items": [0], "a": a, "c": c})
+    if over:
+        assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
+        assert "PassStateEntered" not in event_types(execution)  # refused before entering
+    else:
+        assert execution["status"] == "SUCCEEDED"
+        entered = next(e for e in execution["history"] if e["type"] == "PassStateEntered")
+        assert len(compact(json.loads(entered["stateEnteredEventDetails"]["input"]))) == STATE_LIMIT
+
+
+def _parameters_input(arn: str, size: int) -> dict[str, Any]:
+    """An execution input that, scheduled as ``{"FunctionName": arn, "Payload": input}``, weighs ``size`` bytes."""
+    wrapper = len(compact({"FunctionName": arn, "Payload": 0})) - 1
+    payload = doc_of(size - wrapper)
+    assert len(compact({"FunctionName": arn, "Payload": payload})) == size
+    return payload
+
+
+def _calls(seen: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in seen.read_text().splitlines()] if seen.exists() else []
+
+
+@BOUNDS
+def test_a_task_scheduled_with_parameters_over_the_limit_fails_without_calling(emulator, tmp_path: Path, over: int):
+    seen = tmp_path / "calls.jsonl"
+    arn = fixture_function(emulator, "tests.fixtures.lambdas.record_call", {"SEEN_FILE": str(seen)})
+    payload = _parameters_input(arn, STATE_LIMIT + over)
+    execution = execute(emulator, machine(emulator, task_function(arn)), payload)
+    if over:
+        assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
+        failed = next(e for e in execution["history"] if e["type"] == "TaskFailed")["taskFailedEventDetails"]
+        assert (failed["error"], failed["resourceType"]) == ("States.DataLimitExceeded", "lambda")
+        assert "TaskScheduled" not in event_types(execution)
+        assert _calls(seen) == []  # the function never ran
+    else:
+        assert execution["status"] == "SUCCEEDED"
+        assert [call["event_bytes"] for call in _calls(seen)] == [len(compact(payload))]
+
+
+def test_a_data_limit_failure_is_retried_and_caught_by_name_only(emulator, tmp_path: Path):
+    # AWS: "States.ALL ... can't catch the States.DataLimitExceeded terminal error"; naming it can.
+    seen = tmp_path / "calls.jsonl"
+    arn = fixture_function(emulator, "tests.fixtures.lambdas.record_call", {"SEEN_FILE": str(seen)})
+    payload = _parameters_input(arn, STATE_LIMIT + 1)
+    caught = {"Caught": {"Type": "Pass", "End": True}}
+
+    by_all = task_function(arn, Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Caught"}])
+    by_all["States"].update(caught)
+    execution = execute(emulator, machine(emulator, by_all), payload)
+    assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
+
+    retry = [{"ErrorEquals": ["States.DataLimitExceeded"], "IntervalSeconds": 1, "MaxAttempts": 1}]
+    by_name = task_function(arn, Retry=retry, Catch=[{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}])
+    by_name["States"].update(caught)
+    execution = execute(emulator, machine(emulator, by_name), payload)
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"])["Error"] == "States.DataLimitExceeded"
+    assert event_types(execution).count("TaskFailed") == 2  # the first attempt and its retry
+    assert _calls(seen) == []
