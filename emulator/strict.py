@@ -15,7 +15,10 @@ separators, non-ASCII unescaped); exactly 262,144 is allowed. moto measures with
   check);
 - ``States.ALL`` does not catch ``States.DataLimitExceeded`` (moto's does); naming it does;
 - a Map iteration failing with a ``States.`` error fails the Map with that error (moto turned any
-  into ``States.Runtime``).
+  into ``States.Runtime``);
+- the result of ``arn:aws:states:::lambda:invoke`` has AWS's shape, ``SdkHttpMetadata`` (every
+  response header, twice) and ``SdkResponseMetadata`` included, so that a result that fits only
+  without them does not pass (moto keeps ``StatusCode``, ``ExecutedVersion`` and ``Payload``).
 
 SQS:
 
@@ -26,7 +29,12 @@ SQS:
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
+import re
+import secrets
+import time
+import uuid
 from typing import Any
 
 from moto.sqs.exceptions import BatchRequestTooLong
@@ -41,8 +49,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import StateTaskServiceLambda
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -185,6 +194,79 @@ def _map_iterations_keep_states_errors() -> None:
     iteration_worker.CustomErrorName = error_name  # type: ignore[attr-defined,assignment]
 
 
+# -- Step Functions: the lambda:invoke task result ----------------------------------------------------
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _trace_id() -> str:
+    # The longest form Lambda sends (root, parent and lineage).
+    return (
+        f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0;Lineage=2:{secrets.token_hex(4)}:0"
+    )
+
+
+def lambda_task_result(response: dict[str, Any]) -> dict[str, Any]:
+    """What AWS's ``arn:aws:states:::lambda:invoke`` returns for a Lambda Invoke response: the SDK's
+    view of it, with every HTTP response header twice (``AllHttpHeaders`` as lists, in the order
+    Lambda sends them, and ``HttpHeaders``, case-insensitively sorted), as AWS's results show."""
+    metadata = response.get("ResponseMetadata") or {}
+    received = {str(k).lower(): str(v) for k, v in (metadata.get("HTTPHeaders") or {}).items()}
+    # Lambda's request ids are UUIDs; moto's are 52 random letters.
+    request_id = received.get("x-amzn-requestid") or metadata.get("RequestId") or ""
+    if not _UUID.fullmatch(request_id):
+        request_id = str(uuid.uuid4())
+    version = response.get("ExecutedVersion") or received.get("x-amz-executed-version") or "$LATEST"
+    status = int(response.get("StatusCode") or 200)
+    headers = [
+        ("X-Amz-Executed-Version", version),
+        ("x-amzn-Remapped-Content-Length", "0"),
+        ("Connection", "keep-alive"),
+        ("x-amzn-RequestId", request_id),
+        ("Content-Length", received.get("content-length") or "0"),
+        ("Date", received.get("date") or email.utils.formatdate(usegmt=True)),
+        ("X-Amzn-Trace-Id", _trace_id()),
+        ("Content-Type", "application/json"),
+    ]
+    if "x-amz-function-error" in received:
+        headers.insert(1, ("X-Amz-Function-Error", received["x-amz-function-error"]))
+    result: dict[str, Any] = {"ExecutedVersion": version}
+    if response.get("LogResult"):
+        result["LogResult"] = response["LogResult"]
+    result["Payload"] = response.get("Payload")
+    result["SdkHttpMetadata"] = {
+        "AllHttpHeaders": {name: [value] for name, value in headers},
+        "HttpHeaders": dict(sorted(headers, key=lambda header: header[0].lower())),
+        "HttpStatusCode": status,
+    }
+    result["SdkResponseMetadata"] = {"RequestId": request_id}
+    result["StatusCode"] = status
+    return result
+
+
+def _sfn_lambda_task_result_shape() -> None:
+    original = StateTaskServiceLambda._eval_service_task
+
+    def _eval_service_task(
+        self: Any, env: Environment, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        if env.is_mocked_mode():
+            original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        # As moto's execute_lambda_function_integration, but keeping the response metadata it drops.
+        response = lambda_eval_utils._invoke_lambda_function(
+            parameters=normalised_parameters, region=resource_runtime_part.region, state_credentials=state_credentials
+        )
+        function_error = response.get("FunctionError")
+        if function_error:
+            payload = json.dumps(response["Payload"], separators=(",", ":"))
+            raise lambda_eval_utils.LambdaFunctionErrorException(function_error, payload)
+        env.stack.append(lambda_task_result(response))
+
+    StateTaskServiceLambda._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+
+
 # -- SQS ----------------------------------------------------------------------------------------------
 
 
@@ -222,3 +304,4 @@ def install() -> None:
     _sfn_task_parameters()
     _states_all_does_not_catch_data_limit()
     _map_iterations_keep_states_errors()
+    _sfn_lambda_task_result_shape()

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from handlers import limits
 from tests.helpers import FIXTURE_ROLE, fixture_function, wait_execution
 
 pytestmark = pytest.mark.integration
@@ -185,3 +186,51 @@ def test_a_data_limit_failure_is_retried_and_caught_by_name_only(emulator, tmp_p
     assert json.loads(execution["output"])["Error"] == "States.DataLimitExceeded"
     assert event_types(execution).count("TaskFailed") == 2  # the first attempt and its retry
     assert _calls(seen) == []
+
+
+def _task_result(execution: dict[str, Any]) -> dict[str, Any]:
+    succeeded = next(e for e in execution["history"] if e["type"] == "TaskSucceeded")
+    result: dict[str, Any] = json.loads(succeeded["taskSucceededEventDetails"]["output"])
+    return result
+
+
+@pytest.fixture(scope="module")
+def sized_task(emulator) -> tuple[str, str, int]:
+    """A lambda:invoke task whose function returns a string of the size asked; its result's wrapper
+    (what the task result weighs beyond the payload), measured on the emulator's own result."""
+    function = fixture_function(emulator, "tests.fixtures.lambdas.sized")
+    arn = machine(emulator, task_function(function, ResultPath=None))
+    # The wrapper holds the function response's Content-Length: measure it with a response of as
+    # many digits (6) as the boundary cases' (a JSON-escaped "é" weighs 6 bytes in the response).
+    execution = execute(emulator, arn, {"unit": "é", "count": 20_000})
+    assert execution["status"] == "SUCCEEDED"
+    result = _task_result(execution)
+    return function, arn, len(compact(result)) - len(compact(result["Payload"]))
+
+
+def test_a_lambda_task_result_has_aws_shape_within_coachflows_budget(emulator, sized_task: tuple[str, str, int]):
+    function, arn, wrapper = sized_task
+    result = _task_result(execute(emulator, arn, {"unit": "é", "count": 3}))
+    assert list(result) == ["ExecutedVersion", "Payload", "SdkHttpMetadata", "SdkResponseMetadata", "StatusCode"]
+    assert result["Payload"] == "ééé" and result["StatusCode"] == 200
+    metadata = result["SdkHttpMetadata"]
+    names = {"Connection", "Content-Length", "Content-Type", "Date", "X-Amz-Executed-Version", "x-amzn-Remapped-Content-Length",
+             "X-Amzn-Trace-Id", "x-amzn-RequestId"}  # fmt: skip
+    assert set(metadata["AllHttpHeaders"]) == set(metadata["HttpHeaders"]) == names
+    assert metadata["AllHttpHeaders"]["Content-Length"] == [metadata["HttpHeaders"]["Content-Length"]] == ["20"]  # "\u00e9" x 3, quoted
+    assert metadata["HttpStatusCode"] == 200
+    assert result["SdkResponseMetadata"]["RequestId"] == metadata["HttpHeaders"]["x-amzn-RequestId"]
+    assert wrapper < limits.TASK_RESULT_BYTES  # what coachflow's handlers leave room for
+
+
+@BOUNDS
+def test_a_lambda_task_result_over_the_limit_fails_the_task(emulator, sized_task: tuple[str, str, int], over: int):
+    function, arn, wrapper = sized_task
+    string_bytes = STATE_LIMIT + over - wrapper - 2  # the payload is a JSON string: its quotes
+    execution = execute(emulator, arn, {"unit": "é", "count": string_bytes // 2, "tail": "x" * (string_bytes % 2)})
+    if over:
+        assert (execution["status"], execution["error"]) == ("FAILED", "States.DataLimitExceeded")
+        assert "TaskFailed" in event_types(execution) and "TaskSucceeded" not in event_types(execution)
+    else:
+        assert execution["status"] == "SUCCEEDED"
+        assert len(compact(_task_result(execution))) == STATE_LIMIT
