@@ -18,7 +18,9 @@ separators, non-ASCII unescaped); exactly 262,144 is allowed. moto measures with
   into ``States.Runtime``);
 - the result of ``arn:aws:states:::lambda:invoke`` has AWS's shape, ``SdkHttpMetadata`` (every
   response header, twice) and ``SdkResponseMetadata`` included, so that a result that fits only
-  without them does not pass (moto keeps ``StatusCode``, ``ExecutedVersion`` and ``Payload``).
+  without them does not pass (moto keeps ``StatusCode``, ``ExecutedVersion`` and ``Payload``);
+- an execution history holds at most 25,000 events: the execution fails with ``States.Runtime``,
+  the failure being event 25,000 (moto records any number).
 
 SQS:
 
@@ -33,8 +35,11 @@ import email.utils
 import json
 import re
 import secrets
+import threading
 import time
 import uuid
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 from moto.sqs.exceptions import BatchRequestTooLong
@@ -53,6 +58,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import StateTaskServiceLambda
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 # Step Functions quotas (docs: step-functions/latest/dg/service-quotas.html), "Maximum input or output
@@ -62,6 +68,9 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 # each of those fields (StartExecution input, StateEntered input, TaskScheduled parameters...)
 # "Maximum length of 262144", "expressed as bytes in UTF-8 encoding".
 STATE_PAYLOAD_BYTES = 262_144
+# Same page, "Maximum execution history size": "25,000 events in a single state machine execution
+# history. If the execution history reaches this quota, the execution will fail."
+EXECUTION_HISTORY_EVENTS = 25_000
 SQS_BATCH_BYTES = 262_144
 
 
@@ -267,6 +276,88 @@ def _sfn_lambda_task_result_shape() -> None:
     StateTaskServiceLambda._eval_service_task = _eval_service_task  # type: ignore[method-assign]
 
 
+# -- Step Functions: the execution history ------------------------------------------------------------
+
+_TERMINAL_EVENTS = {
+    HistoryEventType.ExecutionSucceeded,
+    HistoryEventType.ExecutionFailed,
+    HistoryEventType.ExecutionAborted,
+    HistoryEventType.ExecutionTimedOut,
+}
+
+
+@dataclass
+class _History:
+    """What the history limit needs to know of one execution's event manager."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    root: Environment | None = None  # the execution's root environment: stopping it stops every frame
+    full: bool = False
+    ended: bool = False
+
+
+_HISTORIES: weakref.WeakKeyDictionary[EventManager, _History] = weakref.WeakKeyDictionary()
+
+
+def _sfn_history_limit() -> None:
+    """AWS ends an execution whose history would pass 25,000 events: event 25,000 is its
+    ExecutionFailed. The error and cause are what AWS reports (seen in executions that hit the limit,
+    not documented): ``States.Runtime``, "The execution reached the maximum number of history events
+    (25000).". An execution whose 25,000th event ends it succeeds."""
+    limit_error = ExecutionFailedEventDetails(
+        error=StatesErrorNameType.StatesRuntime.to_name(),
+        cause=f"The execution reached the maximum number of history events ({EXECUTION_HISTORY_EVENTS}).",
+    )
+    limit_details: Any = {"executionFailedEventDetails": limit_error}
+    add_event = EventManager.add_event
+
+    def add(self: EventManager, context: Any, event_type: Any, event_details: Any = None, timestamp: Any = None,
+            update_source_event_id: bool = True) -> int:  # fmt: skip
+        history = _HISTORIES.get(self)
+        root = history.root if history is not None else None
+        if history is None or root is None:  # not an execution's (none such in moto): nothing to limit
+            return add_event(self, context, event_type, event_details, timestamp, update_source_event_id)
+        with history.lock:
+            if not history.full:
+                if self._event_id_gen._next_id < EXECUTION_HISTORY_EVENTS or event_type in _TERMINAL_EVENTS:
+                    return add_event(self, context, event_type, event_details, timestamp, update_source_event_id)
+                history.full = True
+            elif event_type == HistoryEventType.ExecutionFailed and not history.ended:
+                # The one event recorded past the limit: the failure, with AWS's error and cause.
+                history.ended = True
+                return add_event(self, context, event_type, limit_details, timestamp, update_source_event_id)
+            else:
+                return self._event_id_gen._next_id - 1  # dropped: the history is full
+        # Stop the execution (every frame follows its root), then abort whatever was recording this
+        # event: whoever catches it, the execution is no longer running, and it fails as above.
+        root.set_error(limit_error)
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=root,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                event_type=HistoryEventType.ExecutionFailed,
+                event_details=limit_details,
+            )
+        )
+
+    env_init, set_error = Environment.__init__, Environment.set_error
+
+    def environment_init(self: Environment, *args: Any, **kwargs: Any) -> None:
+        env_init(self, *args, **kwargs)
+        # A frame (Map iteration, Parallel branch) is built like a root, then given its root's event
+        # manager: the manager keeps the environment it was made with, the root.
+        _HISTORIES[self.event_manager] = _History(root=self)
+
+    def environment_set_error(self: Environment, error: Any) -> None:
+        # Once the history is full, whatever else goes wrong on the way out, it fails as AWS does.
+        history = _HISTORIES.get(self.event_manager)
+        set_error(self, limit_error if history is not None and history.full else error)
+
+    EventManager.add_event = add  # type: ignore[method-assign]
+    Environment.__init__ = environment_init  # type: ignore[method-assign]
+    Environment.set_error = environment_set_error  # type: ignore[method-assign]
+
+
 # -- SQS ----------------------------------------------------------------------------------------------
 
 
@@ -305,3 +396,4 @@ def install() -> None:
     _states_all_does_not_catch_data_limit()
     _map_iterations_keep_states_errors()
     _sfn_lambda_task_result_shape()
+    _sfn_history_limit()

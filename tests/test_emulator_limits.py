@@ -23,6 +23,7 @@ from tests.helpers import FIXTURE_ROLE, fixture_function, wait_execution
 pytestmark = pytest.mark.integration
 
 STATE_LIMIT = 262_144  # Step Functions: execution input, state input/output, task parameters and result
+HISTORY_LIMIT = 25_000  # Step Functions: events in one execution's history
 BOUNDS = pytest.mark.parametrize("over", [0, 1], ids=["at_the_limit", "one_byte_over"])
 
 
@@ -234,3 +235,46 @@ def test_a_lambda_task_result_over_the_limit_fails_the_task(emulator, sized_task
     else:
         assert execution["status"] == "SUCCEEDED"
         assert len(compact(_task_result(execution))) == STATE_LIMIT
+
+
+def _looping_machine(loops: int, tail: int, sdk_task: bool = False) -> dict[str, Any]:
+    """Count to ``loops`` (20 events a loop), then ``tail`` Pass states (2 events each) and Succeed.
+
+    Events: ExecutionStarted, 20 per loop, 2 per tail state, Succeed's 2 and ExecutionSucceeded; a
+    task (5 events: entered, scheduled, started, succeeded, exited) first when ``sdk_task``: the only
+    way to an odd count. Nine Pass states and a Choice per loop keep the JSONPath work (slow in moto)
+    to two expressions per 20 events."""
+    states: dict[str, Any] = {"Count": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "P0"}}
+    for i in range(8):
+        states[f"P{i}"] = {"Type": "Pass", "Next": f"P{i + 1}" if i < 7 else "Check"}
+    again = {"Variable": "$.n", "NumericLessThan": loops, "Next": "Count"}
+    states["Check"] = {"Type": "Choice", "Choices": [again], "Default": "T0" if tail else "Done"}
+    for i in range(tail):
+        states[f"T{i}"] = {"Type": "Pass", "Next": f"T{i + 1}" if i + 1 < tail else "Done"}
+    states["Done"] = {"Type": "Succeed"}
+    if sdk_task:
+        states["Sdk"] = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sfn:listActivities", "ResultPath": None, "Next": "Count"}
+    return {"StartAt": "Sdk" if sdk_task else "Count", "States": states}
+
+
+def _history_events(loops: int, tail: int, sdk_task: bool) -> int:
+    return 1 + (5 if sdk_task else 0) + 20 * loops + 2 * tail + 3
+
+
+@BOUNDS
+def test_an_execution_history_over_25000_events_fails_the_execution(emulator, over: int):
+    loops, tail, sdk_task = (1249, 6, True) if over else (1249, 8, False)
+    assert _history_events(loops, tail, sdk_task) == HISTORY_LIMIT + over
+    small = execute(emulator, machine(emulator, _looping_machine(3, tail, sdk_task)), {"n": 0})
+    assert len(small["history"]) == _history_events(3, tail, sdk_task)  # the count above, checked on a short run
+
+    # The history is read only when it holds the failure: moto takes seconds to list 25,000 events.
+    execution = execute(emulator, machine(emulator, _looping_machine(loops, tail, sdk_task)), {"n": 0}, history=bool(over))
+    if over:
+        assert (execution["status"], execution["error"]) == ("FAILED", "States.Runtime")
+        assert execution["cause"] == "The execution reached the maximum number of history events (25000)."
+        history = execution["history"]
+        assert len(history) == HISTORY_LIMIT and [e["id"] for e in history[-2:]] == [HISTORY_LIMIT - 1, HISTORY_LIMIT]
+        assert history[-1]["type"] == "ExecutionFailed" and history[-2]["type"] == "SucceedStateEntered"  # the 25,000th replaced
+    else:
+        assert execution["status"] == "SUCCEEDED"  # its 25,000th event, ExecutionSucceeded, within the limit
