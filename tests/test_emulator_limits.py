@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 STATE_LIMIT = 262_144  # Step Functions: execution input, state input/output, task parameters and result
 HISTORY_LIMIT = 25_000  # Step Functions: events in one execution's history
+SQS_MESSAGE_LIMIT = 262_144  # the MaximumMessageSize Terraform's aws_sqs_queue gives coachflow's queues
 BOUNDS = pytest.mark.parametrize("over", [0, 1], ids=["at_the_limit", "one_byte_over"])
 
 
@@ -278,3 +279,88 @@ def test_an_execution_history_over_25000_events_fails_the_execution(emulator, ov
         assert history[-1]["type"] == "ExecutionFailed" and history[-2]["type"] == "SucceedStateEntered"  # the 25,000th replaced
     else:
         assert execution["status"] == "SUCCEEDED"  # its 25,000th event, ExecutionSucceeded, within the limit
+
+
+# -- SQS ----------------------------------------------------------------------------------------------
+
+
+def queue(env: Any, maximum: int) -> str:
+    sqs = env.client("sqs")
+    return str(sqs.create_queue(QueueName=f"limits-{uuid.uuid4().hex[:10]}", Attributes={"MaximumMessageSize": str(maximum)})["QueueUrl"])
+
+
+NOTE = {"note": {"DataType": "String", "StringValue": "é" * 500}}
+NOTE_BYTES = len("note") + len("String") + 1000  # AWS counts an attribute's name, type and value
+
+
+@BOUNDS
+def test_a_message_over_the_queue_maximum_attributes_included_is_refused(emulator, over: int):
+    sqs = emulator.client("sqs")
+    url = queue(emulator, SQS_MESSAGE_LIMIT)
+    body = text_of(SQS_MESSAGE_LIMIT - NOTE_BYTES + over)
+    if over:
+        with pytest.raises(ClientError) as refused:
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=NOTE)
+        assert error_code(refused) == "InvalidParameterValue"
+        assert f"Message must be shorter than {SQS_MESSAGE_LIMIT} bytes" in str(refused.value)
+    else:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=NOTE)
+        (received,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+        assert received["Body"] == body
+
+
+@BOUNDS
+def test_each_batch_entry_is_held_to_the_queue_maximum(emulator, over: int):
+    sqs = emulator.client("sqs")
+    url = queue(emulator, 2048)  # small, so that the entry and not the batch total is over
+    entries = [
+        {"Id": "small", "MessageBody": "small"},
+        {"Id": "sized", "MessageBody": text_of(2048 - NOTE_BYTES + over), "MessageAttributes": NOTE},
+    ]
+    if over:
+        with pytest.raises(ClientError) as refused:
+            sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        assert error_code(refused) == "InvalidParameterValue"
+        count = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        assert count["ApproximateNumberOfMessages"] == "0"  # no entry was sent
+    else:
+        sent = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        assert sorted(s["Id"] for s in sent["Successful"]) == ["sized", "small"] and not sent.get("Failed")
+
+
+@BOUNDS
+def test_a_batch_has_at_most_10_entries(emulator, over: int):
+    sqs = emulator.client("sqs")
+    url = queue(emulator, SQS_MESSAGE_LIMIT)
+    entries = [{"Id": str(n), "MessageBody": "é"} for n in range(10 + over)]
+    if over:
+        with pytest.raises(sqs.exceptions.TooManyEntriesInBatchRequest):  # AWS.SimpleQueueService.TooManyEntriesInBatchRequest
+            sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    else:
+        assert len(sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]) == 10
+
+
+def test_a_body_of_allowed_characters_only_is_delivered_as_sent(emulator):
+    sqs = emulator.client("sqs")
+    url = queue(emulator, SQS_MESSAGE_LIMIT)
+    # Every edge of the allowed set: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF
+    body = "\t\n\r\x20\ud7ff\ue000\ufffd\U00010000\U0010ffff"
+    sqs.send_message(QueueUrl=url, MessageBody=body)
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "one", "MessageBody": body}])
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in received] == [body, body]
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x08", "\x0b", "\x0c", "\x1f", "\ufffe", "\uffff"])
+def test_a_body_with_a_character_sqs_does_not_allow_is_refused(emulator, character: str):
+    sqs = emulator.client("sqs")
+    url = queue(emulator, SQS_MESSAGE_LIMIT)
+    body = f"before{character}after"
+    for send in (
+        lambda: sqs.send_message(QueueUrl=url, MessageBody=body),
+        lambda: sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "one", "MessageBody": body}]),
+    ):
+        with pytest.raises(sqs.exceptions.InvalidMessageContents) as refused:
+            send()
+        assert f"Invalid binary character '#x{ord(character):X}' was found in the message body" in str(refused.value)
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
