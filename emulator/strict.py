@@ -32,6 +32,13 @@ SQS:
   since 2025: this one is kept stricter, see ``SQS_BATCH_BYTES``);
 - a body with a character outside XML's character set is refused (``InvalidMessageContents``);
   moto accepts any.
+
+Lambda:
+
+- a synchronous ``Invoke`` whose request payload is over 6,291,456 bytes is refused before the
+  function runs (``RequestEntityTooLargeException``, HTTP 413); moto runs it;
+- a synchronous response over 6,291,556 bytes becomes a ``Function.ResponseSizeTooLarge`` function
+  error; moto refuses from about 6,000,000 bytes, measured with ``sys.getsizeof``.
 """
 
 from __future__ import annotations
@@ -49,7 +56,10 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda.responses import LambdaResponse
 from moto.sqs.exceptions import BatchRequestTooLong, InvalidParameterValue, SQSException
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.exceptions import ValidationException
@@ -68,6 +78,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.utilities.aws_headers import amz_crc32
 
 # Step Functions quotas (docs: step-functions/latest/dg/service-quotas.html), "Maximum input or output
 # size for a task, state, or execution": "262,144 bytes of data as a UTF-8 encoded string. This quota
@@ -83,6 +94,12 @@ EXECUTION_HISTORY_EVENTS = 25_000
 # for a batch as for a queue's MaximumMessageSize (raised from 256 KiB in 2025); this stays at the
 # 256 KiB coachflow budgets for (handlers.normalize), stricter than AWS today.
 SQS_BATCH_BYTES = 262_144
+# Lambda quotas (docs: lambda/latest/dg/gettingstarted-limits.html): "Invocation payload (request and
+# response): 6 MB each for request and response (synchronous)". AWS's refusal of a request says
+# "Request must be smaller than 6291456 bytes for the InvokeFunction operation"; its function error
+# for a response says "... maximum allowed payload size (6291556 bytes)": 100 bytes more.
+LAMBDA_SYNC_REQUEST_BYTES = 6_291_456
+LAMBDA_SYNC_RESPONSE_BYTES = 6_291_556
 
 
 def payload_bytes(value: Any) -> int:
@@ -444,6 +461,56 @@ def _sqs_messages() -> None:
     SQSBackend.send_message_batch = send_batch  # type: ignore[method-assign]
 
 
+# -- Lambda -------------------------------------------------------------------------------------------
+
+
+class RequestEntityTooLarge(LambdaClientError):
+    # What AWS answers (X-Amzn-ErrorType); the API model calls the shape RequestTooLargeException.
+    code = 413
+
+    def __init__(self) -> None:
+        super().__init__(
+            "RequestEntityTooLargeException",
+            f"Request must be smaller than {LAMBDA_SYNC_REQUEST_BYTES} bytes for the InvokeFunction operation",
+        )
+
+
+def _lambda_payload_sizes() -> None:
+    def invoke(self: LambdaResponse) -> tuple[int, dict[str, str], str | bytes]:
+        # moto's LambdaResponse.invoke with AWS's synchronous payload limits in place of its own
+        # (sys.getsizeof(payload) > 6,000,000).
+        synchronous = self.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "RequestResponse"
+        if synchronous and len(self.raw_body or b"") > LAMBDA_SYNC_REQUEST_BYTES:
+            raise RequestEntityTooLarge()
+        response_headers: dict[str, str] = {}
+        function_name = unquote(self.path.rsplit("/", 2)[-2])
+        qualifier = self._get_param("qualifier")
+        payload = self.backend.invoke(function_name, qualifier, self.body, self.headers, response_headers)
+        if payload is None:
+            return 404, response_headers, "{}"
+        if synchronous and len(payload) > LAMBDA_SYNC_RESPONSE_BYTES:
+            error = {
+                "errorMessage": f"Response payload size exceeded maximum allowed payload size ({LAMBDA_SYNC_RESPONSE_BYTES} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+            payload = json.dumps(error).encode("utf-8")
+            response_headers["x-amz-function-error"] = "Unhandled"
+            response_headers["Content-Length"] = str(len(payload))
+        response_headers["content-type"] = "application/json"
+        invocation_type = self.headers.get("X-Amz-Invocation-Type")
+        if invocation_type == "Event":
+            response_headers["status"] = "202"
+            return 202, response_headers, payload
+        if invocation_type == "DryRun":
+            response_headers["status"] = "204"
+            return 204, response_headers, payload
+        if self.headers.get("X-Amz-Log-Type") != "Tail":
+            response_headers.pop("x-amz-log-result", None)
+        return 200, response_headers, payload
+
+    LambdaResponse.invoke = amz_crc32(invoke)  # type: ignore[method-assign]
+
+
 def install() -> None:
     _sqs_messages()
     _sfn_size_quota_as_aws_measures()
@@ -454,3 +521,4 @@ def install() -> None:
     _map_iterations_keep_states_errors()
     _sfn_lambda_task_result_shape()
     _sfn_history_limit()
+    _lambda_payload_sizes()

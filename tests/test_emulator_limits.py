@@ -25,6 +25,8 @@ pytestmark = pytest.mark.integration
 STATE_LIMIT = 262_144  # Step Functions: execution input, state input/output, task parameters and result
 HISTORY_LIMIT = 25_000  # Step Functions: events in one execution's history
 SQS_MESSAGE_LIMIT = 262_144  # the MaximumMessageSize Terraform's aws_sqs_queue gives coachflow's queues
+LAMBDA_REQUEST_LIMIT = 6_291_456  # Lambda: synchronous Invoke request payload
+LAMBDA_RESPONSE_LIMIT = 6_291_556  # Lambda: synchronous response, as AWS's error message states it
 BOUNDS = pytest.mark.parametrize("over", [0, 1], ids=["at_the_limit", "one_byte_over"])
 
 
@@ -364,3 +366,45 @@ def test_a_body_with_a_character_sqs_does_not_allow_is_refused(emulator, charact
             send()
         assert f"Invalid binary character '#x{ord(character):X}' was found in the message body" in str(refused.value)
     assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+
+
+# -- Lambda -------------------------------------------------------------------------------------------
+
+
+@BOUNDS
+def test_a_synchronous_invoke_request_over_6_mb_is_refused_before_the_function_runs(emulator, tmp_path: Path, over: int):
+    seen = tmp_path / "calls.jsonl"
+    arn = fixture_function(emulator, "tests.fixtures.lambdas.record_call", {"SEEN_FILE": str(seen)})
+    request = compact(doc_of(LAMBDA_REQUEST_LIMIT + over))
+    lam = emulator.client("lambda")
+    if over:
+        with pytest.raises(ClientError) as refused:
+            lam.invoke(FunctionName=arn, Payload=request)
+        assert error_code(refused) == "RequestEntityTooLargeException"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+        assert f"Request must be smaller than {LAMBDA_REQUEST_LIMIT} bytes for the InvokeFunction operation" in str(refused.value)
+        assert _calls(seen) == []
+    else:
+        response = lam.invoke(FunctionName=arn, Payload=request)
+        assert "FunctionError" not in response
+        assert [call["event_bytes"] for call in _calls(seen)] == [LAMBDA_REQUEST_LIMIT]
+
+
+@BOUNDS
+def test_a_synchronous_response_over_6_mb_becomes_a_function_error(emulator, over: int):
+    arn = fixture_function(emulator, "tests.fixtures.lambdas.sized")
+    # The Python runtime returns json.dumps(result): "é" escaped, 6 bytes; the quotes, 2.
+    count, tail = divmod(LAMBDA_RESPONSE_LIMIT + over - 2, 6)
+    event = {"unit": "é", "count": count, "tail": "x" * tail}
+    response = emulator.client("lambda").invoke(FunctionName=arn, Payload=compact(event))
+    payload = response["Payload"].read()
+    if over:
+        assert response["FunctionError"] == "Unhandled"
+        assert json.loads(payload) == {
+            "errorMessage": f"Response payload size exceeded maximum allowed payload size ({LAMBDA_RESPONSE_LIMIT} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    else:
+        assert "FunctionError" not in response
+        assert len(payload) == LAMBDA_RESPONSE_LIMIT
+        assert json.loads(payload) == "é" * count + "x" * tail
