@@ -16,6 +16,7 @@ BatchProcessor, partial batch responses):
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -31,7 +32,10 @@ from handlers.ingest import SOURCE_ATTRIBUTE, TENANT_ATTRIBUTE, envelope, normal
 from handlers.outcomes import KINDS, NormalizedOutcome, Outcome, RejectedOutcome, RejectReason
 from handlers.tenancy import TENANT_ID
 
-DLQ_INLINE_BYTES = 200 * 1024  # SQS messages are at most 256 KiB, attributes included
+DLQ_INLINE_BYTES = 200 * 1024  # coachflow's queues take messages of at most 256 KiB, attributes included
+# Characters an SQS message may not hold (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html):
+# a record can: JSON's "\uffff" escape reads as U+FFFF, and a lone surrogate survives json.loads.
+SQS_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 SQS_BATCH_BYTES, SQS_BATCH_ENTRIES = 262_144, 10  # SendMessageBatch: all messages together, and how many
 logger = Logger()
 metrics = Metrics()
@@ -104,14 +108,15 @@ def _dead_letter(record: SQSRecord, rejected: list[tuple[int, RejectedOutcome]])
         attributes = {
             **envelope(tenant[:64] or None, outcome.source),
             "rejection_reason": _text(outcome.reason),
-            "rejection_detail": _text((outcome.detail or "-")[:1000]),
+            "rejection_detail": _text(SQS_FORBIDDEN.sub("\ufffd", (outcome.detail or "-")[:1000])),
             "original_message_id": _text(record.message_id),
             "record_index": {"DataType": "Number", "StringValue": str(index)},
         }
         body = outcome.raw or record.body
         raw = body.encode("utf-8", "surrogatepass")
-        if len(raw) > DLQ_INLINE_BYTES:
-            # Too big to travel in a message: keep it in S3 and dead-letter a pointer to it.
+        if len(raw) > DLQ_INLINE_BYTES or SQS_FORBIDDEN.search(body):
+            # Too big to travel in a message, or holding what SQS refuses: keep it in S3, byte for
+            # byte, and dead-letter a pointer to it.
             pointer = claim_check.put(aws.claims_bucket(), claim_check.Kind.REJECTED, tenant, f"{record.message_id}-{index}.txt", raw)
             attributes["claim_check"] = _text(pointer.url)
             body = pointer.to_json()

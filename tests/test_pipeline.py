@@ -106,6 +106,23 @@ def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(sta
     assert wait_execution(stack, execution["executionArn"])["status"] == "SUCCEEDED"
 
 
+def test_a_rejected_record_holding_what_sqs_refuses_is_dead_lettered_through_s3(stack):
+    # JSON's "\uffff" escape is valid and reads as U+FFFF, which an SQS message may not hold: the
+    # record's canonical form (its dead letter's body) does. Found by the strict embedded AWS.
+    tenant = f"pl-{uuid.uuid4().hex[:8]}"
+    _register(stack, tenant, TEST_PRODUCER)
+    record = json.loads((EXAMPLES / "okta" / "user_account_lock.json").read_text())
+    record["published"] = {"not": "a time \uffff"}
+    sent = _send(stack, json.dumps(record), tenant, "okta")  # ASCII on the wire: json.dumps escapes it
+    letter = wait_for(lambda: _dead_letters(stack, {sent}).get(sent), timeout=90, what="the dead letter")
+    attributes = letter["MessageAttributes"]
+    assert attributes["rejection_reason"]["StringValue"] == RejectReason.WRONG_TYPES
+    pointer = json.loads(letter["Body"])["claim_check"]
+    assert attributes["claim_check"]["StringValue"] == f"s3://{pointer['bucket']}/{pointer['key']}"
+    kept = stack.client("s3").get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read().decode("utf-8")
+    assert json.loads(kept)["published"] == {"not": "a time \uffff"}  # the record as it was, nothing lost
+
+
 def test_redelivered_events_start_one_execution_and_notify_once(stack, webhook):
     base, record = webhook
     tenant = f"pl-{uuid.uuid4().hex[:8]}"
