@@ -1,6 +1,7 @@
 """Step Functions' 262,144-byte limit, with every wrapper a payload passes through (handlers.limits).
 
-The embedded AWS does not enforce the limit, so these tests compute what AWS measures: a batch
+These tests compute, in-process, what AWS measures (the embedded AWS enforces it too:
+tests/test_emulator_limits.py): a batch
 becomes CheckEventsForRuleMatch's task parameters ``{"FunctionName": <arn>, "Payload": <batch>}``;
 CheckEventsForRuleMatch's output becomes a task result, TriggerNotifications' task parameters, and,
 when TriggerNotifications fails, a state input with the caught error added.
