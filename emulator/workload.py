@@ -165,7 +165,8 @@ class _Maker:
         if kind == "truncated":
             body = body[: max(1, len(body) // 2)]
         elif kind == "not_json":
-            body = "\x01\x02 this is not an event " + "".join(self.rng.choice("{}[]:,\"'\\") for _ in range(40))
+            # garbage, but garbage a producer can send: SQS refuses control characters such as \x01
+            body = "\x7f\ufffd this is not an event " + "".join(self.rng.choice("{}[]:,\"'\\") for _ in range(40))
         elif kind == "broken_line":
             lines = [json.dumps({"event": n, "payload": body[:200]}) for n in range(2)]
             body = "\n".join([self.renew(self.rng.choice(self.pool).body, tenant).replace("\n", " "), '{"broken": ', *lines])

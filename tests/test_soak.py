@@ -14,6 +14,7 @@ import pytest
 from emulator.soak import Expectation, Observed, expected_notifications, load_plan, reconcile
 from emulator.stack import EXAMPLES, ROOT
 from emulator.workload import HOSTILE_KINDS, STRANGER, Workload, build, producer
+from handlers.normalize import SQS_FORBIDDEN
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,7 @@ def test_hostile_messages_get_the_outcome_their_kind_deserves():
     w = build(4000, 3, seed=1, examples=EXAMPLES, corpus=None)
     hostile = [m for m in w.messages if m.hostile]
     assert {m.hostile for m in hostile} == set(HOSTILE_KINDS)
+    assert not [m.hostile for m in hostile if SQS_FORBIDDEN.search(m.body)]  # hostile, but what a producer can send
     for message in hostile:
         reasons = {e.reason for e in message.expected}
         if message.hostile == "stranger":
