@@ -20,7 +20,9 @@ separators, non-ASCII unescaped); exactly 262,144 is allowed. moto measures with
   response header, twice) and ``SdkResponseMetadata`` included, so that a result that fits only
   without them does not pass (moto keeps ``StatusCode``, ``ExecutedVersion`` and ``Payload``);
 - an execution history holds at most 25,000 events: the execution fails with ``States.Runtime``,
-  the failure being event 25,000 (moto records any number).
+  the failure being event 25,000 (moto records any number);
+- a Choice state with no matching rule and no ``Default`` fails the execution with
+  ``States.NoChoiceMatched`` (moto: a bare RuntimeError).
 
 SQS:
 
@@ -71,6 +73,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
@@ -386,6 +389,30 @@ def _sfn_history_limit() -> None:
     Environment.set_error = environment_set_error  # type: ignore[method-assign]
 
 
+def _choice_without_a_match() -> None:
+    """A Choice state none of whose rules match, without a Default, fails the execution with
+    ``States.NoChoiceMatched`` (AWS); moto raises a bare RuntimeError instead."""
+
+    def eval_state(self: StateChoice, env: Environment) -> None:
+        if self.default_state is None and not any(_rule_matches(rule, env) for rule in self.choices_decl.rules):
+            error = StatesErrorNameType.StatesNoChoiceMatched
+            cause = f"No Choice rule matched and no Default is set in state '{self.name}'."
+            details: Any = {"executionFailedEventDetails": ExecutionFailedEventDetails(error=error.to_name(), cause=cause)}
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env, error_name=StatesErrorName(typ=error), event_type=HistoryEventType.ExecutionFailed, event_details=details
+                )
+            )
+        choice_eval_state(self, env)
+
+    def _rule_matches(rule: Any, env: Environment) -> bool:
+        rule.eval(env)
+        return env.stack.pop() is True
+
+    choice_eval_state = StateChoice._eval_state
+    StateChoice._eval_state = eval_state  # type: ignore[method-assign]
+
+
 # -- SQS ----------------------------------------------------------------------------------------------
 
 # SQS message quotas (docs: AWSSimpleQueueService/.../quotas-messages.html): "The following Unicode
@@ -521,4 +548,5 @@ def install() -> None:
     _map_iterations_keep_states_errors()
     _sfn_lambda_task_result_shape()
     _sfn_history_limit()
+    _choice_without_a_match()
     _lambda_payload_sizes()
