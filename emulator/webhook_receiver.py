@@ -2,7 +2,9 @@
 
 Every POST is appended to a JSON-lines record file and answered 204, so the demo and the tests can
 check what really arrived over the wire. A path starting with ``/status/<code>/`` answers with that
-status instead, to exercise delivery failures (per tenant: each tenant has its own webhook path).
+status instead, to exercise delivery failures (per tenant: each tenant has its own webhook path);
+one starting with ``/fail-first/<n>/`` answers 500 to the first n requests on that path, then 204
+(a receiver that recovers).
 
 **Fault plans.** For soak tests a receiver can misbehave on purpose, following a JSON plan
 (``FaultPlan.from_json``; ``python -m emulator webhook --faults FILE`` or ``--faults-json '...'``)::
@@ -285,6 +287,16 @@ def make_server(port: int, record: Path, plan: FaultPlan | None = None) -> Threa
     lock = threading.Lock()
     faults = _Faults(plan) if plan is not None else None
 
+    seen: Counter[str] = Counter()  # requests per path, for /fail-first/<n>/
+
+    def path_status(path: str) -> int:
+        parts = path.strip("/").split("/")
+        if len(parts) >= 2 and parts[0] == "fail-first" and parts[1].isdigit():
+            with lock:
+                seen[path] += 1
+                return 500 if seen[path] <= int(parts[1]) else 204
+        return _path_status(path)
+
     def write(entry: dict[str, Any]) -> None:
         with lock, record.open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")
@@ -293,7 +305,7 @@ def make_server(port: int, record: Path, plan: FaultPlan | None = None) -> Threa
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             if faults is None:
                 received_at, body = time.time(), self._body()
-                self._answer(_path_status(self.path), received_at=received_at, body=body, sequence=None, fault=None)
+                self._answer(path_status(self.path), received_at=received_at, body=body, sequence=None, fault=None)
                 return
             with faults.busy():
                 self._answer_by_plan(faults)
@@ -348,7 +360,7 @@ def make_server(port: int, record: Path, plan: FaultPlan | None = None) -> Threa
                 return
             sequence, fault = faults.draw()
             plan = faults.plan
-            status = _path_status(self.path)
+            status = path_status(self.path)
             if fault == "error":
                 self._answer(plan.error_status, received_at=received_at, body=body, sequence=sequence, fault=fault)
             elif fault == "redirect":
