@@ -220,7 +220,7 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
         went = [e.get("stateEnteredEventDetails", {}).get("name") for e in history if e["type"].endswith("StateEntered")]
         notified = "TriggerNotifications" in went
         matched_runs += notified
-        quiet_runs += "NoMatchingRules" in went
+        quiet_runs += not notified and "Success" in went
         rows.append(f"   {detail['status']:<9} {execution['name'][:48]:<48} {data.get('mode', '?'):<10} "
                     f"events={len(data.get('events') or []):<3} path={' > '.join(s for s in went if s)}")  # fmt: skip
     received = read_record(record)

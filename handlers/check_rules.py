@@ -7,7 +7,8 @@ loaded from DynamoDB (cached per warm Lambda, reloaded when the rule-set version
 (``handlers.rules.state``). In re-evaluation mode the notifications that could not be delivered
 before are handed to TriggerNotifications again.
 
-Output: ``{"mode", "tenant_id", "batch_id", "events", "decisions", "match_count", "matches"}``;
+Output: ``{"mode", "tenant_id", "batch_id", "events", "decisions", "match_count",
+"trigger_payload_exists", "matches"}``;
 when the matches would not fit in the state output, they go to S3 and ``matches`` is a claim-check
 pointer (``handlers.claim_check``).
 """
@@ -28,6 +29,7 @@ from handlers.limits import TASK_OUTPUT_BYTES
 from handlers.rules.evaluate import evaluate
 from handlers.rules.state import RuleState
 from handlers.rules.store import RuleStore
+from handlers.task_errors import surfaced
 from handlers.tenancy import tenant_of
 
 logger = Logger()
@@ -69,6 +71,7 @@ def _fit(output: dict[str, Any], tenant: str) -> dict[str, Any]:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@surfaced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = tenant_of(event)
     mode = event.get("mode", "events")
@@ -100,5 +103,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown mode {mode!r:.40}; expected 'events' or 'reevaluate'")
     output["match_count"] = len(matches)
+    output["trigger_payload_exists"] = bool(matches)  # FoundMatchingRules chooses on it
     output["matches"] = matches
     return _fit(output, tenant)

@@ -5,7 +5,7 @@ lease), so that a Step Functions retry, a redelivered batch or a concurrent re-e
 delivers it twice; then it is POSTed, signed, to the tenant's webhook. A failed delivery stays
 pending in the ledger, with its match, for the tenant's re-evaluation to retry. When nothing could
 be delivered the function raises ``AllNotificationsFailedException``, which the state machine
-routes to its ``NotificationsFailed`` state. When the function's deadline nears, the notifications
+retries (re-attempting only what is still undelivered) and then routes to its ``Fail`` state. When the function's deadline nears, the notifications
 left are deferred (pending) instead of being cut off mid-flight.
 """
 
@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from handlers import aws, claim_check, notify, tenant_settings, webhook
 from handlers.ledger import BACKOFF_SECONDS, LEASE_SECONDS, Ledger, exhausted
+from handlers.task_errors import TaskError, surfaced
 from handlers.tenancy import tenant_of
 
 logger = Logger()
@@ -33,8 +34,9 @@ RECORD_ATTEMPTS = 4  # writes of a delivery to the ledger before giving up (besi
 _secrets: dict[str, tuple[float, str]] = {}
 
 
-class AllNotificationsFailedException(Exception):
-    """No notification of the batch could be delivered (the state machine catches this name)."""
+class AllNotificationsFailedException(TaskError):
+    """This attempt delivered none of the batch's notifications (the state machine retries this
+    name, re-attempting only what is still undelivered, then catches it into Fail)."""
 
 
 def _table(setting: str) -> Any:
@@ -116,6 +118,7 @@ def _record_delivery(ledger: Ledger, notification: str, detail: str) -> bool:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@surfaced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = tenant_of(event)
     logger.append_keys(tenant_id=tenant, batch_id=event.get("batch_id"))
@@ -166,7 +169,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                         ("NotificationsDeliveredUnrecorded", unrecorded)):  # fmt: skip
         if value:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    if failed and not delivered and not duplicates and not deferred:
+    if len(failed) > len(dead) and not delivered:
+        # Those delivered by an earlier attempt count as duplicates now: a retry still fails when
+        # it delivered nothing of what was left (and is retried again, up to the state machine's
+        # limit), unless all that failed was dead-lettered: no retry can deliver those.
         raise AllNotificationsFailedException(f"none of {len(failed)} notifications for tenant {tenant} was delivered: {errors[0]}")
     result = {
         "tenant_id": tenant,

@@ -92,7 +92,7 @@ def bench_batching(events: list[Any]) -> None:
           f"largest batch {max(b.size for b in batches):,} B", f"target >= 90%: {'met' if min(fills) >= 0.9 else 'NOT met'}")  # fmt: skip
     per_batch = len(pool) / len(batches)
 
-    # Transitions per execution: Check, Choice, then NoMatchingRules (3) or Trigger + Succeed (4).
+    # Transitions per execution: Check, Choice, then Success (3) or Trigger + Success (4).
     _, rules = resolve_tenant(ROOT / "rules" / "tenants" / "acme.yaml")
     matcher = compile_rules(rules)
     matched = [bool(matcher.match(json.loads(i.json))) for i in pool]

@@ -35,10 +35,22 @@ def fixture_function(env: LocalEnvironment, command: str, variables: dict[str, s
     )["FunctionArn"]  # fmt: skip
 
 
-def render_asl(check_arn: str, trigger_arn: str) -> str:
-    """asl/coachflow.asl.json rendered as Terraform's templatefile() renders it."""
+REFERENCE_RETRY = {"interval_seconds": 2, "max_attempts": 6, "backoff_rate": 2}  # Terraform's defaults
+LOCAL_RETRY = {**REFERENCE_RETRY, "interval_seconds": 1}  # terraform/environments/local
+
+
+def render_asl(check_arn: str, trigger_arn: str, retry: dict[str, int] | None = None) -> str:
+    """asl/coachflow.asl.json rendered as Terraform's templatefile() renders it (numbers as
+    Terraform writes them), with the state machine's retry settings (default: the reference's)."""
+    values = {
+        "check_events_function_arn": check_arn,
+        "trigger_notifications_function_arn": trigger_arn,
+        **{f"retry_{k}": str(v) for k, v in (retry or REFERENCE_RETRY).items()},
+    }
     text = ASL.read_text()
-    return text.replace("${check_events_function_arn}", check_arn).replace("${trigger_notifications_function_arn}", trigger_arn)
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
 
 
 def events_from(sample: Path, tenant: str, source: str = "auto") -> list[dict[str, Any]]:

@@ -59,7 +59,7 @@ def test_threshold_fires_on_the_nth_event_and_counts_a_redelivered_event_once(st
     # e2 again (a redelivery) with e3: e2 is not counted twice, so e3 is the third failure
     execution, decisions = _evaluate(stack, tenant, [e2, e3])
     assert decisions == {"below_threshold": 1, "notify": 1}
-    assert states_entered(execution)[-1] == "NotificationsSent"
+    assert states_entered(execution)[-2:] == ["TriggerNotifications", "Success"]
     (received,) = read_received(record)
     assert json.loads(received["body"])["event"]["uid"] == e3["uid"]
 
@@ -110,7 +110,7 @@ def test_shadow_rules_are_evaluated_and_recorded_but_never_notify(stack, webhook
     event = _failure(base_event, tenant, 1, T0, "amy@corp.example")
     execution, decisions = _evaluate(stack, tenant, [event])
     assert decisions == {"shadow": 1}
-    assert states_entered(execution)[-1] == "NoMatchingRules"
+    assert states_entered(execution)[-2:] == ["FoundMatchingRules", "Success"]
     assert read_received(record) == []
     table = stack.resource("dynamodb").Table(stack.outputs["state_table"])
     item = table.get_item(Key={"pk": f"shadow#{tenant}", "sk": f"trial#{event['uid']}"})["Item"]

@@ -53,7 +53,7 @@ def test_matching_events_are_notified_over_signed_http(stack, webhook):
     batch = batch_input(tenant, events)
     execution = run_execution(stack, batch.payload, name=batch.execution_name)
     assert execution["status"] == "SUCCEEDED"
-    assert states_entered(execution) == ["CheckEventsForRuleMatch", "FoundMatchingRules", "TriggerNotifications", "NotificationsSent"]
+    assert states_entered(execution) == ["CheckEventsForRuleMatch", "FoundMatchingRules", "TriggerNotifications", "Success"]
     assert json.loads(execution["output"])["delivered"] == 1
     (received,) = read_received(record)
     assert received["path"] == f"/hooks/{tenant}"
@@ -71,33 +71,83 @@ def test_events_matching_no_rule_end_in_no_matching_rules(stack):
     batch = batch_input(tenant, events_from(EXAMPLES / "okta" / "logs_api_push_then_sso.json", tenant))
     execution = run_execution(stack, batch.payload)
     assert execution["status"] == "SUCCEEDED"
-    assert states_entered(execution) == ["CheckEventsForRuleMatch", "FoundMatchingRules", "NoMatchingRules"]
+    assert states_entered(execution) == ["CheckEventsForRuleMatch", "FoundMatchingRules", "Success"]
 
 
-def test_all_notifications_failed_is_caught_into_fail_then_redelivered_by_reevaluation(stack, webhook):
+def test_a_receiver_down_throughout_gets_the_reference_retries_then_fail(stack, webhook):
     base, record = webhook
     tenant = _tenant()
-    push(stack, tenant, [LOCK_RULE], f"{base}/status/500/{tenant}")  # the receiver answers 500
+    push(stack, tenant, [LOCK_RULE], f"{base}/status/500/{tenant}")  # the receiver answers 500, always
     set_secret(stack, tenant, "another-secret")
     batch = batch_input(tenant, events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant))
-    execution = run_execution(stack, batch.payload)
+    execution = run_execution(stack, batch.payload, timeout=240)
     assert execution["status"] == "FAILED"
-    assert states_entered(execution)[-2:] == ["TriggerNotifications", "NotificationsFailed"]
+    assert states_entered(execution)[-2:] == ["TriggerNotifications", "Fail"]
     assert execution["error"] == "AllNotificationsFailedException"
     assert "HTTP 500" in execution["cause"]
-    assert len(read_received(record)) == 1  # it really tried, over HTTP
+    # the first attempt and the reference's 6 retries, each one over HTTP...
+    failures = [e for e in execution["history"] if e["type"] == "TaskFailed"]
+    assert [e["taskFailedEventDetails"]["error"] for e in failures] == ["AllNotificationsFailedException"] * 7
+    assert len(read_received(record)) == 7
+    # ...after waits doubling from the interval (1 s locally): at least 1, 2, 4, 8, 16, 32 s
+    scheduled = [e["timestamp"] for e in execution["history"] if e["type"] == "TaskScheduled"][-7:]
+    waits = [(b - a).total_seconds() for a, b in zip(scheduled, scheduled[1:], strict=False)]
+    assert all(wait >= 0.9 * 2**n for n, wait in enumerate(waits)), waits
 
     # The webhook is fixed; once its backoff passed (1 s locally), re-evaluation delivers what failed.
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
     time.sleep(1.5)
     again = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant, "scheduled_time": "2026-11-27T10:00:00Z"})
     assert again["status"] == "SUCCEEDED"
-    assert states_entered(again)[-1] == "NotificationsSent"
+    assert states_entered(again)[-2:] == ["TriggerNotifications", "Success"]
     delivered = [r for r in read_received(record) if r["path"] == f"/hooks/{tenant}"]
     assert len(delivered) == 1 and signature_ok(delivered[0], "another-secret")
     # and once delivered, re-evaluation has nothing left to do
     last = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
-    assert states_entered(last)[-1] == "NoMatchingRules"
+    assert states_entered(last)[-2:] == ["FoundMatchingRules", "Success"]
+
+
+def test_a_receiver_answering_500_then_200_gets_one_message(stack, webhook):
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [LOCK_RULE], f"{base}/fail-first/1/{tenant}")  # 500 once, then 204
+    set_secret(stack, tenant, "k")
+    execution = run_execution(stack, batch_input(tenant, events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)).payload)
+    assert execution["status"] == "SUCCEEDED"
+    assert states_entered(execution)[-2:] == ["TriggerNotifications", "Success"]
+    failures = [e["taskFailedEventDetails"]["error"] for e in execution["history"] if e["type"] == "TaskFailed"]
+    assert failures == ["AllNotificationsFailedException"]  # retried by the state machine
+    received = read_received(record)
+    assert [r["status"] for r in received] == [500, 204]
+    assert received[0]["notification_id"] == received[1]["notification_id"]  # the same notification, acknowledged once
+    assert json.loads(execution["output"])["delivered"] == 1
+
+
+def test_a_retry_re_attempts_only_what_is_still_undelivered(stack, webhook):
+    # Two people's notifications; the first was delivered by an earlier attempt (the ledger says
+    # so), the second fails once. Each attempt sends only the second: the retry delivers it.
+    from handlers import ledger
+    from handlers.rules.evaluate import match_record
+    from handlers.rules.model import Rule
+
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [LOCK_RULE], f"{base}/fail-first/1/{tenant}")
+    set_secret(stack, tenant, "k")
+    (event,) = events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)
+    other = json.loads(json.dumps(event))
+    other["uid"], other["user"]["email_addr"] = f"{event['uid']}-2", "someone.else@example.com"
+    done = match_record(tenant, Rule.model_validate(LOCK_RULE), event)["notification_id"]
+    table = stack.resource("dynamodb").Table(stack.outputs["state_table"])
+    table.put_item(Item={"pk": ledger.partition(tenant), "sk": done, "status": "delivered", "attempts": 1})
+    execution = run_execution(stack, batch_input(tenant, [event, other]).payload)
+    assert execution["status"] == "SUCCEEDED"
+    failures = [e["taskFailedEventDetails"]["error"] for e in execution["history"] if e["type"] == "TaskFailed"]
+    assert failures == ["AllNotificationsFailedException"]  # nothing new was delivered by the first attempt
+    received = read_received(record)
+    assert [r["status"] for r in received] == [500, 204]
+    assert {r["notification_id"] for r in received} == {match_record(tenant, Rule.model_validate(LOCK_RULE), other)["notification_id"]}
+    assert json.loads(execution["output"])["duplicates"] == 1  # the one delivered before
 
 
 def test_the_sweep_retries_due_work_of_tenants_without_a_schedule(stack, webhook):
@@ -105,12 +155,9 @@ def test_the_sweep_retries_due_work_of_tenants_without_a_schedule(stack, webhook
 
     base, record = webhook
     tenant = _tenant()  # no re-evaluation schedule of its own
-    push(stack, tenant, [LOCK_RULE], f"{base}/status/503/{tenant}")
-    set_secret(stack, tenant, "k")
-    failed = run_execution(stack, batch_input(tenant, events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)).payload)
-    assert failed["status"] == "FAILED"
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
-    time.sleep(1.5)  # the local backoff (1 s)
+    set_secret(stack, tenant, "k")
+    _pending(stack, tenant, attempts=1)  # an attempt failed; it is due again
     sweep = stack.outputs["sweep_schedule"]
     fire_now(stack.endpoint, sweep["name"], sweep["group"])  # invokes the sweep function
     sfn = stack.client("stepfunctions")
@@ -124,24 +171,33 @@ def test_the_sweep_retries_due_work_of_tenants_without_a_schedule(stack, webhook
     assert [r["path"] for r in read_received(record) if r["path"] == f"/hooks/{tenant}"] == [f"/hooks/{tenant}"]
 
 
-def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook):
+def _pending(stack, tenant: str, attempts: int) -> dict[str, Any]:
+    """The tenant's lock notification in the ledger, pending and due, after ``attempts`` failed attempts."""
     from handlers import ledger
     from handlers.rules.evaluate import match_record
     from handlers.rules.model import Rule
+
+    (event,) = events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)
+    match = match_record(tenant, Rule.model_validate(LOCK_RULE), event)
+    table = stack.resource("dynamodb").Table(stack.outputs["state_table"])
+    table.put_item(Item={"pk": ledger.partition(tenant), "sk": match["notification_id"], "status": "pending", "attempts": attempts,
+                         "match": json.dumps(match), "due_shard": ledger.due_shard(match["notification_id"]), "due_at": 0})  # fmt: skip
+    return match
+
+
+def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook):
+    from handlers import ledger
 
     base, record = webhook
     tenant = _tenant()
     push(stack, tenant, [LOCK_RULE], f"{base}/status/500/{tenant}")
     set_secret(stack, tenant, "k")
-    (event,) = events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)
-    match = match_record(tenant, Rule.model_validate(LOCK_RULE), event)
     out = stack.outputs
     table = stack.resource("dynamodb").Table(out["state_table"])
-    # nine attempts failed already; the tenth is the last
-    table.put_item(Item={"pk": ledger.partition(tenant), "sk": match["notification_id"], "status": "pending", "attempts": 9,
-                         "match": json.dumps(match), "due_shard": ledger.due_shard(match["notification_id"]), "due_at": 0})  # fmt: skip
+    match = _pending(stack, tenant, attempts=9)  # nine attempts failed already; the tenth is the last
     execution = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
-    assert execution["status"] == "FAILED" and len(read_received(record)) == 1  # the last attempt was made
+    assert len(read_received(record)) == 1  # the last attempt was made, and not retried: no retry can deliver it now
+    assert execution["status"] == "SUCCEEDED" and json.loads(execution["output"])["dead_lettered"] == 1
     item = table.get_item(Key={"pk": ledger.partition(tenant), "sk": match["notification_id"]})["Item"]
     assert item["status"] == "dead_lettered" and item["attempts"] == 10 and "due_at" not in item
     sqs = stack.client("sqs")
@@ -153,7 +209,7 @@ def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook
     body = json.loads(letter["Body"])
     assert body["match"] == match and body["attempts"] == 10 and "HTTP 500" in body["reason"]
     # nothing is left to retry: re-evaluation finds no due work
-    assert states_entered(run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant}))[-1] == "NoMatchingRules"
+    assert states_entered(run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant}))[-2:] == ["FoundMatchingRules", "Success"]
 
     # The webhook is fixed; the operator redrives the dead notifications and they are delivered.
     push(stack, tenant, [LOCK_RULE], f"{base}/hooks/{tenant}")
@@ -164,30 +220,37 @@ def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook
     assert redrive.returncode == 0, redrive.stderr
     assert json.loads(redrive.stdout)["requeued"] == 1
     again = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
-    assert states_entered(again)[-1] == "NotificationsSent"
+    assert states_entered(again)[-2:] == ["TriggerNotifications", "Success"]
     assert [r["path"] for r in read_received(record)] == [f"/status/500/{tenant}", f"/hooks/{tenant}"]
 
 
 # -- Retry and Catch, with test functions in the Task states ----------------------------------------
 
 
-def _machine(stack, check_arn: str, trigger_arn: str) -> str:
+FAST_RETRY = {"interval_seconds": 1, "max_attempts": 3, "backoff_rate": 1}  # the same states, shorter waits
+
+
+def _machine(stack, check_arn: str, trigger_arn: str, check_output: str = "$.Payload") -> str:
+    definition = json.loads(render_asl(check_arn, trigger_arn, FAST_RETRY))
+    definition["States"]["CheckEventsForRuleMatch"]["OutputPath"] = check_output
     return stack.client("stepfunctions").create_state_machine(
-        name=f"fixture-{uuid.uuid4().hex[:8]}", roleArn=FIXTURE_ROLE,
-        definition=render_asl(check_arn, trigger_arn),
+        name=f"fixture-{uuid.uuid4().hex[:8]}", roleArn=FIXTURE_ROLE, definition=json.dumps(definition),
     )["stateMachineArn"]  # fmt: skip
+
+
+def _failures(execution: dict[str, Any]) -> list[str]:
+    return [e["taskFailedEventDetails"]["error"] for e in execution["history"] if e["type"] == "TaskFailed"]
 
 
 def test_retry_absorbs_a_transient_lambda_error(stack, tmp_path: Path):
     counter = tmp_path / "calls"
     check = fixture_function(stack, "tests.fixtures.lambdas.flaky", {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "2"})
     trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
-    execution = run_execution(stack, {"tenant_id": "t", "match_count": 0}, machine=_machine(stack, check, trigger))
+    execution = run_execution(stack, {"tenant_id": "t", "trigger_payload_exists": False}, machine=_machine(stack, check, trigger))
     assert execution["status"] == "SUCCEEDED"
     assert counter.read_text() == "3"  # two transient failures, then success
-    failures = [e for e in execution["history"] if e["type"] == "TaskFailed"]
-    assert [e["taskFailedEventDetails"]["error"] for e in failures] == ["Lambda.ServiceException"] * 2
-    assert states_entered(execution)[-1] == "NoMatchingRules"
+    assert _failures(execution) == ["Lambda.ServiceException"] * 2
+    assert states_entered(execution)[-2:] == ["FoundMatchingRules", "Success"]
 
 
 def test_retry_gives_up_after_max_attempts(stack, tmp_path: Path):
@@ -196,7 +259,7 @@ def test_retry_gives_up_after_max_attempts(stack, tmp_path: Path):
     trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
     execution = run_execution(stack, {"tenant_id": "t"}, machine=_machine(stack, check, trigger), timeout=120)
     assert execution["status"] == "FAILED" and execution["error"] == "Lambda.ServiceException"
-    assert counter.read_text() == "5"  # the first attempt and MaxAttempts=4 retries
+    assert counter.read_text() == "4"  # the first attempt and MaxAttempts=3 retries
 
 
 def test_a_timed_out_task_is_retried(stack, tmp_path: Path):
@@ -205,36 +268,52 @@ def test_a_timed_out_task_is_retried(stack, tmp_path: Path):
     check = fixture_function(stack, "tests.fixtures.lambdas.flaky",
                              {"FLAKY_COUNTER": str(counter), "FLAKY_FAILURES": "1", "FLAKY_ERROR": "Sandbox.Timedout"})  # fmt: skip
     trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
-    execution = run_execution(stack, {"tenant_id": "t", "match_count": 0}, machine=_machine(stack, check, trigger))
+    execution = run_execution(stack, {"tenant_id": "t", "trigger_payload_exists": False}, machine=_machine(stack, check, trigger))
     assert execution["status"] == "SUCCEEDED"
-    assert [e["taskFailedEventDetails"]["error"] for e in execution["history"] if e["type"] == "TaskFailed"] == ["Sandbox.Timedout"]
+    assert _failures(execution) == ["Sandbox.Timedout"]
 
 
-def test_any_other_error_is_retried_twice(stack, tmp_path: Path):
-    # e.g. a table still throttled after the SDK's own retries: the handler raises a ClientError
+def test_an_unknown_exception_is_retried_twice_then_caught_into_fail(stack):
     check = fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
     trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
-    execution = run_execution(stack, {"error": "ClientError"}, machine=_machine(stack, check, trigger), timeout=120)
-    assert execution["status"] == "FAILED" and execution["error"] == "ClientError"
-    assert len([e for e in execution["history"] if e["type"] == "TaskFailed"]) == 3
+    execution = run_execution(stack, {"error": "UnknownException", "message": "KeyError: 'x'"}, machine=_machine(stack, check, trigger))
+    assert execution["status"] == "FAILED" and execution["error"] == "UnknownException"
+    assert _failures(execution) == ["UnknownException"] * 3
+    assert states_entered(execution)[-1] == "Fail"
+    assert json.loads(execution["cause"])["errorMessage"] == "KeyError: 'x'"
 
 
-def test_catch_routes_all_notifications_failed_to_the_fail_state(stack):
+def test_a_handlers_unexpected_error_surfaces_as_unknown_exception(stack):
+    # The real CheckEventsForRuleMatch, given a mode it does not know (a ValueError inside it).
+    execution = run_execution(stack, {"mode": "bogus", "tenant_id": _tenant()})
+    assert execution["status"] == "FAILED" and execution["error"] == "UnknownException"
+    assert _failures(execution) == ["UnknownException"] * 3
+    assert states_entered(execution)[-1] == "Fail"
+    assert json.loads(execution["cause"])["errorMessage"].startswith("ValueError: unknown mode 'bogus'")
+
+
+def test_a_task_output_without_the_boolean_fails_the_execution(stack):
+    # FoundMatchingRules has no Default: matches are never dropped because an output lost its flag.
+    check = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    execution = run_execution(stack, {"match_count": 1}, machine=_machine(stack, check, trigger, "$.Payload.event"))
+    assert execution["status"] == "FAILED" and execution["error"] == "States.NoChoiceMatched"
+    assert "TriggerNotifications" not in states_entered(execution)
+
+
+def test_all_notifications_failed_is_retried_then_caught_into_the_fail_state(stack):
     check = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
     trigger = fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
-    # echo returns {"event": <input>, ...}: make its output carry match_count through OutputPath
-    machine = _machine(stack, check, trigger)
-    definition = json.loads(render_asl(check, trigger))
-    definition["States"]["CheckEventsForRuleMatch"]["OutputPath"] = "$.Payload.event"
-    stack.client("stepfunctions").update_state_machine(stateMachineArn=machine, definition=json.dumps(definition))
-    execution = run_execution(stack, {"match_count": 1, "error": "AllNotificationsFailedException", "message": "webhook down"},
-                              machine=machine)  # fmt: skip
+    # echo returns {"event": <input>, ...}: its output carries trigger_payload_exists through OutputPath
+    machine = _machine(stack, check, trigger, "$.Payload.event")
+    execution = run_execution(
+        stack, {"trigger_payload_exists": True, "error": "AllNotificationsFailedException", "message": "webhook down"}, machine=machine
+    )
     assert execution["status"] == "FAILED"
     assert execution["error"] == "AllNotificationsFailedException"
-    assert states_entered(execution)[-1] == "NotificationsFailed"
+    assert states_entered(execution)[-2:] == ["TriggerNotifications", "Fail"]
     assert json.loads(execution["cause"])["errorMessage"] == "webhook down"
-    # not retried: the notifications wait in the ledger for their backoff
-    assert len([e for e in execution["history"] if e["type"] == "TaskFailed"]) == 1
+    assert _failures(execution) == ["AllNotificationsFailedException"] * 4  # the first attempt and 3 retries
 
 
 def test_match_lists_too_big_for_a_state_output_travel_through_s3(stack, webhook):
@@ -276,7 +355,7 @@ def test_an_event_that_travels_as_a_claim_check_is_evaluated(stack, webhook):
     stack.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(event).encode())
     pointer = {"claim_check": {"bucket": bucket, "key": key, "uid": event["uid"], "bytes": 1}}
     execution = run_execution(stack, {"mode": "events", "tenant_id": tenant, "batch_id": "cc", "events": [pointer]})
-    assert states_entered(execution)[-1] == "NotificationsSent"
+    assert states_entered(execution)[-2:] == ["TriggerNotifications", "Success"]
     (received,) = read_received(record)
     assert json.loads(received["body"])["event"]["uid"] == event["uid"]
 
@@ -322,5 +401,5 @@ def test_notifications_left_at_the_deadline_are_deferred_then_redelivered(stack,
     item = table.get_item(Key={"pk": f"notif#{tenant}", "sk": match["notification_id"]})["Item"]
     assert item["status"] == "pending" and item["detail"].startswith("deferred")
     again = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
-    assert states_entered(again)[-1] == "NotificationsSent"
+    assert states_entered(again)[-2:] == ["TriggerNotifications", "Success"]
     assert len(read_received(record)) == 1

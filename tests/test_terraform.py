@@ -11,7 +11,7 @@ import pytest
 
 from emulator.stack import ROOT, terraform_env
 from handlers import claim_check
-from tests.helpers import render_asl
+from tests.helpers import LOCAL_RETRY, render_asl
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def test_functions_share_one_image_with_a_command_each(stack):
 def test_state_machine_definition_is_the_rendered_asl_file(stack):
     sfn, out = stack.client("stepfunctions"), stack.outputs
     deployed = sfn.describe_state_machine(stateMachineArn=out["state_machine_arn"])
-    expected = render_asl(out["function_arns"]["check_rules"], out["function_arns"]["trigger_notifications"])
+    expected = render_asl(out["function_arns"]["check_rules"], out["function_arns"]["trigger_notifications"], LOCAL_RETRY)
     assert json.loads(deployed["definition"]) == json.loads(expected)
     assert deployed["type"] == "STANDARD"
 

@@ -71,6 +71,9 @@ module "state_machine" {
   definition_vars = {
     check_events_function_arn          = module.check_rules.arn
     trigger_notifications_function_arn = module.trigger_notifications.arn
+    retry_interval_seconds             = var.state_machine_retry.interval_seconds
+    retry_max_attempts                 = var.state_machine_retry.max_attempts
+    retry_backoff_rate                 = var.state_machine_retry.backoff_rate
   }
   lambda_function_arns = [module.check_rules.arn, module.trigger_notifications.arn]
   kms_key_arn          = aws_kms_key.this.arn

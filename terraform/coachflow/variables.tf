@@ -89,6 +89,25 @@ variable "trigger_notifications" {
   }
 }
 
+variable "state_machine_retry" {
+  description = "How the state machine retries a failed task (the Lambda service's transient errors, timeouts, and TriggerNotifications' AllNotificationsFailedException): the first retry after interval_seconds, each next one backoff_rate times later, max_attempts retries. Defaults: the reference design's."
+  type = object({
+    interval_seconds = optional(number, 2)
+    max_attempts     = optional(number, 6)
+    backoff_rate     = optional(number, 2.0)
+  })
+  default = {}
+
+  validation {
+    condition = (
+      var.state_machine_retry.interval_seconds >= 1 && floor(var.state_machine_retry.interval_seconds) == var.state_machine_retry.interval_seconds
+      && var.state_machine_retry.max_attempts >= 0 && var.state_machine_retry.max_attempts <= 99 && floor(var.state_machine_retry.max_attempts) == var.state_machine_retry.max_attempts
+      && var.state_machine_retry.backoff_rate >= 1
+    )
+    error_message = "state_machine_retry: interval_seconds is a whole number >= 1, max_attempts a whole number from 0 to 99, backoff_rate >= 1.0 (Step Functions' own bounds)."
+  }
+}
+
 variable "sweep" {
   description = "The sweep: how often it starts a re-evaluation for every tenant with due notifications (failed, deferred, or leased by a deliverer that died)."
   type = object({

@@ -57,6 +57,9 @@ module "coachflow" {
   # Retries within seconds, not minutes, and a sweep that runs when fired (./build.sh fire-schedule
   # coachflow-local-sweep --group coachflow-local-sweep): tests and the demo decide when work is retried.
   trigger_notifications = { backoff_seconds = 1 }
+  # The reference retries (6, doubling) from 1 s instead of 2 s: an execution whose every delivery
+  # fails reaches Fail after about a minute instead of two.
+  state_machine_retry = { interval_seconds = 1 }
   sweep                 = { enabled = false }
 
   tenants = {
