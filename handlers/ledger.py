@@ -13,8 +13,9 @@ Life of a notification (``Status``)::
 - ``claim`` takes a lease with a conditional write: one deliverer at a time, never after
   DELIVERED or DEAD_LETTERED. Every claim is an attempt; the lease must outlast the deliverer's
   function timeout (Terraform derives it so and validates it).
-- ``failed`` leaves it PENDING with its match, due again after an exponential backoff; when the
-  ``MAX_ATTEMPTS``-th attempt fails (``exhausted``), the deliverer sends it to the
+- ``failed`` leaves it PENDING with its match, due again after an exponential backoff (by rounds:
+  an execution's attempt and the state machine's retries of it are one round); when the last
+  attempt of round ``MAX_ROUNDS`` fails (``exhausted``), the deliverer sends it to the
   dead-notifications queue with its reason and records it ``dead_lettered``. (Should that send
   fail, it stays PENDING and the next attempt tries again: nothing ages out silently.)
 - Work that is not finished (PENDING, or SENDING whose lease may expire) carries ``due_shard`` and
@@ -42,7 +43,7 @@ from handlers.dynamo import Table, conditional, pages
 
 LEASE_SECONDS = 960  # default lease: longer than the longest a Lambda function can run (900 s)
 RETENTION_SECONDS = 14 * 86400
-MAX_ATTEMPTS = 10
+MAX_ROUNDS = 10  # rounds of delivery (see ``rounds``) before a notification is dead-lettered
 BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 60, 3600  # 1, 2, 4 ... minutes between attempts, at most an hour
 DUE_INDEX = "due"  # the state table's sparse index of unfinished notifications
 DUE_SHARDS = 4  # index partitions, so one hot key never carries every tenant's due work
@@ -65,16 +66,24 @@ def due_shard(notification: str) -> str:
     return f"due#{int(notification[:8], 16) % DUE_SHARDS}"
 
 
-def exhausted(attempt: int) -> bool:
-    """Whether a failed ``attempt`` was the last one: the notification goes to the dead-notifications
-    queue (``dead_lettered``) instead of being retried."""
-    return attempt >= MAX_ATTEMPTS
+def rounds(attempt: int, per_round: int = 1) -> int:
+    """How many rounds of delivery ``attempt`` attempts make. A round is one execution's
+    TriggerNotifications: its first attempt and the state machine's retries (``per_round`` attempts
+    at most, seconds apart); the ledger's backoff and its limit count rounds, so that a burst of
+    retries within one execution neither stretches the next wait nor exhausts the notification."""
+    return -(-attempt // per_round)
 
 
-def backoff(attempt: int, base: int = BACKOFF_SECONDS) -> int:
+def exhausted(attempt: int, per_round: int = 1) -> bool:
+    """Whether a failed ``attempt`` was the last one (the last of round ``MAX_ROUNDS``): the
+    notification goes to the dead-notifications queue (``dead_lettered``) instead of being retried."""
+    return attempt >= MAX_ROUNDS * per_round
+
+
+def backoff(attempt: int, base: int = BACKOFF_SECONDS, per_round: int = 1) -> int:
     """Seconds before a notification whose ``attempt``-th attempt failed is due again: ``base``,
-    doubling with every attempt, at most ``MAX_BACKOFF_SECONDS``."""
-    return int(min(base * 2 ** max(0, attempt - 1), MAX_BACKOFF_SECONDS))
+    doubling with every round, at most ``MAX_BACKOFF_SECONDS``."""
+    return int(min(base * 2 ** max(0, rounds(attempt, per_round) - 1), MAX_BACKOFF_SECONDS))
 
 
 def _compact(match: dict[str, Any]) -> str:
@@ -91,12 +100,17 @@ class Ledger:
         clock: Callable[[], float] = time.time,
         lease_seconds: int = LEASE_SECONDS,
         backoff_seconds: int = BACKOFF_SECONDS,
+        attempts_per_round: int = 1,
     ) -> None:
         self.table = table
         self.tenant = tenant
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.backoff_seconds = backoff_seconds
+        self.attempts_per_round = attempts_per_round
+
+    def exhausted(self, attempt: int) -> bool:
+        return exhausted(attempt, self.attempts_per_round)
 
     def _key(self, notification: str) -> dict[str, str]:
         return {"pk": partition(self.tenant), "sk": notification}
@@ -171,7 +185,7 @@ class Ledger:
                 ":s": Status.PENDING.value,
                 ":d": detail[:500],
                 ":t": now,
-                ":due": now + backoff(attempt, self.backoff_seconds),
+                ":due": now + backoff(attempt, self.backoff_seconds, self.attempts_per_round),
             },
         )
 

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from handlers import aws, claim_check, notify, tenant_settings, webhook
-from handlers.ledger import BACKOFF_SECONDS, LEASE_SECONDS, Ledger, exhausted
+from handlers.ledger import BACKOFF_SECONDS, LEASE_SECONDS, Ledger
 from handlers.task_errors import TaskError, surfaced
 from handlers.tenancy import tenant_of
 
@@ -128,6 +128,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         tenant,
         lease_seconds=int(aws.setting("DELIVERY_LEASE_SECONDS", str(LEASE_SECONDS))),
         backoff_seconds=int(aws.setting("DELIVERY_BACKOFF_SECONDS", str(BACKOFF_SECONDS))),
+        # this attempt and the state machine's retries of it: one round of delivery (Terraform sets it)
+        attempts_per_round=int(aws.setting("DELIVERY_ATTEMPTS_PER_ROUND", "1")),
     )
     url = tenant_settings.read(_table("RULES_TABLE"), tenant).webhook_url
     delivered, duplicates, failed, deferred, dead, errors = [], [], [], [], [], []
@@ -153,7 +155,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             failed.append(nid)
             errors.append(reason)
             logger.warning("notification not delivered", extra={"notification_id": nid, "attempt": attempt, "error": reason})
-            if exhausted(attempt):
+            if ledger.exhausted(attempt):
                 _dead_letter(tenant, match, attempt, reason)  # raises if it cannot: the attempt then stays pending
                 ledger.dead_lettered(nid, reason)
                 dead.append(nid)

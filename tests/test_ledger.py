@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from handlers import ledger
-from handlers.ledger import LEASE_SECONDS, MAX_ATTEMPTS, Ledger, Status, backoff, due_tenants, exhausted
+from handlers.ledger import LEASE_SECONDS, MAX_ROUNDS, Ledger, Status, backoff, due_tenants, exhausted
 
 
 class Clock:
@@ -110,9 +110,9 @@ def test_defer_records_pending_work_without_an_attempt(table: Any) -> None:
 def test_the_last_attempt_is_dead_lettered_never_silently_dropped(table: Any) -> None:
     clock = Clock()
     book, match = Ledger(table, "acme", clock), _match()
-    for n in range(1, MAX_ATTEMPTS + 1):
+    for n in range(1, MAX_ROUNDS + 1):
         attempt = book.claim(match)
-        assert attempt == n and exhausted(attempt) == (n == MAX_ATTEMPTS)
+        assert attempt == n and exhausted(attempt) == (n == MAX_ROUNDS)
         if not exhausted(attempt):
             book.failed(match["notification_id"], attempt, "down")
             clock.now += backoff(attempt)
@@ -125,8 +125,15 @@ def test_the_last_attempt_is_dead_lettered_never_silently_dropped(table: Any) ->
 
 
 def test_backoff_grows_and_is_capped() -> None:
-    delays = [backoff(n) for n in range(1, MAX_ATTEMPTS + 1)]
+    delays = [backoff(n) for n in range(1, MAX_ROUNDS + 1)]
     assert delays == sorted(delays) and delays[0] == 60 and delays[-1] == 3600
+
+
+def test_the_state_machines_retries_are_one_round_of_backoff_and_of_the_limit() -> None:
+    # 7 attempts per round: an execution's first attempt and its 6 retries, seconds apart
+    assert [backoff(n, 60, per_round=7) for n in (1, 7, 8, 14, 15)] == [60, 60, 120, 120, 240]
+    assert not exhausted(MAX_ROUNDS * 7 - 1, per_round=7) and exhausted(MAX_ROUNDS * 7, per_round=7)
+    assert Ledger(None, "t", attempts_per_round=7).exhausted(MAX_ROUNDS * 7)  # type: ignore[arg-type]
 
 
 def test_the_sweep_finds_every_tenant_with_due_work_and_only_due_work(table: Any) -> None:
@@ -169,7 +176,7 @@ def test_pending_reads_every_page(table: Any) -> None:
 def test_a_redriven_notification_is_due_again_with_fresh_attempts(table: Any) -> None:
     clock = Clock()
     book, match = Ledger(table, "acme", clock), _match()
-    for _ in range(MAX_ATTEMPTS):
+    for _ in range(MAX_ROUNDS):
         attempt = book.claim(match)
         assert attempt is not None
         book.failed(match["notification_id"], attempt, "down")

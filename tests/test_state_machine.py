@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from emulator.stack import EXAMPLES, ROOT
+from handlers.ledger import MAX_ROUNDS
 from tests.helpers import (
     FIXTURE_ROLE,
+    LOCAL_RETRY,
     batch_input,
     events_from,
     fixture_function,
@@ -194,12 +196,14 @@ def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook
     set_secret(stack, tenant, "k")
     out = stack.outputs
     table = stack.resource("dynamodb").Table(out["state_table"])
-    match = _pending(stack, tenant, attempts=9)  # nine attempts failed already; the tenth is the last
+    # Every round but the last failed, and the last round's attempts but one: the next is the last.
+    last = MAX_ROUNDS * (LOCAL_RETRY["max_attempts"] + 1)
+    match = _pending(stack, tenant, attempts=last - 1)
     execution = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
     assert len(read_received(record)) == 1  # the last attempt was made, and not retried: no retry can deliver it now
     assert execution["status"] == "SUCCEEDED" and json.loads(execution["output"])["dead_lettered"] == 1
     item = table.get_item(Key={"pk": ledger.partition(tenant), "sk": match["notification_id"]})["Item"]
-    assert item["status"] == "dead_lettered" and item["attempts"] == 10 and "due_at" not in item
+    assert item["status"] == "dead_lettered" and item["attempts"] == last and "due_at" not in item
     sqs = stack.client("sqs")
     letters = sqs.receive_message(  # looked at, left visible for the redrive below
         QueueUrl=out["dead_notifications_queue_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
@@ -207,7 +211,7 @@ def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook
     mine = [m for m in letters.get("Messages", []) if m["MessageAttributes"]["tenant_id"]["StringValue"] == tenant]
     (letter,) = mine
     body = json.loads(letter["Body"])
-    assert body["match"] == match and body["attempts"] == 10 and "HTTP 500" in body["reason"]
+    assert body["match"] == match and body["attempts"] == last and "HTTP 500" in body["reason"]
     # nothing is left to retry: re-evaluation finds no due work
     assert states_entered(run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant}))[-2:] == ["FoundMatchingRules", "Success"]
 
@@ -370,7 +374,8 @@ def test_a_claim_check_into_another_tenants_objects_is_refused(stack, webhook):
     stack.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(event).encode())
     pointer = {"claim_check": {"bucket": bucket, "key": key, "uid": event["uid"], "bytes": 1}}
     execution = run_execution(stack, {"mode": "events", "tenant_id": tenant, "batch_id": "x", "events": [pointer]})
-    assert execution["status"] == "FAILED" and execution["error"] == "ClaimCheckError"
+    assert execution["status"] == "FAILED" and execution["error"] == "UnknownException"
+    assert json.loads(execution["cause"])["errorMessage"].startswith("ClaimCheckError")
     assert read_received(record) == []
 
 

@@ -42,14 +42,16 @@ module "trigger_notifications" {
   tags               = local.tags
 
   environment = merge(local.common_environment, {
-    RULES_TABLE                  = aws_dynamodb_table.rules.name
-    STATE_TABLE                  = aws_dynamodb_table.state.name
-    WEBHOOK_SECRET_PREFIX        = local.secret_prefix
-    WEBHOOK_TIMEOUT_SECONDS      = tostring(var.trigger_notifications.webhook_timeout_seconds)
-    ALLOW_HTTP_WEBHOOKS          = tostring(var.allow_http_webhooks)
-    WEBHOOK_ALLOWED_NETWORKS     = join(",", var.webhook_allowed_networks)
-    DELIVERY_LEASE_SECONDS       = tostring(local.delivery_lease_seconds)
-    DELIVERY_BACKOFF_SECONDS     = tostring(var.trigger_notifications.backoff_seconds)
+    RULES_TABLE              = aws_dynamodb_table.rules.name
+    STATE_TABLE              = aws_dynamodb_table.state.name
+    WEBHOOK_SECRET_PREFIX    = local.secret_prefix
+    WEBHOOK_TIMEOUT_SECONDS  = tostring(var.trigger_notifications.webhook_timeout_seconds)
+    ALLOW_HTTP_WEBHOOKS      = tostring(var.allow_http_webhooks)
+    WEBHOOK_ALLOWED_NETWORKS = join(",", var.webhook_allowed_networks)
+    DELIVERY_LEASE_SECONDS   = tostring(local.delivery_lease_seconds)
+    DELIVERY_BACKOFF_SECONDS = tostring(var.trigger_notifications.backoff_seconds)
+    # the first attempt and the state machine's retries: one round of the ledger's backoff
+    DELIVERY_ATTEMPTS_PER_ROUND  = tostring(var.state_machine_retry.max_attempts + 1)
     DEAD_NOTIFICATIONS_QUEUE_URL = aws_sqs_queue.dead_notifications.url
   })
 

@@ -60,7 +60,7 @@ module "coachflow" {
   # The reference retries (6, doubling) from 1 s instead of 2 s: an execution whose every delivery
   # fails reaches Fail after about a minute instead of two.
   state_machine_retry = { interval_seconds = 1 }
-  sweep                 = { enabled = false }
+  sweep               = { enabled = false }
 
   tenants = {
     acme   = { reevaluation_schedule = "rate(1 hour)" }
