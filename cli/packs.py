@@ -7,21 +7,24 @@ A *pack* is a shared set of rules (``rules/packs/<name>.yaml``); a pack rule may
 without copying them, and may add its own rules. Resolving a tenant file gives the concrete rules
 that ``rules push`` stores.
 
-Every error names the file and the place in it.
+Every error names the file (and for YAML the line), the rule and the place in it.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from cli.checks import rule_problems
+from cli.schema import model_at
 from handlers.rules.model import Rule
 
 OVERRIDABLE = {"params", "threshold", "suppress", "mode", "enabled", "actions", "severity", "title"}
@@ -33,14 +36,40 @@ class RuleFileError(ValueError):
     pass
 
 
+class Located(dict[Any, Any]):
+    """A YAML mapping that remembers where it was written, for errors: its line and each key's (1-based)."""
+
+    line: int
+    key_lines: dict[Any, int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _located_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[Located]:
+    data = Located()
+    data.line, data.key_lines = node.start_mark.line + 1, {}
+    yield data  # first, empty: as SafeLoader's own mappings, so that an alias inside its anchor resolves
+    data.update(loader.construct_mapping(node))
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # constructed already: this is the cached key
+        if isinstance(key, (str, int, float, bool)) or key is None:
+            data.key_lines.setdefault(key, key_node.start_mark.line + 1)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _located_mapping)
+
+
 def read_document(path: Path) -> Any:
+    """A rule file's content; a YAML file's mappings are ``Located``, knowing their lines."""
     if path.suffix not in (".yaml", ".yml", ".json"):
         raise RuleFileError(f"{path}: rule files are .yaml, .yml or .json")
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader that records lines
     except Exception as exc:  # YAML and JSON syntax errors carry line and column
         kind = "JSON" if path.suffix == ".json" else "YAML"
         raise RuleFileError(f"{path}: not valid {kind}: {exc}") from None
@@ -53,19 +82,68 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _problem(error: ErrorDetails) -> str:
-    where, message = _where(error["loc"]) or "rule", error["msg"].removeprefix("Value error, ")
+def at(path: Path, node: Any) -> str:
+    """``path:line`` of a YAML node that knows its line, else ``path``."""
+    return f"{path}:{node.line}" if isinstance(node, Located) else str(path)
+
+
+def _line(source: Any, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest key of ``loc`` that ``source`` (a rule as read) recorded."""
+    line, node = None, source
+    for part in loc:
+        if isinstance(node, Located) and part in node.key_lines:
+            line = node.key_lines[part]
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
+
+
+def _line_note(source: Any, loc: tuple[Any, ...]) -> str:
+    """The note " (line N)" when the place has a line of its own, other than the rule's."""
+    line = _line(source, loc)
+    return f" (line {line})" if line is not None and line != getattr(source, "line", None) else ""
+
+
+def _unknown_key(loc: tuple[Any, ...], source: Any) -> str:
+    """pydantic's "Extra inputs are not permitted", as a sentence naming the key and the allowed ones."""
+    model = model_at(Rule, loc[:-1])
+    allowed = [*model.model_fields, *(["params"] if not loc[:-1] else [])] if model else []
+    near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    return f"unknown key {loc[-1]!r}{_line_note(source, loc)}; allowed: {', '.join(allowed)}" + (
+        f"; did you mean {near[0]!r}?" if near else ""
+    )
+
+
+def _problem(error: ErrorDetails, source: Any) -> str:
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        return (f"{_where(loc[:-1])}: " if loc[:-1] else "") + _unknown_key(loc, source)
+    message = error["msg"].removeprefix("Value error, ")
     below, _, rest = message.partition(": ")
-    if where == "match" and rest and re.fullmatch(r"[\w.$\[\]-]+", below):
-        return f"match.{below}: {rest}"  # the pattern compiler names the place inside the pattern
-    return f"{where}: {message}"
+    if loc == ("match",) and rest and re.fullmatch(r"[\w.$\[\]-]+", below):
+        # The pattern compiler names the place inside the pattern; its line is that of the deepest key named.
+        return f"match.{below}{_line_note(source, ('match', *below.split('.')))}: {rest}"
+    return f"{_where(loc) or 'rule'}{_line_note(source, loc)}: {message}"
 
 
-def validate_rule(document: Any, origin: str) -> Rule:
+def _joined(problems: list[str], shown: int = 5) -> str:
+    return "; ".join(problems[:shown]) + (f"; and {len(problems) - shown} more" if len(problems) > shown else "")
+
+
+def validate_rule(document: Any, origin: str, source: Any = None) -> Rule:
+    """The rule, checked as a document (pydantic) and then against the pipeline (cli/checks.py).
+    ``source``: the rule as read from its file, for line numbers (default: ``document``)."""
+    source = document if source is None else source
     try:
-        return Rule.model_validate(document)
+        rule = Rule.model_validate(document)
     except ValidationError as exc:
-        raise RuleFileError(f"{origin}: " + "; ".join(_problem(e) for e in exc.errors()[:5])) from None
+        raise RuleFileError(f"{origin}: " + _joined([_problem(e, source) for e in exc.errors()])) from None
+    problems = rule_problems(rule)
+    if problems:
+        raise RuleFileError(f"{origin}: " + _joined([f"{_where(p.place)}{_line_note(source, p.place)}: {p.message}" for p in problems]))
+    return rule
 
 
 def substitute(node: Any, params: dict[str, Any], where: str) -> Any:
@@ -93,8 +171,13 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_rule(raw: dict[str, Any], origin: str, override: dict[str, Any] | None = None) -> Rule:
+    """A rule of a file (its params substituted, a tenant's override merged), validated; errors name
+    ``origin``, the rule id and the place (with its line, for YAML)."""
     if not isinstance(raw, dict):
         raise RuleFileError(f"{origin}: a rule is an object")
+    if isinstance(raw.get("rule_id"), str):
+        origin = f"{origin}: rule {raw['rule_id']}"
+    source = override or raw  # where the lines are: an override's places are in the tenant file
     if override:
         unknown = set(override) - OVERRIDABLE
         if unknown:
@@ -109,7 +192,7 @@ def resolve_rule(raw: dict[str, Any], origin: str, override: dict[str, Any] | No
             document["match"] = substitute(document["match"], params, f"{origin}.match")
         except RecursionError:
             raise RuleFileError(f"{origin}.match: nests too deeply, or holds itself (a YAML alias inside its own anchor)") from None
-    return validate_rule(document, origin)
+    return validate_rule(document, origin, source)
 
 
 def load_pack(path: Path) -> dict[str, dict[str, Any]]:
@@ -120,10 +203,10 @@ def load_pack(path: Path) -> dict[str, dict[str, Any]]:
     rules: dict[str, dict[str, Any]] = {}
     for i, raw in enumerate(doc["rules"]):
         if not isinstance(raw, dict) or "rule_id" not in raw:
-            raise RuleFileError(f"{path}: rules[{i}]: every rule needs a rule_id")
+            raise RuleFileError(f"{at(path, raw)}: rules[{i}]: every rule needs a rule_id")
         if raw["rule_id"] in rules:
-            raise RuleFileError(f"{path}: rules[{i}]: duplicate rule_id {raw['rule_id']!r}")
-        resolve_rule(raw, f"{path}: rules[{i}] ({raw['rule_id']})")  # validate with default params
+            raise RuleFileError(f"{at(path, raw)}: rules[{i}]: duplicate rule_id {raw['rule_id']!r}")
+        resolve_rule(raw, f"{at(path, raw)}: rules[{i}]")  # validate with default params
         rules[raw["rule_id"]] = raw
     return rules
 
@@ -166,12 +249,13 @@ def resolve_tenant(path: Path, packs: Path | None = None) -> tuple[str, list[Rul
             if rule_id not in pack:
                 raise RuleFileError(f"{where}: pack {use['pack']!r} has no rule {rule_id!r}")
         for rule_id in chosen:
-            rule = resolve_rule(pack[rule_id], f"{where} ({rule_id})", overrides.get(rule_id))
+            override = overrides.get(rule_id)
+            rule = resolve_rule(pack[rule_id], f"{at(path, override) if override else path}: packs[{i}]", override)
             rules[rule.rule_id] = rule
     for i, raw in enumerate(doc.get("rules") or []):
-        rule = resolve_rule(raw, f"{path}: rules[{i}]")
+        rule = resolve_rule(raw, f"{at(path, raw)}: rules[{i}]")
         if rule.rule_id in rules:
-            raise RuleFileError(f"{path}: rules[{i}]: rule_id {rule.rule_id!r} is already used by an enabled pack rule")
+            raise RuleFileError(f"{at(path, raw)}: rules[{i}]: rule_id {rule.rule_id!r} is already used by an enabled pack rule")
         rules[rule.rule_id] = rule
     return doc["tenant"], list(rules.values())
 
@@ -188,11 +272,11 @@ def load_rules(target: Path) -> list[tuple[str, list[Rule]]]:
             tenant, rules = resolve_tenant(path)
             found.append((f"{path} (tenant {tenant})", rules))
         elif isinstance(doc, dict) and "rules" in doc:
-            found.append((str(path), [resolve_rule(raw, f"{path}: rules[{i}]") for i, raw in enumerate(load_pack(path).values())]))
+            found.append((str(path), [resolve_rule(raw, f"{at(path, raw)}: rules[{i}]") for i, raw in enumerate(load_pack(path).values())]))
         elif isinstance(doc, list):
-            found.append((str(path), [resolve_rule(raw, f"{path}: [{i}]") for i, raw in enumerate(doc)]))
+            found.append((str(path), [resolve_rule(raw, f"{at(path, raw)}: [{i}]") for i, raw in enumerate(doc)]))
         elif isinstance(doc, dict) and "rule_id" in doc:
-            found.append((str(path), [resolve_rule(doc, str(path))]))
+            found.append((str(path), [resolve_rule(doc, at(path, doc))]))
         else:
             raise RuleFileError(f"{path}: expected a pack (rules: [...]), a tenant file (tenant: ...), a list of rules or one rule")
     return found
