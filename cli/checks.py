@@ -1,6 +1,7 @@
 """Checks of a valid rule against what the pipeline can give it, run by ``rules validate`` and
 ``rules push`` (through cli/packs.py): pattern fields and threshold/suppress keys the normalized event
-can hold (cli/schema.py), templates the renderer can fill (handlers/notify.py).
+can hold (cli/schema.py), templates the renderer can fill (handlers/notify.py), the vendors of raw
+test payloads.
 
 A layer on top of the rule model: the matcher stays generic (any field names, any events), and a
 stored rule is never refused at evaluation time.
@@ -13,6 +14,8 @@ import re
 from typing import NamedTuple
 
 from cli import schema
+from handlers import vendors
+from handlers.ingest import AUTO
 from handlers.notify import PLACEHOLDERS
 from handlers.rules.model import Rule
 
@@ -83,9 +86,19 @@ def template_problems(template: str) -> list[str]:
     return problems
 
 
+def source_problems(rule: Rule) -> list[Problem]:
+    """A raw test's payload is normalized as from a vendor the pipeline knows (or auto)."""
+    sources = [*vendors.names(), AUTO]
+    return [
+        Problem(("tests", i, "source"), f"unknown source {test.source!r}; one of {', '.join(sources)}")
+        for i, test in enumerate(rule.tests)
+        if test.source is not None and test.source not in sources
+    ]
+
+
 def rule_problems(rule: Rule) -> list[Problem]:
     """Everything wrong with a valid rule, each with its place in the rule."""
-    problems = pattern_problems(rule) + key_problems(rule)
+    problems = pattern_problems(rule) + key_problems(rule) + source_problems(rule)
     for i, action in enumerate(rule.actions):
         if action.template is not None:
             problems += [Problem(("actions", i, "template"), p) for p in template_problems(action.template)]

@@ -16,6 +16,7 @@ import copy
 import difflib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from cli.checks import rule_problems
+from cli.checks import Problem, rule_problems
 from cli.schema import model_at
 from handlers.rules.model import Rule
 
@@ -132,15 +133,38 @@ def _joined(problems: list[str], shown: int = 5) -> str:
     return "; ".join(problems[:shown]) + (f"; and {len(problems) - shown} more" if len(problems) > shown else "")
 
 
-def validate_rule(document: Any, origin: str, source: Any = None) -> Rule:
+def raw_file(base: Path, name: str) -> Path:
+    """The payload file of a ``raw`` rule test: named relative to the directory of the rule's file,
+    and inside that directory (a rule file cannot make the tests read anything else)."""
+    path = (base / name).resolve()
+    if Path(name).is_absolute() or not path.is_relative_to(base.resolve()):
+        raise ValueError(f"{name!r} is outside {base}: a raw file is named relative to the rule file, in its directory or below")
+    if not path.is_file():
+        raise ValueError(f"no such file: {base / name}")
+    return path
+
+
+def _raw_problems(rule: Rule, base: Path) -> list[Problem]:
+    problems = []
+    for i, test in enumerate(rule.tests):
+        if test.raw is not None:
+            try:
+                raw_file(base, test.raw)
+            except ValueError as exc:
+                problems.append(Problem(("tests", i, "raw"), str(exc)))
+    return problems
+
+
+def validate_rule(document: Any, origin: str, source: Any = None, base: Path | None = None) -> Rule:
     """The rule, checked as a document (pydantic) and then against the pipeline (cli/checks.py).
-    ``source``: the rule as read from its file, for line numbers (default: ``document``)."""
+    ``source``: the rule as read from its file, for line numbers (default: ``document``); ``base``:
+    the directory of that file, where the payloads of its ``raw`` tests are."""
     source = document if source is None else source
     try:
         rule = Rule.model_validate(document)
     except ValidationError as exc:
         raise RuleFileError(f"{origin}: " + _joined([_problem(e, source) for e in exc.errors()])) from None
-    problems = rule_problems(rule)
+    problems = rule_problems(rule) + (_raw_problems(rule, base) if base is not None else [])
     if problems:
         raise RuleFileError(f"{origin}: " + _joined([f"{_where(p.place)}{_line_note(source, p.place)}: {p.message}" for p in problems]))
     return rule
@@ -170,9 +194,10 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def resolve_rule(raw: dict[str, Any], origin: str, override: dict[str, Any] | None = None) -> Rule:
+def resolve_rule(raw: dict[str, Any], origin: str, override: dict[str, Any] | None = None, base: Path | None = None) -> Rule:
     """A rule of a file (its params substituted, a tenant's override merged), validated; errors name
-    ``origin``, the rule id and the place (with its line, for YAML)."""
+    ``origin``, the rule id and the place (with its line, for YAML). ``base``: the directory of the
+    file that defines the rule, to check its ``raw`` tests' files."""
     if not isinstance(raw, dict):
         raise RuleFileError(f"{origin}: a rule is an object")
     if isinstance(raw.get("rule_id"), str):
@@ -192,7 +217,7 @@ def resolve_rule(raw: dict[str, Any], origin: str, override: dict[str, Any] | No
             document["match"] = substitute(document["match"], params, f"{origin}.match")
         except RecursionError:
             raise RuleFileError(f"{origin}.match: nests too deeply, or holds itself (a YAML alias inside its own anchor)") from None
-    return validate_rule(document, origin, source)
+    return validate_rule(document, origin, source, base)
 
 
 def load_pack(path: Path) -> dict[str, dict[str, Any]]:
@@ -206,7 +231,7 @@ def load_pack(path: Path) -> dict[str, dict[str, Any]]:
             raise RuleFileError(f"{at(path, raw)}: rules[{i}]: every rule needs a rule_id")
         if raw["rule_id"] in rules:
             raise RuleFileError(f"{at(path, raw)}: rules[{i}]: duplicate rule_id {raw['rule_id']!r}")
-        resolve_rule(raw, f"{at(path, raw)}: rules[{i}]")  # validate with default params
+        resolve_rule(raw, f"{at(path, raw)}: rules[{i}]", base=path.parent)  # validate with default params
         rules[raw["rule_id"]] = raw
     return rules
 
@@ -228,18 +253,26 @@ def _pack_file(packs: Path, name: str, where: str) -> Path:
     return pack_file
 
 
-def resolve_tenant(path: Path, packs: Path | None = None) -> tuple[str, list[Rule]]:
-    """(tenant id, its concrete rules) from a tenant file."""
+@dataclass(frozen=True)
+class RuleFile:
+    origin: str
+    rules: list[Rule]
+    bases: dict[str, Path]  # rule id -> the directory of the file defining it, where its raw test files are
+
+
+def _tenant(path: Path, packs: Path | None = None) -> tuple[str, RuleFile]:
     doc = read_document(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("tenant"), str):
         raise RuleFileError(f"{path}: a tenant file names its 'tenant'")
     packs = packs or packs_dir(path)
     rules: dict[str, Rule] = {}
+    bases: dict[str, Path] = {}
     for i, use in enumerate(doc.get("packs") or []):
         where = f"{path}: packs[{i}]"
         if not isinstance(use, dict) or not isinstance(use.get("pack"), str):
             raise RuleFileError(f"{where}: expected {{pack: name, enable: all | [rule ids], overrides: {{...}}}}")
-        pack = load_pack(_pack_file(packs, use["pack"], f"{where}.pack"))
+        pack_file = _pack_file(packs, use["pack"], f"{where}.pack")
+        pack = load_pack(pack_file)
         enable = use.get("enable", "all")
         chosen = list(pack) if enable == "all" else enable
         if not isinstance(chosen, list):
@@ -250,33 +283,73 @@ def resolve_tenant(path: Path, packs: Path | None = None) -> tuple[str, list[Rul
                 raise RuleFileError(f"{where}: pack {use['pack']!r} has no rule {rule_id!r}")
         for rule_id in chosen:
             override = overrides.get(rule_id)
-            rule = resolve_rule(pack[rule_id], f"{at(path, override) if override else path}: packs[{i}]", override)
-            rules[rule.rule_id] = rule
+            rule = resolve_rule(pack[rule_id], f"{at(path, override) if override else path}: packs[{i}]", override, pack_file.parent)
+            rules[rule.rule_id], bases[rule.rule_id] = rule, pack_file.parent
     for i, raw in enumerate(doc.get("rules") or []):
-        rule = resolve_rule(raw, f"{at(path, raw)}: rules[{i}]")
+        rule = resolve_rule(raw, f"{at(path, raw)}: rules[{i}]", base=path.parent)
         if rule.rule_id in rules:
             raise RuleFileError(f"{at(path, raw)}: rules[{i}]: rule_id {rule.rule_id!r} is already used by an enabled pack rule")
-        rules[rule.rule_id] = rule
-    return doc["tenant"], list(rules.values())
+        rules[rule.rule_id], bases[rule.rule_id] = rule, path.parent
+    return doc["tenant"], RuleFile(f"{path} (tenant {doc['tenant']})", list(rules.values()), bases)
 
 
-def load_rules(target: Path) -> list[tuple[str, list[Rule]]]:
-    """Everything under a file or directory, as (origin, rules): packs, tenant files, rule lists."""
+def resolve_tenant(path: Path, packs: Path | None = None) -> tuple[str, list[Rule]]:
+    """(tenant id, its concrete rules) from a tenant file."""
+    tenant, found = _tenant(path, packs)
+    return tenant, found.rules
+
+
+def _rule_dicts(doc: Any) -> list[Any]:
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        return list(doc["rules"]) if isinstance(doc.get("rules"), list) else [doc] if "rule_id" in doc else []
+    return []
+
+
+def _raw_references(files: list[Path]) -> set[Path]:
+    """The payload files that rules among ``files`` name in ``raw`` tests: samples, not rule files."""
+    named = set()
+    for path in files:
+        try:
+            doc = read_document(path)
+        except RuleFileError:
+            continue  # reported when it is read as a rule file, if it is one
+        for rule in _rule_dicts(doc):
+            tests = rule.get("tests") if isinstance(rule, dict) else None
+            for test in tests if isinstance(tests, list) else []:
+                if isinstance(test, dict) and isinstance(test.get("raw"), str):
+                    named.add((path.parent / test["raw"]).resolve())
+    return named
+
+
+def load_rule_files(target: Path) -> list[RuleFile]:
+    """Everything under a file or directory: packs, tenant files, rule lists, one rule per file.
+    Files that rules name as ``raw`` test payloads are samples, not rule files."""
     files = sorted(p for p in target.rglob("*") if p.suffix in (".yaml", ".yml", ".json")) if target.is_dir() else [target]
+    if target.is_dir():
+        samples = _raw_references(files)
+        files = [p for p in files if p.resolve() not in samples]
     if not files:
         raise RuleFileError(f"{target}: no rule files (.yaml, .yml, .json)")
     found = []
     for path in files:
         doc = read_document(path)
         if isinstance(doc, dict) and "tenant" in doc:
-            tenant, rules = resolve_tenant(path)
-            found.append((f"{path} (tenant {tenant})", rules))
-        elif isinstance(doc, dict) and "rules" in doc:
-            found.append((str(path), [resolve_rule(raw, f"{at(path, raw)}: rules[{i}]") for i, raw in enumerate(load_pack(path).values())]))
+            found.append(_tenant(path)[1])
+            continue
+        if isinstance(doc, dict) and "rules" in doc:
+            rules = [resolve_rule(raw, f"{at(path, raw)}: rules[{i}]", base=path.parent) for i, raw in enumerate(load_pack(path).values())]
         elif isinstance(doc, list):
-            found.append((str(path), [resolve_rule(raw, f"{at(path, raw)}: [{i}]") for i, raw in enumerate(doc)]))
+            rules = [resolve_rule(raw, f"{at(path, raw)}: [{i}]", base=path.parent) for i, raw in enumerate(doc)]
         elif isinstance(doc, dict) and "rule_id" in doc:
-            found.append((str(path), [resolve_rule(doc, at(path, doc))]))
+            rules = [resolve_rule(doc, at(path, doc), base=path.parent)]
         else:
             raise RuleFileError(f"{path}: expected a pack (rules: [...]), a tenant file (tenant: ...), a list of rules or one rule")
+        found.append(RuleFile(str(path), rules, {rule.rule_id: path.parent for rule in rules}))
     return found
+
+
+def load_rules(target: Path) -> list[tuple[str, list[Rule]]]:
+    """Everything under a file or directory, as (origin, rules)."""
+    return [(found.origin, found.rules) for found in load_rule_files(target)]
