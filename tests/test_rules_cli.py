@@ -100,7 +100,7 @@ def test_push_stores_a_tenants_resolved_rules_and_rejects_invalid_ones(stack, tm
     bad = tmp_path / "acme.yaml"
     bad.write_text("tenant: acme\nrules:\n  - rule_id: oops\n    match: {a: [{numeric: ['>', x]}]}\n")
     rejected = _cli("rules", "push", "--tenant", "acme", str(bad), *args)
-    assert rejected.returncode == 1 and "match.a[0].numeric[1]: expected a number" in rejected.stderr
+    assert rejected.returncode == 1 and "rule oops: match.a[0].numeric[1] (line 4): expected a number" in rejected.stderr
     after = table.query(KeyConditionExpression=Key("tenant_id").eq("acme"))["Items"]
     assert {i["rule_id"] for i in after} - {"#tenant"} == rule_ids  # nothing was written
 
