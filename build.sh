@@ -22,7 +22,8 @@ usage: ./build.sh VERB [ARGS]
   lint                     terraform fmt -check and validate for every environment
 
   normalize --source VENDOR|auto [--tenant T] FILE...
-  rules validate|test DIR|FILE
+  rules validate DIR|FILE
+  rules test DIR|FILE [--filter SUBSTRING] [--junit FILE]   (rule tests; JUnit XML)
   rules push --tenant T DIR|FILE [--webhook-url URL] [--table NAME] [--endpoint URL]
   tenant --tenant T [--webhook-url URL] [--producer SENDER_ID]...   (who may send the tenant's events)
   redrive raw-events-dlq [--queue-url URL --function NAME]   (failed messages replayed through normalize)

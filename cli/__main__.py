@@ -4,7 +4,7 @@ operators, never part of the Lambda image.
     normalize --source VENDOR|auto [--tenant T] FILE...    one JSON line per outcome
     tenant --tenant T [--webhook-url URL] [--producer ID]...  show or set a tenant's webhook and producers
     rules validate DIR|FILE                                exit 1 naming every invalid rule
-    rules test DIR|FILE                                    exit 1 naming every failing rule test
+    rules test DIR|FILE [--filter S] [--junit FILE]        exit 1 naming every failing rule test, and why
     rules push --tenant T DIR|FILE [--webhook-url URL]     validate, then store (embedded AWS or real)
     send --tenant T --source VENDOR|auto FILE...           put raw payloads on the raw-events queue
     redrive raw-events-dlq|dead-notifications              what waits in a dead-letter queue, through again
@@ -26,8 +26,8 @@ from typing import Any
 import boto3
 
 from cli import redrive
-from cli.packs import RuleFileError, load_rules, read_document, resolve_tenant
-from cli.rule_tests import run
+from cli.packs import RuleFile, RuleFileError, load_rule_files, load_rules, read_document, resolve_tenant
+from cli.rule_tests import junit, run
 from handlers import tenant_settings, vendors
 from handlers.ingest import AUTO, envelope, normalize_payload
 from handlers.rules.model import Rule
@@ -98,9 +98,9 @@ def cmd_normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 # -- rules --------------------------------------------------------------------------------------------
 
 
-def _load(target: Path) -> list[tuple[str, list[Rule]]] | None:
+def _load(target: Path) -> list[RuleFile] | None:
     try:
-        return load_rules(target)
+        return load_rule_files(target)
     except RuleFileError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return None
@@ -112,8 +112,8 @@ def cmd_rules_validate(args: argparse.Namespace, parser: argparse.ArgumentParser
     found = _load(args.target)
     if found is None:
         return 1
-    for origin, rules in found:
-        print(f"valid: {origin}: {len(rules)} rules")
+    for rule_file in found:
+        print(f"valid: {rule_file.origin}: {len(rule_file.rules)} rules")
     return 0
 
 
@@ -123,16 +123,23 @@ def cmd_rules_test(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     found = _load(args.target)
     if found is None:
         return 1
-    failed = total = 0
-    for origin, rules in found:
-        for result in run(rules):
-            total += 1
+    suites = []
+    for rule_file in found:
+        results = run(rule_file.rules, rule_file.bases, args.filter)
+        suites.append((rule_file.origin, results))
+        for result in results:
             if not result.passed:
-                failed += 1
-                print(f"FAIL {origin}: {result.rule_id}: {result.name}: expected {result.expected}, got {result.actual}")
-        untested = [r.rule_id for r in rules if not r.tests]
-        if untested:
-            print(f"note: {origin}: rules without tests: {', '.join(untested)}")
+                print(f"FAIL {rule_file.origin}: {result.rule_id}: {result.name}: expected {result.expected}, got {result.actual}")
+                print(f"     {result.detail}")
+        untested = [r.rule_id for r in rule_file.rules if not r.tests]
+        if untested and args.filter is None:
+            print(f"note: {rule_file.origin}: rules without tests: {', '.join(untested)}")
+    if args.junit:
+        args.junit.write_bytes(junit(suites))
+    total, failed = sum(len(r) for _, r in suites), sum(not t.passed for _, r in suites for t in r)
+    if args.filter is not None and not total:
+        print(f"no rule test matches --filter {args.filter!r}", file=sys.stderr)
+        return 1
     print(f"{total - failed}/{total} rule tests passed")
     return 1 if failed else 0
 
@@ -266,11 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_normalize)
 
     rules = sub.add_parser("rules", help="validate, test and push tenant rules").add_subparsers(dest="rules_command", required=True)
-    for name, func, text in (("validate", cmd_rules_validate, "validate rule files"),
-                             ("test", cmd_rules_test, "run every rule's tests")):  # fmt: skip
-        p = rules.add_parser(name, help=text)
-        p.add_argument("target", type=Path, metavar="DIR|FILE")
-        p.set_defaults(func=func)
+    p = rules.add_parser("validate", help="validate rule files")
+    p.add_argument("target", type=Path, metavar="DIR|FILE")
+    p.set_defaults(func=cmd_rules_validate)
+    p = rules.add_parser("test", help="run every rule's tests")
+    p.add_argument("target", type=Path, metavar="DIR|FILE")
+    p.add_argument("--filter", metavar="SUBSTRING", help="only the tests whose rule id or test name contains it")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write the results as JUnit XML")
+    p.set_defaults(func=cmd_rules_test)
     p = rules.add_parser("push", help="validate a tenant's rules and store them")
     p.add_argument("--tenant", type=_tenant, required=True)
     p.add_argument("target", type=Path, metavar="DIR|FILE")

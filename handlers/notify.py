@@ -1,8 +1,8 @@
 """Stage 3, pure core: a match -> the coaching notification we deliver, rendered and signed.
 
 Templates are data written by tenants, so they are rendered by plain substitution of ``{name}``
-placeholders from a fixed set (``{user}``, ``{rule}``, ``{title}``, ``{event.<path>}``), never with
-``str.format`` (which would let a template reach object attributes).
+placeholders from a fixed set (``{user}``, ``{rule}``, ``{title}``, ``{event.<key>}`` of the event
+summary), never with ``str.format`` (which would let a template reach object attributes).
 
 The webhook body is signed with the tenant's secret: ``X-Coachflow-Signature: sha256=<hex>`` is
 HMAC-SHA256 over ``<timestamp>.<body>``, with the timestamp in ``X-Coachflow-Timestamp`` so that a
@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[A-Za-z0-9_]+)*)\}")
 DEFAULT_TEMPLATE = "Hi {user}, {title}: a security tool reported this on {event.time_dt}. Here is how to stay safe."
@@ -27,41 +27,58 @@ def notification_id(tenant: str, rule_id: str, event_uid: str) -> str:
     return hashlib.sha256(f"{tenant}\x00{rule_id}\x00{event_uid}".encode()).hexdigest()[:32]
 
 
+def _product(event: dict[str, Any]) -> dict[str, Any]:
+    product: dict[str, Any] = (event.get("metadata") or {}).get("product", {})
+    return product
+
+
+# The few event fields a notification shows (the full event stays in the pipeline): the summary's
+# keys, and so the only fields a template can name as {event.<key>}.
+_SUMMARY: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "uid": lambda e: e.get("uid"),
+    "time_dt": lambda e: e.get("time_dt"),
+    "class_name": lambda e: e.get("class_name"),
+    "activity_name": lambda e: e.get("activity_name"),
+    "severity": lambda e: e.get("severity"),
+    "disposition": lambda e: e.get("disposition"),
+    "message": lambda e: (e.get("message") or "")[:200] or None,
+    "product": lambda e: _product(e).get("name"),
+    "vendor": lambda e: _product(e).get("vendor_name"),
+    "url": lambda e: (e.get("url") or {}).get("url_string") or (e.get("url") or {}).get("hostname"),
+    "app_name": lambda e: e.get("app_name"),
+    "finding": lambda e: (e.get("finding_info") or {}).get("title"),
+    "device": lambda e: (e.get("device") or {}).get("hostname"),
+    "file": lambda e: (e.get("file") or {}).get("name"),
+}
+# Every placeholder a template may use. ``render`` fills exactly these and leaves any other ``{...}``
+# as written; ``rules validate`` refuses any other (cli/checks.py), so the two agree.
+PLACEHOLDERS = frozenset({"user", "rule", "title", *(f"event.{key}" for key in _SUMMARY)})
+
+
 def event_summary(event: dict[str, Any]) -> dict[str, Any]:
-    """The few event fields a notification shows (the full event stays in the pipeline)."""
-    pick = {
-        "uid": event.get("uid"),
-        "time_dt": event.get("time_dt"),
-        "class_name": event.get("class_name"),
-        "activity_name": event.get("activity_name"),
-        "severity": event.get("severity"),
-        "disposition": event.get("disposition"),
-        "message": (event.get("message") or "")[:200] or None,
-        "product": (event.get("metadata") or {}).get("product", {}).get("name"),
-        "vendor": (event.get("metadata") or {}).get("product", {}).get("vendor_name"),
-        "url": (event.get("url") or {}).get("url_string") or (event.get("url") or {}).get("hostname"),
-        "app_name": event.get("app_name"),
-        "finding": (event.get("finding_info") or {}).get("title"),
-        "device": (event.get("device") or {}).get("hostname"),
-        "file": (event.get("file") or {}).get("name"),
-    }
+    """The event fields a notification shows, those the event has."""
+    pick = {key: read(event) for key, read in _SUMMARY.items()}
     return {k: v for k, v in pick.items() if v is not None}
 
 
 def render(template: str | None, match: dict[str, Any]) -> str:
+    """Plain substitution of ``PLACEHOLDERS``; total: any template renders, nothing raises."""
     user = match.get("user") or {}
     names = {
         "user": user.get("name") or user.get("email_addr") or "there",
         "rule": match.get("rule_id", ""),
         "title": match.get("title", ""),
     }
+    summary = match.get("event") or {}
 
     def lookup(m: re.Match[str]) -> str:
         name = m.group(1)
+        if name not in PLACEHOLDERS:
+            return m.group(0)
         if name.startswith("event."):
-            value = (match.get("event") or {}).get(name.split(".", 1)[1])
+            value = summary.get(name.removeprefix("event."))
             return "" if value is None else str(value)
-        return str(names.get(name, m.group(0)))
+        return str(names[name])
 
     return _PLACEHOLDER.sub(lookup, template or DEFAULT_TEMPLATE)
 

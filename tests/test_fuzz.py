@@ -987,11 +987,15 @@ REPRS = ("<class", " object at 0x", "<bound method", "<function", "<built-in", "
 
 
 _LOWER, _WORD = set(string.ascii_lowercase + "_"), set(string.ascii_letters + string.digits + "_")
+# The event summary's keys, as docs/rules.md lists them: the only {event.<key>} a template can use.
+SUMMARY_KEYS = {"uid", "time_dt", "class_name", "activity_name", "severity", "disposition", "message", "product", "vendor", "url",
+                "app_name", "finding", "device", "file"}  # fmt: skip
 
 
 def _expected(template: str, names: dict[str, str], event: dict[str, Any]) -> str:
-    """The documented rendering, written as a scan: ``{name}`` of the fixed set or ``{event.<path>}``
-    is replaced, anything else stays as written (a value is never read again)."""
+    """The documented rendering, written as a scan: ``{name}`` of the fixed set (``{user}``, ``{rule}``,
+    ``{title}``, ``{event.<summary key>}``) is replaced, anything else stays as written (a value is
+    never read again)."""
     out, i = [], 0
     while i < len(template):
         end = template.find("}", i + 1) if template[i] == "{" else -1
@@ -999,8 +1003,8 @@ def _expected(template: str, names: dict[str, str], event: dict[str, Any]) -> st
             name = template[i + 1 : end]
             head, *rest = name.split(".")
             if head and set(head) <= _LOWER and all(part and set(part) <= _WORD for part in rest):
-                if head == "event" and rest:
-                    value = event.get(".".join(rest))
+                if head == "event" and len(rest) == 1 and rest[0] in SUMMARY_KEYS:
+                    value = event.get(rest[0])
                     out.append("" if value is None else str(value))
                 else:
                     out.append(names.get(name, template[i : end + 1]))

@@ -62,7 +62,8 @@ def test_validate_names_the_invalid_rule_and_place(tmp_path: Path):
     bad.write_text("- rule_id: fine\n  match: {class_uid: [1]}\n- rule_id: broken\n  match: {user: {email_addr: [{suffix: 7}]}}\n")
     result = _cli("rules", "validate", str(bad))
     assert result.returncode == 1
-    assert f"{bad}: [1]" in result.stderr and "match.user.email_addr[0].suffix: expected a string" in result.stderr
+    # the file and line of the rule, its index and id, the place in it and that place's line
+    assert f"{bad}:3: [1]: rule broken: match.user.email_addr[0].suffix (line 4): expected a string, got int" in result.stderr
 
 
 def test_a_failing_rule_test_exits_1_and_is_named(tmp_path: Path):
@@ -99,7 +100,7 @@ def test_push_stores_a_tenants_resolved_rules_and_rejects_invalid_ones(stack, tm
     bad = tmp_path / "acme.yaml"
     bad.write_text("tenant: acme\nrules:\n  - rule_id: oops\n    match: {a: [{numeric: ['>', x]}]}\n")
     rejected = _cli("rules", "push", "--tenant", "acme", str(bad), *args)
-    assert rejected.returncode == 1 and "match.a[0].numeric[1]: expected a number" in rejected.stderr
+    assert rejected.returncode == 1 and "rule oops: match.a[0].numeric[1] (line 4): expected a number" in rejected.stderr
     after = table.query(KeyConditionExpression=Key("tenant_id").eq("acme"))["Items"]
     assert {i["rule_id"] for i in after} - {"#tenant"} == rule_ids  # nothing was written
 

@@ -63,11 +63,23 @@ class Action(_Strict):
 
 
 class RuleTest(_Strict):
-    """A sample event and the verdict the rule must give it (``./build.sh rules test``)."""
+    """A sample and the verdict the rule must give it (``./build.sh rules test``): a normalized
+    ``event``, or a ``raw`` vendor payload file (relative to the rule file) that the test normalizes
+    as the pipeline does, from ``source`` (a vendor name, or auto)."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    event: dict[str, Any]
+    event: dict[str, Any] | None = None
+    raw: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    source: Annotated[str, Field(max_length=64)] | None = None
     expect: Literal["match", "no_match"]
+
+    @model_validator(mode="after")
+    def _one_sample(self) -> RuleTest:
+        if (self.event is None) == (self.raw is None):
+            raise ValueError("a test has either event (a normalized event) or raw (a vendor payload file)")
+        if self.source is not None and self.raw is None:
+            raise ValueError("source applies to a raw payload only")
+        return self
 
 
 class Rule(_Strict):
