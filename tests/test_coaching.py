@@ -5,9 +5,12 @@ CheckEventsForRuleMatch function."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -349,3 +352,46 @@ def test_check_events_for_rule_match_applies_the_tenants_settings(table: Any, mo
         assert check_rules.handler(batch, context) == output  # a Step Functions retry
     finally:
         _clear_caches(check_rules)
+
+
+def test_the_tenant_verb_sets_shows_and_clears_coaching(table: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from cli.__main__ import main
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("COACHFLOW_INSTANCE", f"absent-{uuid.uuid4().hex}")  # no local environment's endpoint
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    boto3.resource("dynamodb", region_name="us-east-1").create_table(
+        TableName="rules",
+        KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}, {"AttributeName": "rule_id", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}, {"AttributeName": "rule_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    settings = tmp_path / "coaching.yaml"
+    settings.write_text(
+        "escalation:\n  window: 30d\n  escalate_to: manager\n  steps:\n"
+        "    - {at: 1, level: tip}\n    - {at: 3, level: training}\n    - {at: 5, level: manager}\n"
+        "frequency_cap: {max: 3, window: 1d}\n"
+    )
+
+    def tenant(*args: str) -> tuple[int, dict[str, Any] | None, str]:
+        code = main(["tenant", "--tenant", "acme", "--table", "rules", *args])
+        out, err = capsys.readouterr()
+        return code, json.loads(out) if out else None, err
+
+    code, shown, _ = tenant("--coaching", str(settings), "--producer", "AIDA1")
+    assert code == 0 and shown is not None and shown["producers"] == ["AIDA1"]
+    assert shown["coaching"] == {"escalation": {"window": 2592000, "escalate_to": "manager", "steps": [
+        {"at": 1, "level": "tip"}, {"at": 3, "level": "training"}, {"at": 5, "level": "manager"}]},
+        "frequency_cap": {"max": 3, "window": 86400}}  # fmt: skip
+    code, again, _ = tenant()  # shown back, the other flags keep working and change nothing else
+    assert code == 0 and again == shown
+    settings.write_text("frequency_cap: {max: 0, window: 1 day}\nescalation: {window: 7d, steps: [{at: 2, level: tip}]}\n")
+    code, _, err = tenant("--coaching", str(settings))
+    assert code == 1 and "frequency_cap.max" in err and "frequency_cap.window" in err and "the first step must be at 1" in err
+    code, still, _ = tenant()
+    assert still is not None and still["coaching"] == shown["coaching"]  # nothing written
+    settings.write_text("")
+    code, cleared, _ = tenant("--coaching", str(settings))
+    assert code == 0 and cleared is not None and cleared["coaching"] == {} and cleared["producers"] == ["AIDA1"]
+    assert tenant("--coaching", str(tmp_path / "missing.yaml"))[0] == 2
