@@ -4,7 +4,8 @@ Input (the execution input): ``{"mode": "events", "tenant_id", "batch_id", "even
 ``{"mode": "reevaluate", "tenant_id", ...}`` from the tenant's schedule. The tenant's rules are
 loaded from DynamoDB (cached per warm Lambda, reloaded when the rule-set version changes), matched
 (``handlers.rules``), then thresholds, suppression and shadow mode are applied
-(``handlers.rules.state``). In re-evaluation mode the notifications that could not be delivered
+(``handlers.rules.state``), then the tenant's frequency cap and escalation ladder, when its settings
+have them (``handlers.coaching_state``). In re-evaluation mode the notifications that could not be delivered
 before are handed to TriggerNotifications again.
 
 Output: ``{"mode", "tenant_id", "batch_id", "events", "decisions", "match_count",
@@ -23,7 +24,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers import aws, claim_check
+from handlers import aws, claim_check, tenant_settings
+from handlers.coaching_state import CoachingState
 from handlers.ledger import Ledger
 from handlers.limits import TASK_OUTPUT_BYTES
 from handlers.rules.evaluate import evaluate
@@ -87,10 +89,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         }
     elif mode == "events":
         events = _events(tenant, event)
-        ruleset = _rules().load(tenant)
+        store = _rules()
+        settings = tenant_settings.read(store.table, tenant)
+        ruleset = store.load(tenant, settings)
         if not ruleset.rules:
             logger.warning("tenant has no rules: its events are evaluated against nothing", extra={"version": ruleset.version})
-        result = evaluate(tenant, events, ruleset, RuleState(_state_table(), tenant).decide)
+        coaching = settings.coaching()
+        coach = CoachingState(_state_table(), tenant, coaching).decide if coaching.enabled else None
+        escalate_to = coaching.escalation.escalate_to if coaching.escalation else None
+        result = evaluate(tenant, events, ruleset, RuleState(_state_table(), tenant).decide, coach, escalate_to)
         for uid in result.foreign:
             logger.error("event of another tenant in this batch; skipped", extra={"event_uid": uid})
         matches = result.matches

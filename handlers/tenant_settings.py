@@ -3,18 +3,23 @@
 It holds where the tenant's notifications go (``webhook_url``), which rule set is current
 (``ruleset_version``, written last by a rules push, so a reader that sees a version sees its
 rules), and who may speak for the tenant (``producers``: the SQS sender ids of its integrations;
-normalize rejects a record any other sender attributes to the tenant). CheckEventsForRuleMatch
-reads the version to know when its cached rules are stale, TriggerNotifications the webhook,
-normalize the producers. Nothing else reads or writes this item.
+normalize rejects a record any other sender attributes to the tenant), and how its people are
+coached beyond each rule (``coaching``: the escalation ladder and the frequency cap,
+``handlers.coaching``). CheckEventsForRuleMatch reads the version to know when its cached rules are
+stale, and the coaching settings; TriggerNotifications the webhook, normalize the producers.
+Nothing else reads or writes this item.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from handlers.dynamo import Table
+
+if TYPE_CHECKING:
+    from handlers.coaching import Coaching
 
 SORT_KEY = "#tenant"  # the rules table's sort key is rule_id; no rule id can start with '#'
 NO_RULES = "none"  # the version of a tenant that never pushed rules
@@ -27,12 +32,21 @@ class TenantSettings:
     rule_count: int = 0
     webhook_url: str | None = None
     producers: tuple[str, ...] = ()  # SQS sender ids, exact or ending in '*' (every session of a role)
+    coaching_item: Any = field(default=None, compare=False)  # as stored: read it through coaching()
 
     def allows(self, sender: str | None) -> bool:
         """Whether a message sent by ``sender`` (its SQS ``SenderId``) may speak for this tenant."""
         if not sender:
             return False
         return any(sender == p or (p.endswith("*") and sender.startswith(p[:-1])) for p in self.producers)
+
+    def coaching(self) -> Coaching:
+        """The escalation ladder and frequency cap (empty: every match a tip, no cap). Validated when
+        set; settings edited by hand into invalid ones raise ``CoachingError`` here, naming why (only
+        CheckEventsForRuleMatch asks: normalize never fails for them)."""
+        from handlers.coaching import parse  # pydantic: a cold start TriggerNotifications need not pay
+
+        return parse(self.coaching_item)
 
 
 def read(table: Table, tenant: str) -> TenantSettings:
@@ -43,6 +57,7 @@ def read(table: Table, tenant: str) -> TenantSettings:
         rule_count=int(item.get("rule_count", 0)),
         webhook_url=str(item["webhook_url"]) if item.get("webhook_url") else None,
         producers=tuple(sorted(str(p) for p in item.get("producers") or ())),
+        coaching_item=item.get("coaching"),
     )
 
 
@@ -62,22 +77,33 @@ def write(table: Table, tenant: str, ruleset_version: str, rule_count: int, webh
     )
 
 
-def update(table: Table, tenant: str, webhook_url: str | None = None, producers: list[str] | None = None) -> None:
-    """Set the webhook URL and/or the registered producers (a new list replaces the old one)."""
+def update(
+    table: Table, tenant: str, webhook_url: str | None = None, producers: list[str] | None = None, coaching: Coaching | None = None
+) -> None:
+    """Set the webhook URL, the registered producers (a new list replaces the old one) and/or the
+    coaching settings (new ones replace the old ones; empty ones remove them)."""
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     assignments = []
+    removals = []
     if webhook_url is not None:
         names["#w"], values[":w"] = "webhook_url", webhook_url
         assignments.append("#w = :w")
     if producers is not None:
         names["#p"], values[":p"] = "producers", sorted(set(producers))
         assignments.append("#p = :p")
-    if not assignments:
+    if coaching is not None:
+        names["#c"] = "coaching"
+        if coaching.enabled:
+            values[":c"] = coaching.stored()
+            assignments.append("#c = :c")
+        else:
+            removals.append("#c")
+    if not assignments and not removals:
         return
     table.update_item(
         Key={"tenant_id": tenant, "rule_id": SORT_KEY},
-        UpdateExpression="SET " + ", ".join(assignments),
+        UpdateExpression=" ".join(f"{verb} {', '.join(parts)}" for verb, parts in (("SET", assignments), ("REMOVE", removals)) if parts),
         ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
+        **({"ExpressionAttributeValues": values} if values else {}),
     )

@@ -35,9 +35,10 @@ class RuleStore:
             if item["rule_id"] != tenant_settings.SORT_KEY
         ]
 
-    def load(self, tenant: str) -> RuleSet:
-        """The tenant's compiled rules; a warm Lambda reuses them until the version changes."""
-        version = tenant_settings.read(self.table, tenant).ruleset_version
+    def load(self, tenant: str, settings: tenant_settings.TenantSettings | None = None) -> RuleSet:
+        """The tenant's compiled rules; a warm Lambda reuses them until the version changes (that
+        of ``settings`` when the caller read them already)."""
+        version = (settings or tenant_settings.read(self.table, tenant)).ruleset_version
         cached = self._cache.get(tenant)
         if cached is not None and cached.version == version:
             return cached
