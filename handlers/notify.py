@@ -99,6 +99,8 @@ def notification(tenant: str, match: dict[str, Any]) -> dict[str, Any]:
         "user": match.get("user") or {},
         "event": match.get("event") or {},
         "actions": actions,
+        # the rung of the tenant's escalation ladder, when it has one: {"level", "count"}
+        **({"escalation": match["escalation"]} if match.get("escalation") else {}),
     }
 
 

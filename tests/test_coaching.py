@@ -18,7 +18,7 @@ import pytest
 from moto import mock_aws
 
 from emulator.lambda_worker import LambdaContext
-from handlers import aws, tenant_settings
+from handlers import aws, notify, tenant_settings
 from handlers.coaching import Coaching, CoachingError, FrequencyCap, Verdict, ladder_actions, over_cap, parse
 from handlers.coaching_state import REPLAY_SECONDS, CoachingState
 from handlers.notify import notification_id
@@ -315,6 +315,9 @@ def test_a_batch_climbs_the_ladder_in_event_time_and_counts_capped_matches(table
     # without coaching settings, the match record is what it always was
     plain = evaluate("acme", [_event(1, T0)], ruleset, RuleState(table, "acme").decide)
     assert "escalation" not in plain.matches[0] and plain.matches[0]["actions"] == result.matches[0]["actions"]
+    # the webhook body carries the rung; a tenant without a ladder sees the body it always saw
+    assert notify.notification("acme", later.matches[0])["escalation"] == {"level": "manager", "count": 5}
+    assert "escalation" not in notify.notification("acme", plain.matches[0])
 
 
 def _clear_caches(check_rules: Any) -> None:

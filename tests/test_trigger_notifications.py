@@ -50,6 +50,10 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
                "POWERTOOLS_METRICS_NAMESPACE": "Coachflow"}  # fmt: skip
         for name, value in env.items():
             monkeypatch.setenv(name, value)
+        from handlers import trigger_notifications
+
+        # read at import, perhaps by an earlier test before the variable was set
+        monkeypatch.setattr(trigger_notifications.metrics, "namespace", "Coachflow")
         aws.client.cache_clear(), aws.resource.cache_clear()
         dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
         rules = dynamodb.create_table(TableName="rules", BillingMode="PAY_PER_REQUEST",
