@@ -1,7 +1,7 @@
 """``./build.sh demo``: the whole pipeline, end to end, on the embedded AWS.
 
 Starts the embedded AWS and a webhook receiver, applies the local environment with Terraform, pushes
-two tenants' rules, sends vendor events (the repository's examples/events) for both tenants into the
+two tenants' rules (and acme's escalation ladder, examples/coaching/acme.yaml), sends vendor events (the repository's examples/events) for both tenants into the
 raw-events queue, waits until every message was consumed and every execution finished, fires one
 re-evaluation schedule, and prints what happened. Exits 0 only if every event reached an outcome
 and what the pipeline reports agrees with what was sent. Leaves nothing running.
@@ -28,6 +28,8 @@ from emulator.webhook_receiver import read_record
 from handlers.ingest import envelope, normalize_payload
 
 TIMEOUT = 180
+# acme coaches its people on an escalation ladder (tip, micro-course, manager) with a daily cap.
+COACHING = {"acme": EXAMPLES.parent / "coaching" / "acme.yaml"}
 
 # (tenant, source, example file): vendor payloads as the integrations deliver them, from the
 # repository's own examples (examples/events, documented in its INDEX.md). acme runs the whole starter
@@ -154,8 +156,9 @@ def run() -> int:
             )  # fmt: skip
             if code != 0:
                 raise RuntimeError(f"rules push for {tenant} failed")
+            coaching = ["--coaching", str(COACHING[tenant])] if tenant in COACHING else []
             code = subprocess.call(
-                [sys.executable, "-m", "cli", "tenant", "--tenant", tenant, "--producer", PRODUCERS[tenant],
+                [sys.executable, "-m", "cli", "tenant", "--tenant", tenant, "--producer", PRODUCERS[tenant], *coaching,
                  "--table", out["rules_table"], "--endpoint", env.endpoint],
                 cwd=ROOT, stdout=subprocess.DEVNULL,
             )  # fmt: skip
@@ -245,6 +248,15 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
         body = json.loads(entry["body"])
         print(f"   e.g. {body['rule_id']} -> {body['user'].get('email_addr') or body['user'].get('name')}: "
               f"{body['actions'][0]['message'][:90]}")  # fmt: skip
+    rungs = Counter(json.loads(e["body"]).get("escalation", {}).get("level", "-") for e in received)
+    print(f"escalation:        {', '.join(f'{level}={n}' for level, n in sorted(rungs.items()))}   (acme's ladder; '-': globex has none)")
+    for entry in received:
+        body = json.loads(entry["body"])
+        if (body.get("escalation") or {}).get("level") in ("training", "manager"):
+            kinds = ", ".join(a["type"] + (f" {a['training_id']}" if a.get("training_id") else "") for a in body["actions"])
+            print(f"   e.g. {body['user'].get('email_addr')}, match {body['escalation']['count']} in 30 days: "
+                  f"{body['escalation']['level']} ({kinds})")  # fmt: skip
+            break
     print(f"elapsed:           {time.time() - started:.0f}s")
 
     problems = []
@@ -256,6 +268,8 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
         problems.append(f"executions did not all succeed: {dict(statuses)}")
     if matched_runs < 1 or quiet_runs < 1:
         problems.append("expected at least one execution that notified and one that matched nothing")
+    if not rungs.keys() & {"training", "manager"}:
+        problems.append(f"expected acme's escalation ladder to climb past a tip: {dict(rungs)}")
     if len(received) != delivered or not received:
         problems.append(f"TriggerNotifications reported {delivered} deliveries but the receiver got {len(received)}")
     if problems:

@@ -155,8 +155,9 @@ def ladder_actions(actions: list[dict[str, Any]], level: Level | None, escalate_
 
     - ``tip``: the rule's actions as written.
     - ``training``: its ``notify`` actions become ``assign_training`` of the rule's course (the first
-      ``training_id`` among its actions), keeping their templates; without a course, unchanged (the
-      body's ``escalation.level`` still says ``training``, for the platform to choose one).
+      ``training_id`` among its actions), keeping their templates, unless the rule assigns a course
+      already; without a course, unchanged (the body's ``escalation.level`` still says
+      ``training``, for the platform to choose one).
     - ``manager``: as ``training``, plus an ``escalate`` action (unless the rule has one) to
       ``escalate_to`` (the rule's own escalate target first, else the tenant's setting; neither:
       left to the coaching platform, which knows the person's manager: normalized events carry no
@@ -164,9 +165,12 @@ def ladder_actions(actions: list[dict[str, Any]], level: Level | None, escalate_
     if level is None or level == "tip":
         return actions
     course = next((a["training_id"] for a in actions if a.get("training_id")), None)
+    # A rule that assigns its course at every level already: its message stays a message (the
+    # course is not assigned twice).
+    assigns = any(a.get("type") == "assign_training" for a in actions)
     out: list[dict[str, Any]] = []
     for action in actions:
-        if course and action.get("type", "notify") == "notify":
+        if course and not assigns and action.get("type", "notify") == "notify":
             action = {**action, "type": "assign_training", "training_id": course}
         if action not in out:
             out.append(action)

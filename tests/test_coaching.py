@@ -152,8 +152,9 @@ def test_the_cap_holds_in_every_window_so_a_late_event_cannot_squeeze_in() -> No
 def test_each_rung_adds_to_the_one_below() -> None:
     actions = [{"type": "notify", "template": "Hi {user}"}, {"type": "assign_training", "training_id": "phishing-101"}]
     assert ladder_actions(actions, "tip", "manager") == actions
-    assert ladder_actions(actions, "training", None) == [{"type": "assign_training", "template": "Hi {user}", "training_id": "phishing-101"},
-                                                         {"type": "assign_training", "training_id": "phishing-101"}]  # fmt: skip
+    assert ladder_actions(actions, "training", None) == actions  # the rule assigns its course already: not twice
+    course = [{"type": "notify", "template": "Hi {user}", "training_id": "phishing-101"}]
+    assert ladder_actions(course, "training", None) == [{"type": "assign_training", "template": "Hi {user}", "training_id": "phishing-101"}]
     assert ladder_actions([{"type": "notify"}], "training", None) == [{"type": "notify"}]  # no course: the platform chooses
     assert ladder_actions([{"type": "notify"}], "manager", "ciso@example.com") == [{"type": "notify"},
                                                                                 {"type": "escalate", "escalate_to": "ciso@example.com"}]  # fmt: skip
@@ -305,7 +306,7 @@ def test_a_batch_climbs_the_ladder_in_event_time_and_counts_capped_matches(table
         {"type": "notify", "template": "Hi {user}"},
         {"type": "assign_training", "training_id": "phishing-101"},
     ]
-    assert result.matches[2]["actions"][0] == {"type": "assign_training", "template": "Hi {user}", "training_id": "phishing-101"}
+    assert result.matches[2]["actions"] == result.matches[0]["actions"]  # PHISH assigns its course at every rung
     # the same batch again (a retry): the same matches, nothing counted twice
     again = evaluate("acme", events, ruleset, RuleState(table, "acme").decide, coach, "manager")
     assert (again.matches, again.decisions) == (result.matches, result.decisions)
