@@ -17,34 +17,17 @@ this module validates the settings and makes the decisions from what that state 
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from handlers.durations import Duration
 
 Level = Literal["tip", "training", "manager"]
 LEVELS: tuple[Level, ...] = ("tip", "training", "manager")
-MAX_WINDOW = 30 * 86400  # as long as a rule's windows may be
 MAX_CAP = 1000  # deciding a capped match reads at most about twice this many items
 MAX_STEP = 10_000
-
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _seconds(value: Any) -> Any:
-    if isinstance(value, str):
-        m = _DURATION.match(value.strip())
-        if not m:
-            raise ValueError("durations are a number of seconds or a string like '30s', '15m', '2h', '7d'")
-        return int(m.group(1)) * _UNITS[m.group(2)]
-    return value
-
-
-# The same durations as a rule's (handlers.rules.model), which this module cannot import: normalize
-# reads tenant settings and must not load the rule engine.
-Duration = Annotated[int, BeforeValidator(_seconds), Field(gt=0, le=MAX_WINDOW)]
 
 
 class _Strict(BaseModel):

@@ -7,29 +7,14 @@ pattern once; the rule keeps it (``Rule.pattern``) for ``compile_rules``.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticSerializationError
 
+from handlers.durations import Duration
 from handlers.rules.matcher import Pattern, PatternError, parse_pattern
 
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_WINDOW = 30 * 86400
-
-
-def _seconds(value: Any) -> Any:
-    if isinstance(value, str):
-        m = _DURATION.match(value.strip())
-        if not m:
-            raise ValueError("durations are a number of seconds or a string like '30s', '15m', '2h', '7d'")
-        return int(m.group(1)) * _UNITS[m.group(2)]
-    return value
-
-
-Duration = Annotated[int, BeforeValidator(_seconds), Field(gt=0, le=MAX_WINDOW)]
 FieldPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=128)]
 RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 
