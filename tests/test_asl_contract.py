@@ -56,6 +56,9 @@ def test_trigger_notifications_catches_its_failures_into_fail():
     assert set(catch["ErrorEquals"]) == {"AllNotificationsFailedException", "UnknownException"} and catch["Next"] == "Fail"
     # the Fail state reports the caught error under its own name
     assert states["Fail"]["ErrorPath"] == f"{catch['ResultPath']}.Error"
+    # CheckEventsForRuleMatch's input is a batch filled to the payload limit (handlers/limits.py):
+    # a Catch adding an error to it would fail with States.DataLimitExceeded instead
+    assert "Catch" not in states["CheckEventsForRuleMatch"]
 
 
 def test_the_reference_settings_are_terraforms_defaults():

@@ -278,21 +278,24 @@ def test_a_timed_out_task_is_retried(stack, tmp_path: Path):
 
 
 def test_an_unknown_exception_is_retried_twice_then_caught_into_fail(stack):
-    check = fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
-    trigger = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
-    execution = run_execution(stack, {"error": "UnknownException", "message": "KeyError: 'x'"}, machine=_machine(stack, check, trigger))
+    check = fixture_function(stack, "tests.fixtures.lambdas.echo", {})
+    trigger = fixture_function(stack, "tests.fixtures.lambdas.raise_named", {})
+    execution = run_execution(stack, {"trigger_payload_exists": True, "error": "UnknownException", "message": "KeyError: 'x'"},
+                              machine=_machine(stack, check, trigger, "$.Payload.event"))  # fmt: skip
     assert execution["status"] == "FAILED" and execution["error"] == "UnknownException"
     assert _failures(execution) == ["UnknownException"] * 3
-    assert states_entered(execution)[-1] == "Fail"
+    assert states_entered(execution)[-2:] == ["TriggerNotifications", "Fail"]
     assert json.loads(execution["cause"])["errorMessage"] == "KeyError: 'x'"
 
 
 def test_a_handlers_unexpected_error_surfaces_as_unknown_exception(stack):
-    # The real CheckEventsForRuleMatch, given a mode it does not know (a ValueError inside it).
+    # The real CheckEventsForRuleMatch, given a mode it does not know (a ValueError inside it). Its
+    # task has no Catch (an error added to a full batch would pass the payload limit): the execution
+    # fails with the task's error, under the same name.
     execution = run_execution(stack, {"mode": "bogus", "tenant_id": _tenant()})
     assert execution["status"] == "FAILED" and execution["error"] == "UnknownException"
     assert _failures(execution) == ["UnknownException"] * 3
-    assert states_entered(execution)[-1] == "Fail"
+    assert states_entered(execution) == ["CheckEventsForRuleMatch"]
     assert json.loads(execution["cause"])["errorMessage"].startswith("ValueError: unknown mode 'bogus'")
 
 
