@@ -4,13 +4,18 @@ Templates are data written by tenants, so they are rendered by plain substitutio
 placeholders from a fixed set (``{user}``, ``{rule}``, ``{title}``, ``{event.<key>}`` of the event
 summary), never with ``str.format`` (which would let a template reach object attributes).
 
-The webhook body is signed with the tenant's secret: ``X-Coachflow-Signature: sha256=<hex>`` is
-HMAC-SHA256 over ``<timestamp>.<body>``, with the timestamp in ``X-Coachflow-Timestamp`` so that a
-receiver can reject replays.
+The webhook body is signed with the tenant's secret twice over (``headers``): by the Standard
+Webhooks scheme (https://www.standardwebhooks.com: ``webhook-id``, ``webhook-timestamp``,
+``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``), so receivers can use
+the existing verifiers with the secret ``whsec_`` + base64(the tenant's secret); and, as before,
+``X-Coachflow-Signature: sha256=<hex>``, HMAC-SHA256 over ``<timestamp>.<body>`` with the timestamp
+in ``X-Coachflow-Timestamp``. Both carry the timestamp so that a receiver can reject replays, and
+the notification id (``webhook-id``, ``X-Coachflow-Notification-Id``) for it to deduplicate on.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -102,6 +107,26 @@ def notification(tenant: str, match: dict[str, Any]) -> dict[str, Any]:
         # the rung of the tenant's escalation ladder, when it has one: {"level", "count"}
         **({"escalation": match["escalation"]} if match.get("escalation") else {}),
     }
+
+
+def headers(secret: str, notification: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The headers of one signed POST of ``body`` (its notification id, the time it is sent)."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "coachflow",
+        "webhook-id": notification,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_signature(secret, notification, timestamp, body),
+        "X-Coachflow-Notification-Id": notification,  # receivers deduplicate on it
+        "X-Coachflow-Timestamp": str(timestamp),
+        "X-Coachflow-Signature": sign(secret, timestamp, body),
+    }
+
+
+def standard_signature(secret: str, notification: str, timestamp: int, body: bytes) -> str:
+    """Standard Webhooks' ``v1`` signature: the key is the secret's UTF-8 bytes."""
+    mac = hmac.new(secret.encode("utf-8"), f"{notification}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode("ascii")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -64,14 +64,7 @@ def _post(url: str, match: dict[str, Any], tenant: str, secret: str, remaining_m
     """One signed POST, ended by the webhook timeout or the invocation's own deadline, whichever
     comes first (webhook.post: no redirects, public addresses only, a total deadline)."""
     body = notify.encode(notify.notification(tenant, match))
-    timestamp = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "coachflow",
-        "X-Coachflow-Notification-Id": match["notification_id"],  # receivers deduplicate on it
-        "X-Coachflow-Timestamp": str(timestamp),
-        "X-Coachflow-Signature": notify.sign(secret, timestamp, body),
-    }
+    headers = notify.headers(secret, match["notification_id"], int(time.time()), body)
     budget = min(float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5")), remaining_ms / 1000 - DEADLINE_MARGIN_SECONDS)
     return webhook.post(url, body, headers, deadline=time.monotonic() + budget, policy=_policy())
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from standardwebhooks import Webhook
 
 from emulator.stack import EXAMPLES, ROOT
 from handlers.ledger import MAX_ROUNDS
@@ -60,6 +61,9 @@ def test_matching_events_are_notified_over_signed_http(stack, webhook):
     (received,) = read_received(record)
     assert received["path"] == f"/hooks/{tenant}"
     assert signature_ok(received, "s3cret-for-test")
+    # and a Standard Webhooks verifier accepts it as it arrived over HTTP
+    verified = Webhook(b"s3cret-for-test").verify(received["body"].encode(), received["headers"])
+    assert verified["notification_id"] == received["headers"]["webhook-id"]
     body = json.loads(received["body"])
     assert (
         body["rule_id"] == "account-locked" and body["user"]["email_addr"] == events[0]["user"]["email_addr"] == "alex.rivera@example.com"
