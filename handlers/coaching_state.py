@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handlers.coaching import Coaching, Verdict, over_cap
-from handlers.dynamo import Table, pages, transact
+from handlers.dynamo import Table, pages, record_and_move_marker
 from handlers.notify import notification_id
 from handlers.rules.model import Rule
 from handlers.rules.state import MAX_RACES, key_hash, value_at
@@ -77,23 +77,8 @@ class CoachingState:
                                     "rule_id": rule.rule_id, "decided_at": int(self.clock())}  # fmt: skip
             if verdict.level is not None:
                 item.update(level=verdict.level, count=verdict.count)
-            values = {":next": version + 1, ":exp": max(expires, int(marker.get("expires_at", 0)))}
-            if version:
-                unchanged, values[":version"] = "version = :version", version
-            else:
-                unchanged = "attribute_not_exists(version)"
-            committed = transact(
-                self.table,
-                {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
-                {
-                    "Update": {
-                        "Key": {"pk": pk, "sk": "marker"},
-                        "UpdateExpression": "SET version = :next, expires_at = :exp",
-                        "ConditionExpression": unchanged,
-                        "ExpressionAttributeValues": values,
-                    }
-                },
-            )
+            moved = {":exp": max(expires, int(marker.get("expires_at", 0)))}
+            committed = record_and_move_marker(self.table, item, version, "SET version = :next, expires_at = :exp", moved)
             if committed:
                 return verdict
         raise RuntimeError(f"coaching of rule {rule.rule_id}: {MAX_RACES} concurrent writers in a row; the evaluation will be retried")

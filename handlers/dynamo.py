@@ -73,3 +73,22 @@ def transact(table: Table, *operations: dict[str, dict[str, Any]]) -> bool:
         if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException" and reasons and reasons <= _LOST_RACE:
             return False
         raise
+
+
+def record_and_move_marker(table: Table, item: dict[str, Any], version: int, assign: str, values: dict[str, Any]) -> bool:
+    """Put ``item`` (new: it must not exist) and move its partition's ``marker`` from ``version``
+    (0: no marker yet) to the next, applying ``assign`` (``SET version = :next, ...``, with
+    ``values``), in one transaction: False when either condition failed (a concurrent writer moved
+    the marker first), so the caller re-reads and decides again. The decisions of thresholds and of
+    coaching are made this way: of two evaluations reading the same marker, one commits."""
+    values = {**values, ":next": version + 1}
+    if version:
+        unchanged, values[":version"] = "version = :version", version
+    else:
+        unchanged = "attribute_not_exists(version)"
+    return transact(
+        table,
+        {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Update": {"Key": {"pk": item["pk"], "sk": "marker"}, "UpdateExpression": assign, "ConditionExpression": unchanged,
+                    "ExpressionAttributeValues": values}},
+    )  # fmt: skip

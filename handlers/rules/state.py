@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from handlers.dynamo import Table, conditional, pages, transact
+from handlers.dynamo import Table, conditional, pages, record_and_move_marker
 from handlers.rules.evaluate import Decision
 from handlers.rules.model import Rule
 
@@ -99,23 +99,8 @@ class RuleState:
             before = self._counted_before(pk, sk, at, rule.threshold.window, fired, enough=rule.threshold.count - 1)
             crossing = before + 1 >= rule.threshold.count
             moved = "SET version = :next, expires_at = :exp" + (", fired_sk = :sk" if crossing else "")
-            values: dict[str, Any] = {":next": version + 1, ":exp": expires, **({":sk": sk} if crossing else {})}
-            if version:
-                unchanged, values[":version"] = "version = :version", version
-            else:
-                unchanged = "attribute_not_exists(version)"
-            committed = transact(
-                self.table,
-                {"Put": {"Item": {"pk": pk, "sk": sk, "expires_at": expires}, "ConditionExpression": "attribute_not_exists(pk)"}},
-                {
-                    "Update": {
-                        "Key": {"pk": pk, "sk": "marker"},
-                        "UpdateExpression": moved,
-                        "ConditionExpression": unchanged,
-                        "ExpressionAttributeValues": values,
-                    }
-                },
-            )
+            values: dict[str, Any] = {":exp": expires, **({":sk": sk} if crossing else {})}
+            committed = record_and_move_marker(self.table, {"pk": pk, "sk": sk, "expires_at": expires}, version, moved, values)
             if committed:
                 return crossing
         raise RuntimeError(f"threshold of rule {rule.rule_id}: {MAX_RACES} concurrent writers in a row; the evaluation will be retried")
