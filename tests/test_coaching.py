@@ -27,6 +27,7 @@ from handlers.rules.model import Rule
 from handlers.rules.ruleset import build
 from handlers.rules.state import RuleState
 from handlers.rules.store import RuleStore
+from tests.interleave import Paused
 
 T0 = 1_790_000_000_000
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
@@ -214,42 +215,11 @@ def test_a_replay_gets_the_same_decision_and_level_and_is_never_counted_twice(ta
     assert _seen(state.decide(PHISH, _event(9, T0 + 2 * HOUR))) == ("notify", "training", 4)
 
 
-class Paused:
-    """The table, but each caller's query of the cap window waits until ``parties`` callers have made
-    theirs (both decided from the same reading), and the caller marked ``second`` then waits until
-    the first caller's decision is done: a fixed interleaving, the same on every run."""
-
-    def __init__(self, table: Any, parties: int) -> None:
-        self._table, self._barrier, self._local = table, threading.Barrier(parties, timeout=10), threading.local()
-        self.first_done = threading.Event()
-
-    def query(self, **request: Any) -> Any:
-        page = self._table.query(**request)
-        if request.get("ProjectionExpression") == "sk" and not getattr(self._local, "paused", False):
-            self._local.paused = True
-            self._barrier.wait()
-            if getattr(self._local, "second", False):
-                self.first_done.wait(10)
-        return page
-
-    def run(self, decide: Any, second: bool) -> Verdict:
-        self._local.second = second
-        try:
-            verdict: Verdict = decide()
-            return verdict
-        finally:
-            if not second:
-                self.first_done.set()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
-
-
 @pytest.mark.parametrize("first", [2, 3])
 def test_two_evaluations_racing_for_the_last_slot_one_wins(table: Any, first: int) -> None:
     coaching = {"escalation": LADDER, "frequency_cap": CAP}
     assert _state(table, coaching).decide(PHISH, _event(1, T0)).decision == "notify"
-    shared = Paused(table, parties=2)
+    shared = Paused(table, parties=2, reads_window=lambda request: request.get("ProjectionExpression") == "sk")
     verdicts: dict[int, Verdict] = {}
     rules = {2: PHISH, 3: MALWARE}  # the cap is across rules: two functions, two rules, one person
 

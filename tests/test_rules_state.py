@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from handlers.rules.model import Rule
 from handlers.rules.state import RuleState
+from tests.interleave import Paused
 
 RULE = Rule.model_validate({"rule_id": "five", "match": {"class_uid": [3002]}, "threshold": {"count": 5, "window": "1h"}})
 T0 = 1_790_000_000_000
@@ -33,43 +34,11 @@ def _event(n: int) -> dict[str, Any]:
     return {"uid": f"{n:032x}", "time": T0 + n * 1000, "class_uid": 3002, "user": {"email_addr": "amy@example.com"}}
 
 
-class Paused:
-    """The table, but the first COUNT query of each caller waits until ``parties`` callers have made
-    theirs (every evaluation has read the window before any of them writes its decision), and then
-    a caller marked ``second`` waits until the first caller's decision is done: a fixed
-    interleaving, so the race is the same on every run."""
-
-    def __init__(self, table: Any, parties: int) -> None:
-        self._table, self._barrier, self._local = table, threading.Barrier(parties, timeout=10), threading.local()
-        self.first_done = threading.Event()
-
-    def query(self, **request: Any) -> Any:
-        page = self._table.query(**request)
-        if request.get("Select") == "COUNT" and not getattr(self._local, "paused", False):
-            self._local.paused = True
-            self._barrier.wait()
-            if getattr(self._local, "second", False):
-                self.first_done.wait(10)
-        return page
-
-    def run(self, decide: Any, second: bool) -> str:
-        self._local.second = second
-        try:
-            decision: str = decide()
-            return decision
-        finally:
-            if not second:
-                self.first_done.set()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
-
-
 @pytest.mark.parametrize("first", [5, 6])
 def test_two_evaluations_of_the_crossing_at_once_fire_once(table: Any, first: int) -> None:
     for n in range(1, 5):
         assert RuleState(table, "acme").decide(RULE, _event(n)) == "below_threshold"
-    shared = Paused(table, parties=2)
+    shared = Paused(table, parties=2, reads_window=lambda request: request.get("Select") == "COUNT")
     decisions: dict[int, str] = {}
 
     def evaluate(n: int) -> None:
