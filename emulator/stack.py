@@ -206,8 +206,16 @@ def stop_group(pid: int) -> None:
         except ProcessLookupError:
             return
         for _ in range(50):
+            _reap(pid)  # a child of ours that exited stays a zombie, and a zombie still "exists" for killpg
             try:
                 os.killpg(pid, 0)
             except ProcessLookupError:
                 return
             time.sleep(0.1)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child (or reaped already): its parent reaps it
