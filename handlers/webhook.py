@@ -90,6 +90,14 @@ class Policy:
         return cls(allow_http=flag == "true", allowed_networks=tuple(networks))
 
 
+@dataclass(frozen=True)
+class Response:
+    """A 2xx answer: its status and body (at most ``MAX_RESPONSE_BODY`` bytes)."""
+
+    status: int
+    body: bytes
+
+
 def post(
     url: str,
     body: bytes,
@@ -99,7 +107,21 @@ def post(
     policy: Policy,
     resolver: Resolver = socket.getaddrinfo,
 ) -> int:
-    """POST ``body`` to ``url`` with ``headers``; the 2xx status, or ``DeliveryError``.
+    """POST ``body`` to ``url`` with ``headers``; the 2xx status, or ``DeliveryError`` (``request``)."""
+    return request(url, body, headers, deadline=deadline, policy=policy, resolver=resolver).status
+
+
+def request(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    deadline: float,
+    policy: Policy,
+    resolver: Resolver = socket.getaddrinfo,
+) -> Response:
+    """POST ``body`` to ``url`` with ``headers``; the 2xx answer, or ``DeliveryError``. (APIs such as
+    Slack's answer 200 with an error in the body: their callers read it.)
 
     ``deadline`` is an absolute ``time.monotonic()`` value by which the whole exchange is over.
     ``headers`` may not set Host, Content-Length, Transfer-Encoding or Connection, nor hold CR, LF
@@ -437,7 +459,7 @@ def _exchange(
     headers: Mapping[str, str],
     deadline: float,
     watchdog: _Watchdog,
-) -> int:
+) -> Response:
     sock = _connect(target, addresses, deadline, watchdog)
     connection = _PinnedConnection(target.host, target.port)
     connection.sock = sock
@@ -454,11 +476,11 @@ def _exchange(
         sock.settimeout(_remaining(deadline))
         response = connection.getresponse()
         status = response.status
-        body_size = 0
+        answer = b""
         if 200 <= status < 300:
             sock.settimeout(_remaining(deadline))
             # At most one byte more than allowed: enough to know the body is too long.
-            body_size = len(response.read(MAX_RESPONSE_BODY + 1))
+            answer = response.read(MAX_RESPONSE_BODY + 1)
         location = response.getheader("Location", "")
     finally:
         in_time = watchdog.disarm()  # before anything is closed: see _Watchdog
@@ -472,6 +494,6 @@ def _exchange(
         raise DeliveryError(f"webhook {target.origin} answered HTTP {status}, a redirect{where}: redirects are not followed")
     if not 200 <= status < 300:
         raise DeliveryError(f"webhook {target.origin} answered HTTP {status}")
-    if body_size > MAX_RESPONSE_BODY:
+    if len(answer) > MAX_RESPONSE_BODY:
         raise DeliveryError(f"webhook {target.origin} answered HTTP {status} with a body longer than {MAX_RESPONSE_BODY} bytes")
-    return status
+    return Response(status, answer)
