@@ -238,10 +238,20 @@ class Ledger:
         )
         due: list[dict[str, Any]] = []
         for page in query:
-            due.extend(json.loads(item["match"]) for item in page["Items"])
+            due.extend(_as_delivery(json.loads(item["match"])) for item in page["Items"])
             if len(due) >= limit:
                 return due[:limit]
         return due
+
+
+def _as_delivery(match: dict[str, Any]) -> dict[str, Any]:
+    """A stored match is one delivery, whatever the tenant's channels are now: one stored before
+    channels existed (or without channel settings) was its webhook delivery, and must be retried as
+    that, under its own id (expanded into channels, its entry would never be claimed again and stay
+    due for ever)."""
+    if "delivery" not in match:
+        match["delivery"] = {"channel": "webhook", "audience": "person", "notification_id": match.get("notification_id")}
+    return match
 
 
 def due_tenants(table: Table, now: int) -> set[str]:

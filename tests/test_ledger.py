@@ -69,6 +69,19 @@ def test_a_claim_is_exclusive_until_its_lease_expires(table: Any) -> None:
     assert _item(table, "acme", match)["attempts"] == 2
 
 
+def _retried(match: dict[str, Any]) -> dict[str, Any]:
+    """A match as re-evaluation gets it back: one delivery (stored before channels: the webhook's)."""
+    return {**match, "delivery": {"channel": "webhook", "audience": "person", "notification_id": match["notification_id"]}}
+
+
+def test_a_match_stored_by_a_channel_delivery_comes_back_as_that_delivery(table: Any) -> None:
+    clock = Clock()
+    book = Ledger(table, "acme", clock)
+    match = {**_match(), "delivery": {"channel": "slack", "audience": "person", "notification_id": "n"}}
+    assert book.defer(match, "deferred")
+    assert book.pending() == [match]
+
+
 def test_delivered_is_final(table: Any) -> None:
     clock = Clock()
     book, match = Ledger(table, "acme", clock), _match()
@@ -90,11 +103,11 @@ def test_a_failed_delivery_is_pending_again_after_its_backoff(table: Any) -> Non
     assert _item(table, "acme", match)["status"] == Status.PENDING
     assert book.pending() == []  # backing off
     clock.now += backoff(1)
-    assert book.pending() == [match]
+    assert book.pending() == [_retried(match)]
     assert book.claim(match) == 2  # the retry takes it
     assert book.pending() == []  # held by the retry's lease
     clock.now += LEASE_SECONDS + 1
-    assert book.pending() == [match]  # the retry died: re-evaluation picks it up again
+    assert book.pending() == [_retried(match)]  # the retry died: re-evaluation picks it up again
 
 
 def test_defer_records_pending_work_without_an_attempt(table: Any) -> None:
@@ -102,7 +115,7 @@ def test_defer_records_pending_work_without_an_attempt(table: Any) -> None:
     assert book.defer(match, "deferred: the function's deadline was near")
     item = _item(table, "acme", match)
     assert (item["status"], item["attempts"]) == (Status.PENDING, 0) and item["detail"].startswith("deferred")
-    assert book.pending() == [match]
+    assert book.pending() == [_retried(match)]
     assert book.claim(match) == 1  # a deferral is not an attempt
     assert not book.defer(match, "again")  # never takes a notification back from its deliverer
 
@@ -185,5 +198,5 @@ def test_a_redriven_notification_is_due_again_with_fresh_attempts(table: Any) ->
     book.requeue(match, "redriven")
     item = _item(table, "acme", match)
     assert (item["status"], item["attempts"]) == (Status.PENDING, 0)
-    assert book.pending() == [match] and due_tenants(table, int(clock.now)) == {"acme"}
+    assert book.pending() == [_retried(match)] and due_tenants(table, int(clock.now)) == {"acme"}
     assert book.claim(match) == 1
