@@ -2,8 +2,8 @@
 operators, never part of the Lambda image.
 
     normalize --source VENDOR|auto [--tenant T] FILE...    one JSON line per outcome
-    tenant --tenant T [--webhook-url URL] [--producer ID]... [--coaching FILE]
-                                                           show or set a tenant's webhook, producers, coaching
+    tenant --tenant T [--webhook-url URL] [--producer ID]... [--coaching FILE] [--channels FILE]
+                                                           show or set a tenant's webhook, producers, coaching, channels
     rules validate DIR|FILE                                exit 1 naming every invalid rule
     rules test DIR|FILE [--filter S] [--junit FILE]        exit 1 naming every failing rule test, and why
     rules push --tenant T DIR|FILE [--webhook-url URL]     validate, then store (embedded AWS or real)
@@ -27,10 +27,10 @@ from typing import Any
 import boto3
 import yaml
 
-from cli import redrive
+from cli import checks, redrive
 from cli.packs import RuleFile, RuleFileError, load_rule_files, load_rules, read_document, resolve_tenant
 from cli.rule_tests import junit, run
-from handlers import tenant_settings, vendors
+from handlers import channels, tenant_settings, vendors
 from handlers.coaching import Coaching, CoachingError, parse
 from handlers.ingest import AUTO, envelope, normalize_payload
 from handlers.rules.model import Rule
@@ -188,41 +188,71 @@ def cmd_rules_push(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 # -- tenant -------------------------------------------------------------------------------------------
 
 
-def _coaching(path: Path) -> Coaching:
-    """A coaching settings file (YAML or JSON): ``escalation`` and/or ``frequency_cap``; empty clears."""
+def _settings_file(path: Path) -> Any:
+    """A settings file's document (YAML or JSON), or ValueError naming the file."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CoachingError(f"{path}: cannot be read: {exc}") from None
+        raise ValueError(f"{path}: cannot be read: {exc}") from None
+
+
+def _coaching(path: Path) -> Coaching:
+    """A coaching settings file: ``escalation`` and/or ``frequency_cap``; empty clears."""
     try:
-        return parse(document)
-    except CoachingError as exc:
-        raise CoachingError(f"{path}: {exc}") from None
+        return parse(_settings_file(path))
+    except (CoachingError, ValueError) as exc:
+        raise CoachingError(f"{exc}" if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
+
+
+def _channels(path: Path) -> channels.Channels:
+    """A channel settings file (``handlers.channels``), its templates' placeholders checked as a
+    rule's are (an unknown one is an error with the nearest known one)."""
+    try:
+        configured = channels.parse(_settings_file(path))
+    except (channels.ChannelsError, ValueError) as exc:
+        raise channels.ChannelsError(f"{exc}" if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
+    problems = [
+        f"templates.{name}.{part}: {problem}"
+        for name, template in configured.templates.items()
+        for part, text in template.model_dump(exclude_none=True).items()
+        for problem in checks.template_problems(text)
+    ]
+    if problems:
+        raise channels.ChannelsError(f"{path}: " + "; ".join(problems))
+    return configured
 
 
 def cmd_tenant(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    coaching = None
-    if args.coaching is not None:
-        if not args.coaching.is_file():
-            return _usage(parser, f"no such file: {args.coaching}")
-        try:
-            coaching = _coaching(args.coaching)
-        except CoachingError as exc:
-            print(f"invalid: {exc}", file=sys.stderr)
-            return 1
+    coaching = configured = None
+    for given in (args.coaching, args.channels):
+        if given is not None and not given.is_file():
+            return _usage(parser, f"no such file: {given}")
+    try:
+        coaching = _coaching(args.coaching) if args.coaching is not None else None
+        configured = _channels(args.channels) if args.channels is not None else None
+    except (CoachingError, channels.ChannelsError) as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
     table_name = args.table or os.environ.get("COACHFLOW_RULES_TABLE") or _local_outputs().get("rules_table")
     if not table_name:
         return _usage(parser, "no rules table: pass --table (or start the local environment with './build.sh up')")
     session, endpoint = _session(args)
     table = session.resource("dynamodb", endpoint_url=endpoint).Table(table_name)
-    tenant_settings.update(table, args.tenant, webhook_url=args.webhook_url, producers=args.producer, coaching=coaching)
+    tenant_settings.update(table, args.tenant, webhook_url=args.webhook_url, producers=args.producer, coaching=coaching,
+                           channels=configured)  # fmt: skip
     settings = tenant_settings.read(table, args.tenant)
     try:
         shown: Any = settings.coaching().stored()
     except CoachingError as exc:  # edited by hand into invalid settings: show why, and let them be replaced
         shown = {"invalid": str(exc)}
+    try:
+        current = settings.channels()
+        shown_channels: Any = current.stored() if current else None
+    except channels.ChannelsError as exc:
+        shown_channels = {"invalid": str(exc)}
     print(json.dumps({"tenant": args.tenant, "webhook_url": settings.webhook_url, "producers": list(settings.producers),
-                      "coaching": shown, "ruleset_version": settings.ruleset_version, "table": table_name}))  # fmt: skip
+                      "coaching": shown, "channels": shown_channels, "ruleset_version": settings.ruleset_version,
+                      "table": table_name}))  # fmt: skip
     return 0
 
 
@@ -317,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--webhook-url", help="set the tenant's webhook URL too")
     p.set_defaults(func=cmd_rules_push)
 
-    p = sub.add_parser("tenant", help="show or change a tenant's settings: its webhook, its registered producers, its coaching")
+    p = sub.add_parser("tenant", help="show or change a tenant's settings: its webhook, producers, coaching, channels")
     p.add_argument("--tenant", type=_tenant, required=True)
     p.add_argument("--webhook-url", help="where the tenant's notifications go")
     p.add_argument("--producer", action="append", metavar="SENDER_ID",
@@ -326,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--coaching", type=Path, metavar="FILE",
                    help="YAML or JSON with the escalation ladder (escalation) and/or the frequency cap (frequency_cap); "
                         "replaces the tenant's; an empty document removes them")  # fmt: skip
+    p.add_argument("--channels", type=Path, metavar="FILE",
+                   help="YAML or JSON with the tenant's channels (email, slack, teams, webhook, learning), their default "
+                        "and templates (docs/channels.md); replaces the tenant's. Credentials go to Secrets Manager, never here")  # fmt: skip
     p.add_argument("--table", help="rules table (default: the local environment's)")
     p.add_argument("--endpoint", help="AWS endpoint URL (default: the local environment's, if running)")
     p.set_defaults(func=cmd_tenant)

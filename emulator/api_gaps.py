@@ -8,6 +8,12 @@
   ``docs/guarantees.md``).
 - Step Functions: ``ListStateMachineVersions`` is not routed; the provider calls it after creating
   a state machine.
+- SES: an email identity's tags are kept under ``...:email-identity/<name>``; its ARN (what the
+  provider reads tags by) is ``...:identity/<name>``, so every plan showed its tags as new.
+- SES: what was sent is kept in moto's sent-message store, which ``/moto-api/data.json`` would show
+  but for a model of another service it cannot serialize here (an HTTP 500): ``GET
+  /moto-api/coachflow/ses-sent`` answers the sent messages alone (id, source, destinations,
+  subject, body; the HTML part when there is one), for the demo and the tests.
 """
 
 from __future__ import annotations
@@ -79,7 +85,40 @@ def _sqs_sender_id() -> None:
     Message.__init__ = init  # type: ignore[method-assign]
 
 
+def _ses_identity_arn() -> None:
+    from moto.ses import models as ses_models
+    from moto.ses import utils as ses_utils
+    from moto.sesv2 import models as sesv2_models
+
+    def get_arn(backend: Any, service: str, resource: str) -> str:
+        if resource.startswith("email-identity/"):
+            resource = "identity/" + resource.removeprefix("email-identity/")
+        return ses_utils.get_arn(backend, service, resource)
+
+    ses_models.get_arn = get_arn  # type: ignore[attr-defined]
+    sesv2_models.get_arn = get_arn  # type: ignore[attr-defined]
+
+
+def _ses_sent_messages() -> None:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.moto_api._internal import urls
+    from moto.ses.models import ses_backends
+
+    def sent(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+        messages = [
+            {"id": m.id, "source": m.source, "destinations": m.destinations, "subject": m.subject, "body": m.body}
+            for region, backend in ses_backends[DEFAULT_ACCOUNT_ID].items()
+            for m in backend.sent_messages
+            if hasattr(m, "subject")  # raw messages have no subject of their own
+        ]
+        return 200, {"Content-Type": "application/json"}, json.dumps(messages)
+
+    urls.url_paths["{0}/moto-api/coachflow/ses-sent$"] = sent
+
+
 def install() -> None:
+    _ses_identity_arn()
+    _ses_sent_messages()
     _sqs_sender_id()
     _sqs_redrive_allow_policy()
     _sfn_list_state_machine_versions()

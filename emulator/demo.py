@@ -1,10 +1,14 @@
 """``./build.sh demo``: the whole pipeline, end to end, on the embedded AWS.
 
-Starts the embedded AWS and a webhook receiver, applies the local environment with Terraform, pushes
-two tenants' rules (and acme's escalation ladder, examples/coaching/acme.yaml), sends vendor events (the repository's examples/events) for both tenants into the
-raw-events queue, waits until every message was consumed and every execution finished, fires one
-re-evaluation schedule, and prints what happened. Exits 0 only if every event reached an outcome
-and what the pipeline reports agrees with what was sent. Leaves nothing running.
+Starts the embedded AWS and a receiver on 127.0.0.1 (playing the tenants' webhooks, Slack's Web API,
+a Teams workflow and a learning platform), applies the local environment with Terraform, pushes two
+tenants' rules, acme's escalation ladder (examples/coaching/acme.yaml) and both tenants' channels
+(examples/channels: acme by email through SES, Slack direct messages, its webhook and its learning
+platform; globex on Teams), sends vendor events (the repository's examples/events) for both tenants
+into the raw-events queue, waits until every message was consumed and every execution finished,
+fires one re-evaluation schedule, and prints what happened. Exits 0 only if every event reached an
+outcome, what the pipeline reports agrees with what was sent, and every delivery the pipeline
+reports arrived (the receiver's record, SES's sent messages). Leaves nothing running.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 
 from emulator.clients import REGION
 from emulator.scheduler import fire_now
@@ -30,6 +36,7 @@ from handlers.ingest import envelope, normalize_payload
 TIMEOUT = 180
 # acme coaches its people on an escalation ladder (tip, micro-course, manager) with a daily cap.
 COACHING = {"acme": EXAMPLES.parent / "coaching" / "acme.yaml"}
+CHANNELS = {tenant: EXAMPLES.parent / "channels" / f"{tenant}.yaml" for tenant in ("acme", "globex")}
 
 # (tenant, source, example file): vendor payloads as the integrations deliver them, from the
 # repository's own examples (examples/events, documented in its INDEX.md). acme runs the whole starter
@@ -72,6 +79,72 @@ BROKEN = ("globex", "okta", '{"eventType": "user.session.start", "published": ')
 # tenant. acme's integration also tries to send a record naming globex: it is refused.
 PRODUCERS = {"acme": "AKIDACMEINTEGRATION", "globex": "AKIDGLOBEXINTEGRATION"}
 FORGED = ("globex", "okta", "okta/user_account_lock.json", PRODUCERS["acme"])
+
+
+def _channel_secrets(tenant: str, hook: str) -> dict[str, str]:
+    """The tenant's secrets, by name below the tenants' prefix: its webhook signing secret and its
+    channels' credentials, pointing at the receiver (as operators would create them in AWS)."""
+    found = {tenant: secrets.token_hex(32)}
+    if tenant == "acme":
+        found["acme/slack"] = json.dumps({"bot_token": f"xoxb-demo-{secrets.token_hex(8)}"})
+        found["acme/learning"] = json.dumps({"url": f"{hook}/learning/acme/assignments", "token": secrets.token_hex(16)})
+    if tenant == "globex":
+        found["globex/teams"] = json.dumps({"webhook_url": f"{hook}/teams/globex/workflow"})
+    return found
+
+
+def _local_channels(path: Path, hook: str, tenant: str, workdir: Path) -> Path:
+    """The tenant's channels file as it is, but for Slack's Web API: the receiver plays it here."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "slack" in document:
+        document["slack"]["api_url"] = f"{hook}/slack-api/{tenant}"
+    local = workdir / f"channels-{tenant}.yaml"
+    local.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return local
+
+
+def _sent_emails(env: LocalEnvironment) -> list[dict[str, Any]]:
+    """What SES sent (moto's sent-message store, served by emulator.api_gaps)."""
+    with urllib.request.urlopen(f"{env.endpoint}/moto-api/coachflow/ses-sent", timeout=10) as answer:
+        sent: list[dict[str, Any]] = json.loads(answer.read())
+    return sent
+
+
+def _by_channel(received: list[dict[str, Any]], emails: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """What arrived, per channel, each with a one-line description (Slack's user lookups are not
+    deliveries: a direct message is the chat.postMessage after one)."""
+    arrived: dict[str, list[str]] = {"email": [], "slack": [], "teams": [], "webhook": [], "learning": []}
+    for m in emails:
+        arrived["email"].append(f"to {m['destinations']['ToAddresses'][0]}: {m['subject'][:70]!r}")
+    for entry in received:
+        path = entry["path"]
+        if path.endswith("/users.lookupByEmail"):
+            continue
+        body = json.loads(entry["body"])
+        if path.startswith("/hooks/"):
+            arrived["webhook"].append(f"{path}: {body['rule_id']} for {body['user'].get('email_addr') or body['user'].get('name')}")
+        elif path.endswith("/chat.postMessage"):
+            arrived["slack"].append(f"DM {body['channel']}: {body['blocks'][1]['text']['text'][:70]!r}")
+        elif path.startswith("/teams/"):
+            arrived["teams"].append(f"card: {body['attachments'][0]['content']['body'][0]['text'][:70]!r}")
+        elif path.startswith("/learning/"):
+            arrived["learning"].append(f"course {body['course_id']} for {body['user'].get('email_addr')}")
+    return arrived
+
+
+def _dead_notifications(env: LocalEnvironment, url: str) -> list[str]:
+    """The reasons of what waits in the dead-notifications queue (left there: redrive shows it)."""
+    sqs = env.client("sqs")
+    reasons: dict[str, str] = {}
+    for _ in range(20):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                       VisibilityTimeout=30).get("Messages", [])  # fmt: skip
+        if not messages:
+            break
+        for message in messages:
+            attrs = message.get("MessageAttributes", {})
+            reasons[attrs["notification_id"]["StringValue"]] = attrs["reason"]["StringValue"]
+    return list(reasons.values())
 
 
 def _send(env: LocalEnvironment, queue_url: str, tenant: str, source: str, body: str, producer: str) -> None:
@@ -143,12 +216,13 @@ def run() -> int:
         out = env.apply()
         print(f"   applied in {time.time() - t0:.0f}s: state machine {out['state_machine_arn'].split(':')[-1]}")
 
-        print("== pushing tenant rules (rules/tenants/*.yaml) and webhook signing secrets")
+        print("== pushing tenant rules (rules/tenants/*.yaml), channels (examples/channels) and their secrets")
         secrets_client = env.client("secretsmanager")
+        hook = f"http://127.0.0.1:{hook_port}"
         for tenant in ("acme", "globex"):
-            secret_name = f"{out['webhook_secret_prefix']}{tenant}"
             # Generated per run, kept only in Secrets Manager: never in code, tfvars or state.
-            secrets_client.create_secret(Name=secret_name, SecretString=secrets.token_hex(32))
+            for name, value in _channel_secrets(tenant, hook).items():
+                secrets_client.create_secret(Name=f"{out['webhook_secret_prefix']}{name}", SecretString=value)
             code = subprocess.call(
                 [sys.executable, "-m", "cli", "rules", "push", "--tenant", tenant, str(ROOT / "rules" / "tenants" / f"{tenant}.yaml"),
                  "--table", out["rules_table"], "--endpoint", env.endpoint, "--webhook-url", f"http://127.0.0.1:{hook_port}/hooks/{tenant}"],
@@ -157,9 +231,10 @@ def run() -> int:
             if code != 0:
                 raise RuntimeError(f"rules push for {tenant} failed")
             coaching = ["--coaching", str(COACHING[tenant])] if tenant in COACHING else []
+            channels_file = _local_channels(CHANNELS[tenant], hook, tenant, env.workdir)
             code = subprocess.call(
                 [sys.executable, "-m", "cli", "tenant", "--tenant", tenant, "--producer", PRODUCERS[tenant], *coaching,
-                 "--table", out["rules_table"], "--endpoint", env.endpoint],
+                 "--channels", str(channels_file), "--table", out["rules_table"], "--endpoint", env.endpoint],
                 cwd=ROOT, stdout=subprocess.DEVNULL,
             )  # fmt: skip
             if code != 0:
@@ -213,12 +288,14 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
                                             MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", [])  # fmt: skip
     rows: list[str] = []
     statuses: Counter[str] = Counter()
-    matched_runs = quiet_runs = delivered = 0
+    matched_runs = quiet_runs = delivered = dead_lettered = 0
     for execution in sorted(_executions(env, out["state_machine_arn"]), key=lambda e: e["name"]):
         detail = sfn.describe_execution(executionArn=execution["executionArn"])
         statuses[detail["status"]] += 1
         data = json.loads(detail.get("input") or "{}")
-        delivered += json.loads(detail.get("output") or "{}").get("delivered", 0)
+        result = json.loads(detail.get("output") or "{}")
+        delivered += result.get("delivered", 0)
+        dead_lettered += result.get("dead_lettered", 0)
         history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
         went = [e.get("stateEnteredEventDetails", {}).get("name") for e in history if e["type"].endswith("StateEntered")]
         notified = "TriggerNotifications" in went
@@ -227,7 +304,8 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
         rows.append(f"   {detail['status']:<9} {execution['name'][:48]:<48} {data.get('mode', '?'):<10} "
                     f"events={len(data.get('events') or []):<3} path={' > '.join(s for s in went if s)}")  # fmt: skip
     received = read_record(record)
-    by_path = Counter(r["path"] for r in received)
+    arrived = _by_channel(received, _sent_emails(env))
+    dead = _dead_notifications(env, out["dead_notifications_queue_url"])
 
     print("\n================ coachflow demo summary ================")
     print(f"events in:         {events_in} records in {len(DEMO_EVENTS) + 2} messages")
@@ -241,17 +319,17 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
     print(f"executions:        {sum(statuses.values())} ({', '.join(f'{k}={v}' for k, v in sorted(statuses.items()))})")
     print("\n".join(rows))
     print(f"matched+notified:  {matched_runs} executions; no match: {quiet_runs} executions")
-    print(f"notifications:     {delivered} delivered (per TriggerNotifications), {len(received)} received over HTTP")
-    for path, count in sorted(by_path.items()):
-        print(f"   {count} x POST http://127.0.0.1:{hook_port}{path}")
-    for entry in received[:3]:
-        body = json.loads(entry["body"])
-        print(f"   e.g. {body['rule_id']} -> {body['user'].get('email_addr') or body['user'].get('name')}: "
-              f"{body['actions'][0]['message'][:90]}")  # fmt: skip
-    rungs = Counter(json.loads(e["body"]).get("escalation", {}).get("level", "-") for e in received)
-    print(f"escalation:        {', '.join(f'{level}={n}' for level, n in sorted(rungs.items()))}   (acme's ladder; '-': globex has none)")
-    for entry in received:
-        body = json.loads(entry["body"])
+    total = sum(len(v) for v in arrived.values())
+    print(f"deliveries:        {delivered} delivered (per TriggerNotifications), {total} arrived; "
+          f"{dead_lettered} dead-lettered with a reason")  # fmt: skip
+    for channel, items in sorted(arrived.items()):
+        print(f"   {channel:<9} {len(items):>3}   e.g. {items[0]}" if items else f"   {channel:<9}   0")
+    for reason, count in sorted(Counter(dead).items()):
+        print(f"   not deliverable ({count}): {reason}")
+    webhook_bodies = [json.loads(r["body"]) for r in received if r["path"].startswith("/hooks/")]
+    rungs = Counter((body.get("escalation") or {}).get("level", "-") for body in webhook_bodies)
+    print(f"escalation:        {', '.join(f'{level}={n}' for level, n in sorted(rungs.items()))}   (acme's ladder, seen by its webhook)")
+    for body in webhook_bodies:
         if (body.get("escalation") or {}).get("level") in ("training", "manager"):
             kinds = ", ".join(a["type"] + (f" {a['training_id']}" if a.get("training_id") else "") for a in body["actions"])
             print(f"   e.g. {body['user'].get('email_addr')}, match {body['escalation']['count']} in 30 days: "
@@ -270,12 +348,18 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
         problems.append("expected at least one execution that notified and one that matched nothing")
     if not rungs.keys() & {"training", "manager"}:
         problems.append(f"expected acme's escalation ladder to climb past a tip: {dict(rungs)}")
-    if len(received) != delivered or not received:
-        problems.append(f"TriggerNotifications reported {delivered} deliveries but the receiver got {len(received)}")
+    if total != delivered or not total:
+        problems.append(f"TriggerNotifications reported {delivered} deliveries but {total} arrived (receiver and SES)")
+    if len([c for c, items in arrived.items() if items]) < 3:
+        problems.append(f"expected deliveries on at least three channels: {sorted(c for c, items in arrived.items() if items)}")
+    if any(not 200 <= (r["status"] or 0) < 300 for r in received):
+        problems.append("the receiver answered something other than 2xx: the demo injects no faults")
+    if len(dead) != dead_lettered:
+        problems.append(f"{dead_lettered} deliveries dead-lettered but {len(dead)} in the dead-notifications queue")
     if problems:
         print("\nDEMO FAILED:\n  - " + "\n  - ".join(problems))
         return 1
-    print("\nevery event reached exactly one outcome; the receiver got every notification.")
+    print("\nevery event reached exactly one outcome; every delivery arrived or was dead-lettered with its reason.")
     return 0
 
 

@@ -6,6 +6,13 @@ status instead, to exercise delivery failures (per tenant: each tenant has its o
 one starting with ``/fail-first/<n>/`` answers 500 to the first n requests on that path, then 204
 (a receiver that recovers).
 
+**Channel APIs.** A path holding ``/slack-api/`` answers as Slack's Web API does (200 with a JSON
+body, ``emulator.channel_apis``): ``users.lookupByEmail`` finds every address but those whose local
+part starts with ``unknown`` (``users_not_found``), ``chat.postMessage`` answers ``ok`` with a
+``ts``; both answer ``not_authed`` without a bearer token. A path holding ``/slack-hook/`` answers
+200 ``ok`` (a Slack incoming webhook), ``/teams/`` 202 (a Teams workflow), ``/learning/`` 201 with
+the assignment's id. The status prefixes above still apply to them.
+
 **Fault plans.** For soak tests a receiver can misbehave on purpose, following a JSON plan
 (``FaultPlan.from_json``; ``python -m emulator webhook --faults FILE`` or ``--faults-json '...'``)::
 
@@ -66,6 +73,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, Literal, TypedDict
+
+from emulator import channel_apis
 
 Fault = Literal["error", "hang", "drip", "redirect"]
 FAULTS: Final[tuple[Fault, ...]] = ("error", "hang", "drip", "redirect")
@@ -343,12 +352,17 @@ def make_server(port: int, record: Path, plan: FaultPlan | None = None) -> Threa
         def _answer(
             self, status: int, *, received_at: float, body: str, sequence: int | None, fault: Fault | None, location: str = ""
         ) -> None:
+            status, content_type, payload = channel_apis.answer(self.path, status, dict(self.headers.items()), body)
             self._entry(received_at, body, status, fault, True, sequence)
             self.send_response(status)
             if location:
                 self.send_header("Location", location)
-            self.send_header("Content-Length", "0")
+            if payload:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            if payload:
+                self.wfile.write(payload)
 
         def _answer_by_plan(self, faults: _Faults) -> None:
             received_at = time.time()

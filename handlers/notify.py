@@ -66,8 +66,10 @@ def event_summary(event: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in pick.items() if v is not None}
 
 
-def render(template: str | None, match: dict[str, Any]) -> str:
-    """Plain substitution of ``PLACEHOLDERS``; total: any template renders, nothing raises."""
+def render(template: str | None, match: dict[str, Any], escape: Callable[[str], str] = str) -> str:
+    """Plain substitution of ``PLACEHOLDERS``, each value passed through ``escape`` (a channel's
+    escaping: the values come from events, which an attacker can shape; the template's own text is
+    the tenant's); total: any template renders, nothing raises."""
     user = match.get("user") or {}
     names = {
         "user": user.get("name") or user.get("email_addr") or "there",
@@ -82,8 +84,8 @@ def render(template: str | None, match: dict[str, Any]) -> str:
             return m.group(0)
         if name.startswith("event."):
             value = summary.get(name.removeprefix("event."))
-            return "" if value is None else str(value)
-        return str(names[name])
+            return "" if value is None else escape(str(value))
+        return escape(str(names[name]))
 
     return _PLACEHOLDER.sub(lookup, template or DEFAULT_TEMPLATE)
 

@@ -5,8 +5,10 @@ It holds where the tenant's notifications go (``webhook_url``), which rule set i
 rules), and who may speak for the tenant (``producers``: the SQS sender ids of its integrations;
 normalize rejects a record any other sender attributes to the tenant), and how its people are
 coached beyond each rule (``coaching``: the escalation ladder and the frequency cap,
-``handlers.coaching``). CheckEventsForRuleMatch reads the version to know when its cached rules are
-stale, and the coaching settings; TriggerNotifications the webhook, normalize the producers.
+``handlers.coaching``), and on which channels with which templates (``channels``,
+``handlers.channels``; their credentials are in Secrets Manager, never here). CheckEventsForRuleMatch reads the version to know when its cached rules are
+stale, and the coaching settings; TriggerNotifications the webhook and the channels, normalize
+the producers.
 Nothing else reads or writes this item.
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.dynamo import Table
 
 if TYPE_CHECKING:
+    from handlers.channels import Channels
     from handlers.coaching import Coaching
 
 SORT_KEY = "#tenant"  # the rules table's sort key is rule_id; no rule id can start with '#'
@@ -33,6 +36,7 @@ class TenantSettings:
     webhook_url: str | None = None
     producers: tuple[str, ...] = ()  # SQS sender ids, exact or ending in '*' (every session of a role)
     coaching_item: Any = field(default=None, compare=False)  # as stored: read it through coaching()
+    channels_item: Any = field(default=None, compare=False)  # as stored: read it through channels()
 
     def allows(self, sender: str | None) -> bool:
         """Whether a message sent by ``sender`` (its SQS ``SenderId``) may speak for this tenant."""
@@ -48,6 +52,16 @@ class TenantSettings:
 
         return parse(self.coaching_item)
 
+    def channels(self) -> Channels | None:
+        """The channel settings, or None: every match is one webhook delivery, as before channels
+        existed. Validated when set; settings edited by hand into invalid ones raise
+        ``ChannelsError`` here, naming why (in this tenant's executions only)."""
+        if self.channels_item is None:
+            return None
+        from handlers.channels import parse  # pydantic: only tenants with channel settings pay its import
+
+        return parse(self.channels_item)
+
 
 def read(table: Table, tenant: str) -> TenantSettings:
     item: dict[str, Any] = table.get_item(Key={"tenant_id": tenant, "rule_id": SORT_KEY}, ConsistentRead=True).get("Item") or {}
@@ -58,6 +72,7 @@ def read(table: Table, tenant: str) -> TenantSettings:
         webhook_url=str(item["webhook_url"]) if item.get("webhook_url") else None,
         producers=tuple(sorted(str(p) for p in item.get("producers") or ())),
         coaching_item=item.get("coaching"),
+        channels_item=item.get("channels"),
     )
 
 
@@ -78,10 +93,16 @@ def write(table: Table, tenant: str, ruleset_version: str, rule_count: int, webh
 
 
 def update(
-    table: Table, tenant: str, webhook_url: str | None = None, producers: list[str] | None = None, coaching: Coaching | None = None
+    table: Table,
+    tenant: str,
+    webhook_url: str | None = None,
+    producers: list[str] | None = None,
+    coaching: Coaching | None = None,
+    channels: Channels | None = None,
 ) -> None:
-    """Set the webhook URL, the registered producers (a new list replaces the old one) and/or the
-    coaching settings (new ones replace the old ones; empty ones remove them)."""
+    """Set the webhook URL, the registered producers (a new list replaces the old one), the
+    coaching settings (new ones replace the old ones; empty ones remove them) and/or the channel
+    settings (new ones replace the old ones)."""
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     assignments = []
@@ -99,6 +120,9 @@ def update(
             assignments.append("#c = :c")
         else:
             removals.append("#c")
+    if channels is not None:
+        names["#ch"], values[":ch"] = "channels", channels.stored()
+        assignments.append("#ch = :ch")
     if not assignments and not removals:
         return
     table.update_item(

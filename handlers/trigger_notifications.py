@@ -1,8 +1,10 @@
-"""Lambda ``TriggerNotifications``: deliver one coaching notification per match, exactly once.
+"""Lambda ``TriggerNotifications``: deliver each match's coaching on its channels, each exactly once.
 
-Each notification is claimed in the ledger (``handlers.ledger``: a conditional write taking a short
+Each match becomes one delivery per channel (``handlers.deliveries``, ``handlers.channels``: email, Slack, Teams, the
+signed webhook, the learning platform; only the webhook for a tenant without channel settings).
+Each delivery is claimed in the ledger (``handlers.ledger``: a conditional write taking a short
 lease), so that a Step Functions retry, a redelivered batch or a concurrent re-evaluation never
-delivers it twice; then it is POSTed, signed, to the tenant's webhook. A failed delivery stays
+delivers it twice; then it is sent (``handlers.senders``). A failed delivery stays
 pending in the ledger, with its match, for the tenant's re-evaluation to retry. When nothing could
 be delivered the function raises ``AllNotificationsFailedException``, which the state machine
 retries (re-attempting only what is still undelivered) and then routes to its ``Fail`` state. When the function's deadline nears, the notifications
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -21,8 +24,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from handlers import aws, claim_check, notify, tenant_settings, webhook
+from handlers import aws, claim_check, deliveries, tenant_settings, webhook
 from handlers.ledger import BACKOFF_SECONDS, LEASE_SECONDS, Ledger
+from handlers.senders import PermanentError, Sender
 from handlers.task_errors import TaskError, surfaced
 from handlers.tenancy import tenant_of
 
@@ -43,14 +47,31 @@ def _table(setting: str) -> Any:
     return aws.resource("dynamodb").Table(aws.setting(setting))
 
 
-def _secret(tenant: str) -> str:
-    cached = _secrets.get(tenant)
+def _secret(name: str) -> str:
+    """A tenant's secret by its name below the tenants' prefix (``acme``: the webhook signing secret,
+    ``acme/slack``: a channel's credentials), cached for ``SECRET_TTL`` per warm function."""
+    cached = _secrets.get(name)
     if cached and cached[0] > time.time():
         return cached[1]
-    name = aws.setting("WEBHOOK_SECRET_PREFIX") + tenant
-    value: str = aws.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
-    _secrets[tenant] = (time.time() + SECRET_TTL, value)
+    value: str = aws.client("secretsmanager").get_secret_value(SecretId=aws.setting("WEBHOOK_SECRET_PREFIX") + name)["SecretString"]
+    _secrets[name] = (time.time() + SECRET_TTL, value)
     return value
+
+
+@functools.cache
+def _ses_client() -> Any:
+    """An SES v2 client that makes one attempt within the delivery timeout: the ledger and the state
+    machine retry, and a send must not outlive the deadline the other channels keep."""
+    import boto3
+    from botocore.config import Config
+
+    timeout = float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5"))
+    config = Config(connect_timeout=min(2.0, timeout / 2), read_timeout=timeout, retries={"total_max_attempts": 1})
+    return boto3.client("sesv2", config=config)
+
+
+def _ses(deadline: float) -> Any:
+    return _ses_client()
 
 
 @functools.cache
@@ -60,13 +81,11 @@ def _policy() -> webhook.Policy:
     return webhook.Policy.from_settings(aws.setting("ALLOW_HTTP_WEBHOOKS", "false"), aws.setting("WEBHOOK_ALLOWED_NETWORKS", ""))
 
 
-def _post(url: str, match: dict[str, Any], tenant: str, secret: str, remaining_ms: int) -> int:
-    """One signed POST, ended by the webhook timeout or the invocation's own deadline, whichever
-    comes first (webhook.post: no redirects, public addresses only, a total deadline)."""
-    body = notify.encode(notify.notification(tenant, match))
-    headers = notify.headers(secret, match["notification_id"], int(time.time()), body)
+def _deadline(remaining_ms: int) -> float:
+    """When one delivery must be over: the webhook timeout, or the invocation's own deadline,
+    whichever comes first."""
     budget = min(float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5")), remaining_ms / 1000 - DEADLINE_MARGIN_SECONDS)
-    return webhook.post(url, body, headers, deadline=time.monotonic() + budget, policy=_policy())
+    return time.monotonic() + budget
 
 
 def _matches(tenant: str, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -124,9 +143,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # this attempt and the state machine's retries of it: one round of delivery (Terraform sets it)
         attempts_per_round=int(aws.setting("DELIVERY_ATTEMPTS_PER_ROUND", "1")),
     )
-    url = tenant_settings.read(_table("RULES_TABLE"), tenant).webhook_url
+    settings = tenant_settings.read(_table("RULES_TABLE"), tenant)
+    configured = settings.channels()
+    sender = Sender(tenant, configured, settings.webhook_url, _policy(), _secret, _ses)
+    matches = [delivery for match in matches for delivery in deliveries.deliveries(match, configured)]
     delivered, duplicates, failed, deferred, dead, errors = [], [], [], [], [], []
     unrecorded = 0
+    by_channel: Counter[str] = Counter()
     # Stop in time: what is left when the deadline nears waits for the tenant's re-evaluation.
     reserve_ms = (float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5")) + DEADLINE_MARGIN_SECONDS) * 1000
     for match in matches:
@@ -139,16 +162,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if attempt is None:
             duplicates.append(nid)
             continue
+        channel = (match.get("delivery") or {}).get("channel", "webhook")
         try:
-            if not url:
-                raise webhook.DeliveryError(f"tenant {tenant} has no webhook_url")
-            status = _post(url, match, tenant, _secret(tenant), context.get_remaining_time_in_millis())
+            detail = sender.send(match, _deadline(context.get_remaining_time_in_millis()))
         except (webhook.DeliveryError, ClientError) as exc:
             reason = str(exc)
             failed.append(nid)
             errors.append(reason)
-            logger.warning("notification not delivered", extra={"notification_id": nid, "attempt": attempt, "error": reason})
-            if ledger.exhausted(attempt):
+            logger.warning(
+                "notification not delivered", extra={"notification_id": nid, "channel": channel, "attempt": attempt, "error": reason}
+            )
+            by_channel[f"NotificationsFailed_{channel}"] += 1
+            if isinstance(exc, PermanentError) or ledger.exhausted(attempt):
                 _dead_letter(tenant, match, attempt, reason)  # raises if it cannot: the attempt then stays pending
                 ledger.dead_lettered(nid, reason)
                 dead.append(nid)
@@ -156,10 +181,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 ledger.failed(nid, attempt, reason)
             continue
         delivered.append(nid)
-        unrecorded += not _record_delivery(ledger, nid, f"HTTP {status}")
+        by_channel[f"NotificationsDelivered_{channel}"] += 1
+        unrecorded += not _record_delivery(ledger, nid, detail)
     metrics.add_metric(name="NotificationsDelivered", unit=MetricUnit.Count, value=len(delivered))
     metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(failed))
     metrics.add_metric(name="NotificationsDuplicate", unit=MetricUnit.Count, value=len(duplicates))
+    for name, value in sorted(by_channel.items()):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for name, value in (("NotificationsDeferred", len(deferred)), ("NotificationsDeadLettered", len(dead)),
                         ("NotificationsDeliveredUnrecorded", unrecorded)):  # fmt: skip
         if value:

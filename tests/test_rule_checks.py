@@ -152,7 +152,7 @@ def test_an_unknown_key_is_a_sentence_with_the_allowed_keys_and_its_line(tmp_pat
     )
     nested = _error(tmp_path, "- rule_id: r\n  match: {class_uid: [1]}\n  actions:\n    - type: notify\n      tempalte: hi\n")
     assert nested == (
-        ":1: [0]: rule r: actions[0]: unknown key 'tempalte' (line 5); allowed: type, template, training_id, escalate_to; "
+        ":1: [0]: rule r: actions[0]: unknown key 'tempalte' (line 5); allowed: type, template, training_id, escalate_to, channels; "
         "did you mean 'template'?"
     )
 

@@ -39,12 +39,15 @@ class Suppress(_Strict):
 
 
 class Action(_Strict):
-    """What coaching to trigger. ``template`` may use {user}, {rule}, {title}, {event.<path>}."""
+    """What coaching to trigger. ``template`` may use {user}, {rule}, {title}, {event.<path>}.
+    ``channels``: where its message goes (default: the tenant's default channels,
+    ``handlers.channels``)."""
 
     type: Literal["notify", "assign_training", "escalate"] = "notify"
     template: Annotated[str, Field(max_length=2000)] | None = None
     training_id: Annotated[str, Field(max_length=128)] | None = None
     escalate_to: Annotated[str, Field(max_length=256)] | None = None
+    channels: Annotated[list[Literal["email", "slack", "teams", "webhook"]], Field(min_length=1, max_length=4)] | None = None
 
 
 class RuleTest(_Strict):

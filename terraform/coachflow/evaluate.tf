@@ -55,14 +55,18 @@ module "trigger_notifications" {
     DEAD_NOTIFICATIONS_QUEUE_URL = aws_sqs_queue.dead_notifications.url
   })
 
-  policy_statements = [
+  policy_statements = concat([
     { sid = "ReadTenantSettings", actions = ["dynamodb:GetItem"], resources = [aws_dynamodb_table.rules.arn] },
     { sid = "RecordDeliveries", actions = ["dynamodb:UpdateItem"], resources = [aws_dynamodb_table.state.arn] },
     { sid = "DeadLetterNotifications", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.dead_notifications.arn] },
-    { sid = "ReadWebhookSecrets", actions = ["secretsmanager:GetSecretValue"], resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${local.secret_prefix}*"] },
+    # <prefix><tenant>: the webhook signing secret; <prefix><tenant>/<channel>: a channel's credentials
+    { sid = "ReadTenantSecrets", actions = ["secretsmanager:GetSecretValue"], resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${local.secret_prefix}*"] },
     { sid = "ClaimCheckGet", actions = ["s3:GetObject"], resources = [local.claim_check_objects.matches] },
     { sid = "UseDataKey", actions = ["kms:Decrypt"], resources = [aws_kms_key.this.arn] },
-  ]
+    ], length(local.email_identity_arns) == 0 ? [] : [
+    # coaching email, from the environment's verified identities only (channels.tf)
+    { sid = "SendCoachingEmail", actions = ["ses:SendEmail"], resources = local.email_identity_arns },
+  ])
 }
 
 module "state_machine" {

@@ -39,6 +39,17 @@ variable "tenants" {
   }
 }
 
+variable "email_identities" {
+  description = "SES identities (domains or addresses) the tenants' coaching email is sent from: each tenant's channels.email.sender must be one of them or in one of their domains. The functions may send from these only. Verification (DKIM records for a domain) is an operations step: docs/operations.md."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for i in var.email_identities : can(regex("^([A-Za-z0-9._%+-]+@)?[a-z0-9-]+(\\.[a-z0-9-]+)+$", i))])
+    error_message = "Each email identity is a domain (acme.example) or an address (coaching@acme.example)."
+  }
+}
+
 variable "normalize" {
   description = "Sizing of the normalize stage: SQS batch, batching window, Lambda timeout/memory and concurrency."
   type = object({

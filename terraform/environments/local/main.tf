@@ -17,6 +17,7 @@ provider "aws" {
     s3             = var.endpoint
     scheduler      = var.endpoint
     secretsmanager = var.endpoint
+    sesv2          = var.endpoint
     sfn            = var.endpoint
     sqs            = var.endpoint
     sts            = var.endpoint
@@ -46,7 +47,9 @@ module "coachflow" {
   # The embedded AWS speaks plain HTTP, so a TLS-only bucket policy would deny every request.
   enforce_secure_transport = false
   log_retention_days       = 1
-  log_level                = "INFO"
+  # The demo's and the tests' tenants send coaching email from these (SES: moto's sent-message store).
+  email_identities = ["acme.example", "globex.example"]
+  log_level        = "INFO"
 
   normalize = {
     batch_size                         = 100

@@ -1,0 +1,155 @@
+"""Every coaching channel on the embedded AWS: real state machine executions, real HTTP receivers on
+127.0.0.1 playing Slack's Web API, a Teams workflow, the tenant's webhook and its learning platform,
+and email through SES (moto's, read back from its sent-message store)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from emulator.stack import EXAMPLES
+from handlers import channels, ledger, tenant_settings
+from tests.helpers import batch_input, events_from, push, read_received, run_execution, set_secret, signature_ok, states_entered
+
+pytestmark = pytest.mark.integration
+
+RULE = {
+    "rule_id": "account-locked",
+    "title": "Your account was locked",
+    "match": {"class_uid": [3001], "activity_id": [9]},
+    "actions": [
+        {
+            "type": "assign_training",
+            "training_id": "password-hygiene-101",
+            "template": "Hi {user}, your account {event.message} <b>locked</b>.",
+        },
+        {"type": "escalate", "escalate_to": "it-lead@acme.example"},
+    ],
+}
+
+
+def _tenant() -> str:
+    return f"ch-{uuid.uuid4().hex[:10]}"
+
+
+def _sent_emails(env: Any) -> list[dict[str, Any]]:
+    """What SES sent: moto's sent-message store (emulator.api_gaps serves it)."""
+    with urllib.request.urlopen(f"{env.endpoint}/moto-api/coachflow/ses-sent", timeout=10) as answer:
+        sent: list[dict[str, Any]] = json.loads(answer.read())
+    return sent
+
+
+def _configure(env: Any, tenant: str, base: str, default: list[str], paths: dict[str, str] | None = None) -> None:
+    """The tenant's channels and their secrets (Secrets Manager, as operators create them)."""
+    paths = {"slack": "slack-api", "teams": "teams", "learning": "learning", **(paths or {})}
+    table = env.resource("dynamodb").Table(env.outputs["rules_table"])
+    settings = {
+        "default": default,
+        "email": {"sender": "coaching@acme.example", "recipient_domains": ["acme.example", "example.com"]},
+        "slack": {"dm_by_email": True, "api_url": f"{base}/{paths['slack']}/{tenant}"},
+        "teams": {},
+        "learning": {},
+        "templates": {"email": {"subject": "Coaching: {title}", "link": "https://learn.acme.example/{rule}"}},
+    }
+    tenant_settings.update(table, tenant, channels=channels.parse(settings))
+    set_secret(env, tenant, "signing-secret")
+    set_secret(env, f"{tenant}/slack", json.dumps({"bot_token": "xoxb-embedded"}))
+    set_secret(env, f"{tenant}/teams", json.dumps({"webhook_url": f"{base}/{paths['teams']}/{tenant}/workflow"}))
+    set_secret(env, f"{tenant}/learning", json.dumps({"url": f"{base}/{paths['learning']}/{tenant}/assignments", "token": "lms"}))
+
+
+def _lock_event(tenant: str, email: str = "jo@example.com") -> list[dict[str, Any]]:
+    events = events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)
+    for event in events:
+        event["user"]["email_addr"] = email
+    return events
+
+
+def test_every_channel_delivers_once_with_its_own_message(stack, webhook):
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [RULE], f"{base}/hooks/{tenant}")
+    _configure(stack, tenant, base, ["email", "slack", "teams", "webhook"])
+    before = len(_sent_emails(stack))
+    execution = run_execution(stack, batch_input(tenant, _lock_event(tenant)).payload)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    # email, slack, teams, webhook to the person; the course on the learning platform; the manager's email
+    assert (output["delivered"], output["failed"], output["dead_lettered"]) == (6, 0, 0)
+
+    received = read_received(record)
+    paths = sorted(r["path"] for r in received)
+    assert paths == sorted([
+        f"/slack-api/{tenant}/users.lookupByEmail", f"/slack-api/{tenant}/chat.postMessage",
+        f"/teams/{tenant}/workflow", f"/learning/{tenant}/assignments", f"/hooks/{tenant}",
+    ])  # fmt: skip
+    hook = next(r for r in received if r["path"] == f"/hooks/{tenant}")
+    assert signature_ok(hook, "signing-secret")
+    body = json.loads(hook["body"])
+    assert {a["type"] for a in body["actions"]} == {"assign_training", "escalate"}
+    assignment = json.loads(next(r for r in received if r["path"].startswith("/learning/"))["body"])
+    assert assignment["course_id"] == "password-hygiene-101" and assignment["user"]["email_addr"] == "jo@example.com"
+
+    emails = _sent_emails(stack)[before:]
+    person = [m for m in emails if m["destinations"]["ToAddresses"] == ["jo@example.com"]]
+    manager = [m for m in emails if m["destinations"]["ToAddresses"] == ["it-lead@acme.example"]]
+    assert len(person) == 1 and len(manager) == 1
+    assert person[0]["subject"] == "Coaching: Your account was locked" and person[0]["source"] == "coaching@acme.example"
+    assert "&lt;b&gt;locked&lt;/b&gt;" in person[0]["body"]  # the template is text: its markup shown, not obeyed
+    assert '<a href="https://learn.acme.example/account-locked">' in person[0]["body"]
+
+    # Replayed (the same batch again, as a redelivery would): nothing is sent twice on any channel.
+    again = run_execution(stack, batch_input(tenant, _lock_event(tenant)).payload)
+    assert json.loads(again["output"])["duplicates"] == 6
+    assert len(read_received(record)) == len(received) and len(_sent_emails(stack)) == before + 2
+
+
+def test_a_channel_answering_500_then_200_gets_one_message_and_the_others_are_not_resent(stack, webhook):
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [RULE | {"actions": [{"type": "notify"}]}], f"{base}/hooks/{tenant}")
+    _configure(stack, tenant, base, ["slack", "teams", "webhook"], paths={"teams": "fail-first/1/teams"})
+    execution = run_execution(stack, batch_input(tenant, _lock_event(tenant)).payload)
+    assert execution["status"] == "SUCCEEDED"
+    output = json.loads(execution["output"])
+    assert (output["delivered"], output["failed"]) == (2, 1)  # slack and the webhook; teams waits in the ledger
+    time.sleep(1.5)  # its backoff (1 s locally)
+    retry = run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant})
+    assert json.loads(retry["output"])["delivered"] == 1
+    teams = [r for r in read_received(record) if "/teams/" in r["path"]]
+    assert [r["status"] for r in teams] == [500, 202]
+    assert len([r for r in read_received(record) if r["path"].endswith("chat.postMessage")]) == 1
+    assert len([r for r in read_received(record) if r["path"] == f"/hooks/{tenant}"]) == 1
+
+
+def test_a_single_channel_down_throughout_gets_the_reference_retries_then_fail(stack, webhook):
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [RULE | {"actions": [{"type": "notify"}]}], None)
+    _configure(stack, tenant, base, ["teams"], paths={"teams": "status/500/teams"})
+    execution = run_execution(stack, batch_input(tenant, _lock_event(tenant)).payload, timeout=240)
+    assert execution["status"] == "FAILED" and execution["error"] == "AllNotificationsFailedException"
+    assert states_entered(execution)[-2:] == ["TriggerNotifications", "Fail"]
+    assert "teams: webhook" in execution["cause"] and "HTTP 500" in execution["cause"]
+    assert len([r for r in read_received(record) if "/teams/" in r["path"]]) == 7  # the first attempt and 6 retries
+
+
+def test_a_recipient_outside_the_tenants_domains_is_dead_lettered_at_once_with_why(stack, webhook):
+    base, record = webhook
+    tenant = _tenant()
+    push(stack, tenant, [RULE | {"actions": [{"type": "notify"}]}], None)
+    _configure(stack, tenant, base, ["email"])
+    before = len(_sent_emails(stack))
+    execution = run_execution(stack, batch_input(tenant, _lock_event(tenant, "victim@elsewhere.example")).payload)
+    assert execution["status"] == "SUCCEEDED"  # nothing a retry could change: no retries, no Fail
+    assert json.loads(execution["output"])["dead_lettered"] == 1
+    assert len(_sent_emails(stack)) == before
+    table = stack.resource("dynamodb").Table(stack.outputs["state_table"])
+    items = table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": ledger.partition(tenant)})["Items"]
+    assert [(i["status"], i["sk"].endswith("-email")) for i in items] == [("dead_lettered", True)]
+    assert "outside the tenant's recipient_domains" in str(items[0].get("detail") or items[0])
