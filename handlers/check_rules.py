@@ -30,6 +30,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from handlers import aws, claim_check, tenant_settings
 from handlers.coaching_state import CoachingState
@@ -120,7 +121,12 @@ def _buffer_then_confirm(tenant: str, batch_id: str, events: list[dict[str, Any]
     always finds it (``handlers.reevaluation``, the race)."""
     settings, ruleset = _load(tenant)
     for _ in range(VERSION_CHECKS):
-        buffer(aws.claims_bucket(), tenant, batch_id, ruleset, events)
+        try:
+            buffer(aws.claims_bucket(), tenant, batch_id, ruleset, events)
+        except ClientError:
+            # Coaching now matters more than a possible re-run later: evaluate the batch anyway.
+            logger.exception("batch not kept for re-evaluation", extra={"batch_id": batch_id})
+            metrics.add_metric(name="RecentEventsNotBuffered", unit=MetricUnit.Count, value=len(events))
         latest, current = _load(tenant)
         if current.version == ruleset.version:
             break
