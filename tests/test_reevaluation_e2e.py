@@ -23,7 +23,11 @@ SSO = {"rule_id": "sign-in", "title": "You signed in", "match": {"class_uid": [3
 # v2: LOCK unchanged, SSO changed (its title), two new rules over the failed sign-ins nothing matched under v1
 SSO_V2 = {**SSO, "title": "You signed in (reworded)"}
 FAILED = {"rule_id": "failed-sign-in", "title": "A sign-in failed", "match": {"class_uid": [3002], "status_id": [2]}}
-FAILED_3 = {"rule_id": "three-failed-sign-ins", "match": {"class_uid": [3002], "status_id": [2]}, "threshold": {"count": 3, "window": "10m"}}
+FAILED_3 = {
+    "rule_id": "three-failed-sign-ins",
+    "match": {"class_uid": [3002], "status_id": [2]},
+    "threshold": {"count": 3, "window": "10m"},
+}
 
 
 def _tenant() -> str:
