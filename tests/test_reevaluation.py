@@ -292,3 +292,74 @@ def _hash() -> str:
     from handlers.rules.state import key_hash
 
     return key_hash("amy@example.com")
+
+
+# -- CheckEventsForRuleMatch: the buffer written before evaluation, the version read again ------------
+
+
+@pytest.fixture
+def check_rules_env(aws_mock: tuple[Any, aws.Bucket], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    from handlers import check_rules
+
+    for name, value in {"RULES_TABLE": "rules", "STATE_TABLE": "state", "CLAIMS_BUCKET": "claims",
+                        "POWERTOOLS_SERVICE_NAME": "coachflow", "POWERTOOLS_METRICS_NAMESPACE": "Coachflow"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(check_rules.metrics, "namespace", "Coachflow")
+    for cached in (aws.client, aws.resource, check_rules._rules):
+        cached.cache_clear()
+    rules = boto3.resource("dynamodb", region_name="us-east-1").create_table(
+        TableName="rules",
+        KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}, {"AttributeName": "rule_id", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}, {"AttributeName": "rule_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield check_rules, rules
+    for cached in (aws.client, aws.resource, check_rules._rules):
+        cached.cache_clear()
+
+
+def _context() -> Any:
+    from emulator.lambda_worker import LambdaContext
+
+    return LambdaContext({"function_name": "check", "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:check",
+                          "aws_request_id": "r", "deadline": time.time() + 60})  # fmt: skip
+
+
+def test_a_push_between_buffering_and_evaluating_is_followed(check_rules_env: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers.rules.store import RuleStore
+
+    check_rules, rules = check_rules_env
+    old, new = _rule("logins"), _rule("proxy", match={"class_uid": [4002]})
+    RuleStore(rules).push("acme", [old])
+    real = check_rules.buffer
+    pushes = iter([lambda: RuleStore(rules).push("acme", [old, new])])
+
+    def buffer_then_push(*args: Any) -> Any:
+        key = real(*args)
+        next(pushes, lambda: None)()  # the push lands right after the first buffer write
+        return key
+
+    monkeypatch.setattr(check_rules, "buffer", buffer_then_push)
+    batch = {"mode": "events", "tenant_id": "acme", "batch_id": "b1", "events": [_event(1), _event(2, class_uid=4002)]}
+    output = check_rules.handler(batch, _context())
+    # evaluated under the new version: the new rule's match is there
+    assert sorted(m["rule_id"] for m in output["matches"]) == ["logins", "proxy"]
+    keys = [k for k, _ in aws.Bucket("claims").keys("recent/acme/")]
+    versions = sorted(recent_events.entry("acme", k).version for k in keys)  # type: ignore[union-attr]
+    assert versions == sorted([ruleset_version([old]), ruleset_version([old, new])])
+
+
+def test_a_batch_whose_buffer_write_fails_is_still_evaluated(check_rules_env: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from handlers.rules.store import RuleStore
+
+    check_rules, rules = check_rules_env
+    RuleStore(rules).push("acme", [_rule("logins")])
+
+    def refuse(*args: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "PutObject")
+
+    monkeypatch.setattr(aws.Bucket, "put", refuse)
+    output = check_rules.handler({"mode": "events", "tenant_id": "acme", "batch_id": "b1", "events": [_event(1)]}, _context())
+    assert output["decisions"] == {"notify": 1} and list(aws.Bucket("claims").keys("recent/")) == []
