@@ -89,9 +89,7 @@ def _buffer_seconds() -> int:
     return int(aws.setting("REEVALUATION_BUFFER_SECONDS", str(BUFFER_SECONDS)))
 
 
-def _evaluator(
-    tenant: str, ruleset: RuleSet, settings: tenant_settings.TenantSettings
-) -> Callable[[RuleSet, list[dict[str, Any]]], Evaluation]:
+def _evaluator(tenant: str, settings: tenant_settings.TenantSettings) -> Callable[[RuleSet, list[dict[str, Any]]], Evaluation]:
     """Evaluation of events against (a part of) the tenant's rules: matching, the rule's state
     (thresholds, suppression, shadow), then the tenant's coaching (frequency cap, ladder)."""
     coaching = settings.coaching()
@@ -141,7 +139,7 @@ def _events_mode(tenant: str, event: dict[str, Any]) -> tuple[dict[str, Any], li
     settings, ruleset = _buffer_then_confirm(tenant, batch_id, events)
     if not ruleset.rules:
         logger.warning("tenant has no rules: its events are evaluated against nothing", extra={"version": ruleset.version})
-    result = _evaluator(tenant, ruleset, settings)(ruleset, events)
+    result = _evaluator(tenant, settings)(ruleset, events)
     for uid in result.foreign:
         logger.error("event of another tenant in this batch; skipped", extra={"event_uid": uid})
     metrics.add_metric(name="EventsEvaluated", unit=MetricUnit.Count, value=len(events))
@@ -155,7 +153,7 @@ def _events_mode(tenant: str, event: dict[str, Any]) -> tuple[dict[str, Any], li
 
 def _reevaluate_mode(tenant: str, event: dict[str, Any], context: LambdaContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     settings, ruleset = _load(tenant)
-    evaluator = _evaluator(tenant, ruleset, settings)
+    evaluator = _evaluator(tenant, settings)
 
     def evaluate_rules(rules: list[Rule], events: list[dict[str, Any]]) -> Evaluation:
         return evaluator(build(tenant, ruleset.version, rules), events)

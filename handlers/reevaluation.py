@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from handlers import recent_events
 from handlers.dynamo import Table, conditional
 from handlers.ledger import due_shard
@@ -83,6 +85,7 @@ class Rerun:
     events: int = 0
     more: bool = False  # stopped by the bound or the deadline; the next re-evaluation continues
     stopped_by: str | None = None  # "max_events" or "deadline" when more
+    unreadable: int = 0  # buffered batches gone (expired) or unreadable when read: skipped
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -94,6 +97,8 @@ class Rerun:
         }
         if self.stopped_by:
             out["stopped_by"] = self.stopped_by
+        if self.unreadable:
+            out["unreadable"] = self.unreadable
         return out
 
 
@@ -214,7 +219,14 @@ class Reevaluation:
                 result.more, result.stopped_by = True, "deadline"
                 self._release(seq, chosen.batches[position - 1].key, done=False)
                 return result
-            evaluated_with, events = recent_events.decode(self.store.get(batch.key))
+            try:
+                evaluated_with, events = recent_events.decode(self.store.get(batch.key))
+            except (ValueError, ClientError) as exc:
+                # expired between listing and reading, or not a batch: skipped, never retried forever
+                if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                    raise
+                result.unreadable += 1
+                continue
             rules = changed_rules(ruleset, evaluated_with)
             if rules:
                 evaluation = evaluate_rules(rules, sorted(events, key=_event_time))

@@ -363,3 +363,14 @@ def test_a_batch_whose_buffer_write_fails_is_still_evaluated(check_rules_env: tu
     monkeypatch.setattr(aws.Bucket, "put", refuse)
     output = check_rules.handler({"mode": "events", "tenant_id": "acme", "batch_id": "b1", "events": [_event(1)]}, _context())
     assert output["decisions"] == {"notify": 1} and list(aws.Bucket("claims").keys("recent/")) == []
+
+
+def test_a_batch_gone_or_unreadable_is_skipped_not_retried_forever(aws_mock: tuple[Any, aws.Bucket]) -> None:
+    table, bucket = aws_mock
+    v1, v2 = build("acme", "v1", []), build("acme", "v2", [_rule("r")])
+    buffer(bucket, "acme", "b1", v1, [_event(1)])
+    broken = buffer(bucket, "acme", "b2", v1, [_event(2)])
+    assert broken is not None
+    bucket.put(broken, b"not json", "application/json")
+    rerun = Reevaluation(table, bucket, "acme", Clock()).run(v2, _plain(table), _forever, 1000, DAY)
+    assert (rerun.status, rerun.more, rerun.unreadable, rerun.events, len(rerun.matches)) == ("ran", False, 1, 1, 1)
