@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,14 @@ class Bucket:
     def get(self, key: str) -> bytes:
         body: bytes = client("s3").get_object(Bucket=self.name, Key=key)["Body"].read()
         return body
+
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[tuple[str, float]]:
+        """(key, last modified as epoch seconds) of every object under ``prefix`` after
+        ``start_after``, in key order, a page at a time: stop iterating to stop listing."""
+        request: dict[str, Any] = {"Bucket": self.name, "Prefix": prefix, **({"StartAfter": start_after} if start_after else {})}
+        for page in client("s3").get_paginator("list_objects_v2").paginate(**request):
+            for item in page.get("Contents", ()):
+                yield item["Key"], item["LastModified"].timestamp()
 
 
 def claims_bucket() -> Bucket:

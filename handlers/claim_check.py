@@ -28,10 +28,16 @@ class Kind(StrEnum):
     EVENTS = "events/"  # normalized events too big for a batch (normalize writes, CheckEventsForRuleMatch reads)
     REJECTED = "rejected/"  # rejected raw records too big for a dead letter (normalize writes, operators read)
     MATCHES = "matches/"  # match lists too big for a state output (CheckEventsForRuleMatch writes, TriggerNotifications reads)
+    RECENT = "recent/"  # each batch's events, kept a short while for re-evaluation (CheckEventsForRuleMatch writes and reads)
 
 
 PREFIXES = {kind.name.lower(): kind.value for kind in Kind}  # what Terraform's local.claim_check_prefixes must equal
-_CONTENT_TYPES = {Kind.EVENTS: "application/json", Kind.MATCHES: "application/json", Kind.REJECTED: "text/plain; charset=utf-8"}
+_CONTENT_TYPES = {
+    Kind.EVENTS: "application/json",
+    Kind.MATCHES: "application/json",
+    Kind.RECENT: "application/json",
+    Kind.REJECTED: "text/plain; charset=utf-8",
+}
 
 
 class ClaimCheckError(ValueError):

@@ -255,8 +255,9 @@ def _as_delivery(match: dict[str, Any]) -> dict[str, Any]:
 
 
 def due_tenants(table: Table, now: int) -> set[str]:
-    """Every tenant with a notification due now (the sweep's question), from the sparse index: only
-    unfinished notifications are in it, so this reads no finished work and no other state."""
+    """Every tenant with work due now (the sweep's question), from the sparse index: only unfinished
+    work is in it (notifications here, and each tenant's unfinished re-run of a new rule set,
+    ``handlers.reevaluation``: partition ``<kind>#<tenant>``), so this reads no finished work."""
     tenants: set[str] = set()
     for shard in range(DUE_SHARDS):
         for page in pages(
@@ -265,5 +266,5 @@ def due_tenants(table: Table, now: int) -> set[str]:
             KeyConditionExpression="due_shard = :shard AND due_at <= :now",
             ExpressionAttributeValues={":shard": f"due#{shard}", ":now": now},
         ):
-            tenants.update(item["pk"].removeprefix(PARTITION_PREFIX) for item in page["Items"])
+            tenants.update(item["pk"].partition("#")[2] for item in page["Items"])
     return tenants

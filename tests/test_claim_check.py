@@ -66,4 +66,4 @@ def test_the_key_scheme() -> None:
     assert claim_check.key(Kind.MATCHES, "acme", "b1.json") == "matches/acme/b1.json"
     assert claim_check.key(Kind.REJECTED, "", "m-0.txt") == "rejected/unknown/m-0.txt"  # a record that named no tenant
     assert claim_check.key(Kind.REJECTED, "../Evil Tenant", "m-0.txt") == "rejected/unknown/m-0.txt"
-    assert claim_check.PREFIXES == {"events": "events/", "rejected": "rejected/", "matches": "matches/"}
+    assert claim_check.PREFIXES == {"events": "events/", "rejected": "rejected/", "matches": "matches/", "recent": "recent/"}

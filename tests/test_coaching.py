@@ -313,6 +313,7 @@ def test_check_events_for_rule_match_applies_the_tenants_settings(table: Any, mo
             BillingMode="PAY_PER_REQUEST",
         )
         RuleStore(rules).push("acme", [PHISH])
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="claims")  # the recent-events buffer
         context = LambdaContext({"function_name": "check", "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:check",
                                  "aws_request_id": "r", "deadline": time.time() + 60})  # fmt: skip
         batch = {"mode": "events", "tenant_id": "acme", "batch_id": "b1", "events": [_event(n, T0 + n * MINUTE) for n in (1, 2, 3)]}

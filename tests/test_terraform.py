@@ -130,22 +130,38 @@ def test_claim_check_permissions_are_scoped_to_each_functions_prefixes(stack):
     objects = {kind: f"{bucket}/{prefix}*" for kind, prefix in prefixes.items()}
     expected = {
         "normalize": {("s3:PutObject", objects["events"]), ("s3:PutObject", objects["rejected"])},
-        "check_rules": {("s3:GetObject", objects["events"]), ("s3:PutObject", objects["matches"])},
+        "check_rules": {
+            ("s3:GetObject", objects["events"]),
+            ("s3:PutObject", objects["matches"]),
+            ("s3:PutObject", objects["recent"]),
+            ("s3:GetObject", objects["recent"]),
+        },  # fmt: skip
         "trigger_notifications": {("s3:GetObject", objects["matches"])},
     }
+    # Listing is granted on the bucket itself, so only with a condition confining it to one prefix.
+    listing = {"check_rules": {("s3:ListBucket", bucket, f"{prefixes['recent']}*")}}
     for stage, allowed in expected.items():
-        granted = set()
+        granted, listed = set(), set()
         for statement in _role_statements(stack, out["function_names"][stage]):
             actions = _as_list(statement.get("Action", []))
             if not any(a.lower().startswith("s3:") for a in actions):
                 continue
             assert statement["Effect"] == "Allow" and not {"NotAction", "NotResource"} & statement.keys(), f"{stage}: {statement}"
             assert all(a.lower().startswith("s3:") for a in actions), f"{stage}: S3 mixed with other services: {statement}"
+            if actions == ["s3:ListBucket"]:
+                (condition,) = statement["Condition"].values()
+                listed |= {
+                    (actions[0], resource, prefix)
+                    for resource in _as_list(statement["Resource"])
+                    for prefix in _as_list(condition["s3:prefix"])
+                }
+                continue
             granted |= {(action, resource) for action in actions for resource in _as_list(statement["Resource"])}
         assert not {resource for _, resource in granted} & {bucket, f"{bucket}/*"}, (
             f"{stage}: S3 permissions on the whole bucket: {granted}"
         )
         assert granted == allowed, f"{stage}: S3 permissions {sorted(granted)}, expected {sorted(allowed)}"
+        assert listed == listing.get(stage, set()), f"{stage}: listing {sorted(listed)}"
 
 
 def test_each_function_holds_only_the_dynamodb_actions_it_uses(stack):

@@ -5,6 +5,15 @@ conditional write, so concurrent executions never both fire, and every decision 
 redelivered event is counted once, and re-evaluating the event that fired fires again (the
 notification id is the same, and delivery is idempotent), so a retry never loses a notification.
 
+Threshold windows close by themselves: a counted event is alive until ``keep_seconds`` (at least a
+day, and at least the recent-events buffer's retention, so a re-evaluation re-running buffered
+events still finds what they counted) after its window ended or after it was counted, whichever is
+later; then its window is closed. Counting reads only live items (``expires_at`` in the future),
+so a late event can never revive a closed window, and no decision depends on when DynamoDB's TTL
+actually deletes an item (it can lag by days): TTL only reclaims the space, for free, and no query
+ever reads more than one window of one key. The marker lives as long as the longest-lived item of
+its key, so counting never restarts before the event that fired while that event is alive.
+
 Keys (the coaching key, usually an email address, is stored hashed):
 - ``thr#<tenant>#<rule>#<key>`` / ``e#<event ms>#<uid>``: one item per counted event;
 - ``thr#<tenant>#<rule>#<key>`` / ``marker``: the last event that fired (counting restarts after it);
@@ -24,6 +33,7 @@ from handlers.rules.evaluate import Decision
 from handlers.rules.model import Rule
 
 SHADOW_RETENTION = 30 * 86400
+KEEP_SECONDS = 86400  # at least: how long a counted event outlives its window (or its counting)
 MAX_RACES = 8  # re-reads when concurrent evaluations of the same key keep winning
 
 
@@ -52,10 +62,11 @@ def key_hash(value: Any) -> str:
 
 
 class RuleState:
-    def __init__(self, table: Table, tenant: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, table: Table, tenant: str, clock: Callable[[], float] = time.time, keep_seconds: int = KEEP_SECONDS) -> None:
         self.table = table
         self.tenant = tenant
         self.clock = clock
+        self.keep_seconds = max(KEEP_SECONDS, keep_seconds)
 
     def decide(self, rule: Rule, event: dict[str, Any]) -> Decision:
         if rule.threshold is not None:
@@ -90,24 +101,26 @@ class RuleState:
         pk = f"thr#{self.tenant}#{rule.rule_id}#{key_hash(key)}"
         at = int(event["time"])
         sk = f"e#{at:013d}#{event['uid']}"
-        expires = int(at / 1000 + rule.threshold.window + 86400)
+        now = int(self.clock())
+        expires = int(max(at / 1000 + rule.threshold.window, now) + self.keep_seconds)
         for _ in range(MAX_RACES):
             marker = self.table.get_item(Key={"pk": pk, "sk": "marker"}, ConsistentRead=True).get("Item") or {}
             fired, version = str(marker.get("fired_sk", "")), int(marker.get("version", 0))
             if self.table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item"):
-                return fired == sk  # recorded already (a redelivery): replay the decision it got
-            before = self._counted_before(pk, sk, at, rule.threshold.window, fired, enough=rule.threshold.count - 1)
+                return fired == sk  # recorded already (a redelivery, a re-evaluation): replay the decision it got
+            before = self._counted_before(pk, sk, at, rule.threshold.window, fired, enough=rule.threshold.count - 1, now=now)
             crossing = before + 1 >= rule.threshold.count
             moved = "SET version = :next, expires_at = :exp" + (", fired_sk = :sk" if crossing else "")
-            values: dict[str, Any] = {":exp": expires, **({":sk": sk} if crossing else {})}
+            # the marker outlives every item of its key (a late event's item may expire before an earlier one's)
+            values: dict[str, Any] = {":exp": max(expires, int(marker.get("expires_at", 0))), **({":sk": sk} if crossing else {})}
             committed = record_and_move_marker(self.table, {"pk": pk, "sk": sk, "expires_at": expires}, version, moved, values)
             if committed:
                 return crossing
         raise RuntimeError(f"threshold of rule {rule.rule_id}: {MAX_RACES} concurrent writers in a row; the evaluation will be retried")
 
-    def _counted_before(self, pk: str, sk: str, at: int, window: int, fired: str, enough: int) -> int:
-        """Events of this key in the window before this one, after the last one that fired (counting
-        stops at ``enough``)."""
+    def _counted_before(self, pk: str, sk: str, at: int, window: int, fired: str, enough: int, now: int) -> int:
+        """Live events of this key in the window before this one, after the last one that fired
+        (counting stops at ``enough``); those of closed windows are ignored, deleted by TTL or not."""
         low = max(f"e#{max(0, at - window * 1000):013d}#", fired + "\x00" if fired else "")
         if low > sk:
             return 0  # a late event, older than the last crossing: its window has fired already
@@ -115,7 +128,8 @@ class RuleState:
         for page in pages(
             self.table,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues={":pk": pk, ":low": low, ":high": sk},
+            FilterExpression="expires_at > :now",
+            ExpressionAttributeValues={":pk": pk, ":low": low, ":high": sk, ":now": now},
             Select="COUNT",
             ConsistentRead=True,
         ):

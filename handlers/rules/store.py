@@ -35,6 +35,11 @@ class RuleStore:
             if item["rule_id"] != tenant_settings.SORT_KEY
         ]
 
+    def cached_version(self, tenant: str) -> str | None:
+        """The version of the tenant's rules this store holds compiled, if any."""
+        cached = self._cache.get(tenant)
+        return cached.version if cached is not None else None
+
     def load(self, tenant: str, settings: tenant_settings.TenantSettings | None = None) -> RuleSet:
         """The tenant's compiled rules; a warm Lambda reuses them until the version changes (that
         of ``settings`` when the caller read them already)."""

@@ -17,6 +17,11 @@ module "check_rules" {
   environment = merge(local.common_environment, {
     RULES_TABLE = aws_dynamodb_table.rules.name
     STATE_TABLE = aws_dynamodb_table.state.name
+    # re-evaluation (reevaluate.tf): the buffer's retention, the bound of one re-run, and the lease
+    # on a tenant's re-run, which must outlast the function (as the ledger's delivery lease does)
+    REEVALUATION_BUFFER_SECONDS = tostring(var.reevaluation.buffer_days * 86400)
+    REEVALUATION_MAX_EVENTS     = tostring(var.reevaluation.max_events)
+    REEVALUATION_LEASE_SECONDS  = tostring(var.check_rules.timeout + 60)
   })
 
   policy_statements = [
@@ -24,6 +29,12 @@ module "check_rules" {
     { sid = "KeepState", actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources = [aws_dynamodb_table.state.arn] },
     { sid = "ClaimCheckGetEvents", actions = ["s3:GetObject"], resources = [local.claim_check_objects.events] },
     { sid = "ClaimCheckPutMatches", actions = ["s3:PutObject"], resources = [local.claim_check_objects.matches] },
+    { sid = "RecentEventsBuffer", actions = ["s3:PutObject", "s3:GetObject"], resources = [local.claim_check_objects.recent] },
+    # listing a tenant's buffer needs the bucket itself: only under recent/
+    {
+      sid        = "RecentEventsList", actions = ["s3:ListBucket"], resources = [aws_s3_bucket.claims.arn],
+      conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["${local.claim_check_prefixes.recent}*"] }]
+    },
     { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.this.arn] },
   ]
 }

@@ -64,7 +64,7 @@ output "claims_bucket" {
 }
 
 output "claim_check_prefixes" {
-  description = "Key prefixes of the claim-check bucket by kind (events, rejected, matches); the functions' S3 permissions are scoped to them."
+  description = "Key prefixes of the claim-check bucket by kind (events, rejected, matches, recent); the functions' S3 permissions are scoped to them."
   value       = local.claim_check_prefixes
 }
 

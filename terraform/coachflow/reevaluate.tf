@@ -1,6 +1,7 @@
 # Re-evaluation: per tenant, an EventBridge Scheduler schedule starts the state machine in
-# re-evaluation mode (retrying pending notifications); and the sweep, which does the same for every
-# tenant with due work.
+# re-evaluation mode (check_rules re-runs the tenant's new or changed rules over its recent events,
+# bounded by var.reevaluation, and hands those matches with the due notifications to
+# trigger_notifications); and the sweep, which does the same for every tenant with due work.
 
 module "reevaluation" {
   source = "../modules/schedule"
@@ -23,8 +24,9 @@ module "reevaluation" {
   }
 }
 
-# The sweep: on a schedule, one re-evaluation for every tenant with due notifications (failed,
-# deferred, or leased by a deliverer that died), so no tenant depends on a schedule of its own.
+# The sweep: on a schedule, one re-evaluation for every tenant with due work (notifications failed,
+# deferred, or leased by a deliverer that died; a new rule set whose re-run is not finished), so no
+# tenant depends on a schedule of its own.
 module "sweep" {
   source = "../modules/lambda_function"
 

@@ -79,13 +79,14 @@ resource "aws_dynamodb_table" "state" {
 
 # Claim-check: what is too big to travel inside a Step Functions payload or an SQS message.
 locals {
-  # The bucket's three kinds of objects, by key prefix. The Python module handlers/claim_check.py
+  # The bucket's four kinds of objects, by key prefix. The Python module handlers/claim_check.py
   # uses the same prefixes, and a test keeps them equal. Every S3 statement of the functions' roles is
   # derived from this map (claim_check_objects), so each function gets exactly the prefixes it needs.
   claim_check_prefixes = {
     events   = "events/"   # normalized events too big for a Step Functions payload: normalize writes, check_rules reads
     rejected = "rejected/" # rejected raw records too big for a dead-letter message: normalize writes, operators read
     matches  = "matches/"  # match lists too big for a state output: check_rules writes, trigger_notifications reads
+    recent   = "recent/"   # each batch's events, for re-evaluation (reevaluation.buffer_days): check_rules writes and reads
   }
   claim_check_objects = { for kind, prefix in local.claim_check_prefixes : kind => "${aws_s3_bucket.claims.arn}/${prefix}*" }
 }
@@ -130,6 +131,18 @@ resource "aws_s3_bucket_lifecycle_configuration" "claims" {
     filter {}
     expiration {
       days = var.claim_check_retention_days
+    }
+  }
+  # The recent-events buffer is kept only as long as re-evaluation may re-run it (where two rules
+  # expire an object, S3 honours the shorter). Deletion can lag: readers also skip older objects.
+  rule {
+    id     = "expire-recent-events"
+    status = "Enabled"
+    filter {
+      prefix = local.claim_check_prefixes.recent
+    }
+    expiration {
+      days = var.reevaluation.buffer_days
     }
   }
 }

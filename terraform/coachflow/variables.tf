@@ -26,7 +26,7 @@ variable "architecture" {
 }
 
 variable "tenants" {
-  description = "Tenants with a periodic re-evaluation schedule (EventBridge Scheduler expression, UTC unless timezone is set). Tenants without one are still evaluated in real time."
+  description = "Tenants with a periodic re-evaluation schedule (EventBridge Scheduler expression, UTC unless timezone is set): each run retries the tenant's due notifications and re-runs its new or changed rules over its recent events. Tenants without one are still evaluated in real time, and re-evaluated by the sweep."
   type = map(object({
     reevaluation_schedule = string
     timezone              = optional(string, "UTC")
@@ -120,12 +120,32 @@ variable "state_machine_retry" {
 }
 
 variable "sweep" {
-  description = "The sweep: how often it starts a re-evaluation for every tenant with due notifications (failed, deferred, or leased by a deliverer that died)."
+  description = "The sweep: how often it starts a re-evaluation for every tenant with due work (notifications failed, deferred, or leased by a deliverer that died; a new rule set whose re-run over the recent events is not finished)."
   type = object({
     schedule = optional(string, "rate(5 minutes)")
     enabled  = optional(bool, true)
   })
   default = {}
+}
+
+variable "reevaluation" {
+  description = "Re-evaluation of a tenant's recent events under a new rule set: how many days each batch's events are kept (buffer_days; shorter than the notification ledger's 14 days, so what was notified before is still known) and how many events one re-evaluation re-runs at most (max_events, oldest batches first; the rest continues at the next re-evaluation)."
+  type = object({
+    buffer_days = optional(number, 1)
+    max_events  = optional(number, 10000)
+  })
+  default = {}
+
+  validation {
+    # S3 lifecycle rules count whole days; the ledger keeps a notification 14 days after its last write.
+    condition     = floor(var.reevaluation.buffer_days) == var.reevaluation.buffer_days && var.reevaluation.buffer_days >= 1 && var.reevaluation.buffer_days <= 13
+    error_message = "reevaluation.buffer_days must be a whole number of days from 1 to 13: shorter than the notification ledger's retention (14 days), so re-evaluation never notifies again what the ledger forgot."
+  }
+
+  validation {
+    condition     = floor(var.reevaluation.max_events) == var.reevaluation.max_events && var.reevaluation.max_events >= 1 && var.reevaluation.max_events <= 100000
+    error_message = "reevaluation.max_events must be a whole number from 1 to 100000."
+  }
 }
 
 variable "raw_events_max_receive_count" {

@@ -101,3 +101,27 @@ run "no_environment_may_allow_every_address" {
   }
   expect_failures = [var.webhook_allowed_networks]
 }
+
+run "the_recent_events_buffer_must_be_shorter_than_the_ledger" {
+  command = plan
+  variables {
+    reevaluation = { buffer_days = 14 }
+  }
+  expect_failures = [var.reevaluation]
+}
+
+run "the_recent_events_buffer_is_kept_whole_days" {
+  command = plan
+  variables {
+    reevaluation = { buffer_days = 0.5 }
+  }
+  expect_failures = [var.reevaluation]
+}
+
+run "a_reevaluation_reruns_at_least_one_event" {
+  command = plan
+  variables {
+    reevaluation = { max_events = 0 }
+  }
+  expect_failures = [var.reevaluation]
+}

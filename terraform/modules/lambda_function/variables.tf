@@ -54,11 +54,12 @@ variable "environment" {
 }
 
 variable "policy_statements" {
-  description = "Least-privilege IAM statements for the function's role, beyond writing its own logs."
+  description = "Least-privilege IAM statements for the function's role, beyond writing its own logs; conditions narrow a statement further (e.g. s3:prefix on s3:ListBucket)."
   type = list(object({
-    sid       = string
-    actions   = list(string)
-    resources = list(string)
+    sid        = string
+    actions    = list(string)
+    resources  = list(string)
+    conditions = optional(list(object({ test = string, variable = string, values = list(string) })), [])
   }))
   default = []
 
