@@ -16,8 +16,8 @@ from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
 from handlers.rules.matcher import compile_patterns
-from handlers.rules.matcher.index import Bucket, NumericTable
-from handlers.rules.matcher.parse import numeric_test
+from handlers.rules.matcher.index import MAX_COPIES, MAX_LEVELS, Bucket, Level, NumericTable
+from handlers.rules.matcher.parse import numeric_test, parse_pattern
 
 SEED = 20261106
 
@@ -106,3 +106,41 @@ def test_a_non_finite_number_is_in_no_range_of_a_compiled_rule(value: float):
     matcher = compile_patterns({"low": {"n": [{"numeric": ["<", 5]}]}, "high": {"n": [{"numeric": [">", 5]}]}})
     assert matcher.match({"n": value}) == []
     assert matcher.match({"n": 4}) == ["low"]
+
+
+# -- what compiling builds ----------------------------------------------------------------------------
+
+
+def index_size(level: Level) -> int:
+    """Every place the index holds a branch (bucket entries, at every nested level), every level, and
+    every reference of a numeric table: what building it cost, up to a constant."""
+    size = 1 + len(level.always) + sum(len(entries) for entries in level.negative.values())
+    for index in level.indexes.values():
+        for bucket in index.buckets():
+            size += len(bucket.entries)
+            if bucket.child is not None:
+                size += index_size(bucket.child)
+        if index.ranges is not None:
+            size += len(index.ranges.paths) + sum({id(lst): len(lst) for path in index.ranges.paths for lst in path}.values())
+    return size
+
+
+def expanded_values(patterns: dict[str, dict]) -> int:
+    """The values of each branch ($or expanded), summed."""
+    return sum(len(c.alternatives) for p in patterns.values() for branch in parse_pattern(p).branches for c in branch)
+
+
+@pytest.mark.parametrize("values", [2, 4, 16, 64])
+def test_a_branch_is_indexed_a_bounded_number_of_times_not_the_product_of_its_clauses(values: int):
+    """Two rules of four clauses of ``values`` values each: nesting every bucket on the next clause
+    used to index them values⁴ times (64 values: 16.7 million entries, a minute and gigabytes)."""
+    pattern = {f"f{c}": [f"v{c}-{i}" for i in range(values)] for c in range(4)}
+    patterns = {"a": pattern, "b": pattern}
+    matcher = compile_patterns(patterns)
+    size, values_in = index_size(matcher.root), expanded_values(patterns)
+    assert size <= 2 * MAX_COPIES * MAX_LEVELS * values_in
+    if values > MAX_COPIES:  # in as many buckets as it has values, and no deeper
+        assert size <= 2 * values_in
+    event = {f"f{c}": f"v{c}-{values - 1}" for c in range(4)}
+    assert matcher.match(event) == ["a", "b"]
+    assert matcher.match({**event, "f3": "other"}) == []

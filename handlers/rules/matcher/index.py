@@ -14,13 +14,20 @@ from handlers.rules.matcher.parse import Alternative, Clause, ip_address
 
 
 class Entry:
-    """A branch still to be matched, with the clauses no enclosing anchor has proven yet."""
+    """A branch still to be matched, with the clauses no enclosing anchor has proven yet.
 
-    __slots__ = ("rule", "clauses")
+    ``copies``: in how many buckets of its level the branch is, the product of the key counts of
+    the anchors that placed it (an anchor of k values puts it in k buckets). A nested level indexes
+    a bucket's entries again, so without a bound a branch of four 64-value clauses would be indexed
+    64⁴ times (16.7 million entries for two such rules); an entry nests only while its copies stay
+    within ``MAX_COPIES`` (see ``Level``)."""
 
-    def __init__(self, rule: int, clauses: list[tuple[int, Clause]]) -> None:
+    __slots__ = ("rule", "clauses", "copies")
+
+    def __init__(self, rule: int, clauses: list[tuple[int, Clause]], copies: int = 1) -> None:
         self.rule = rule
         self.clauses = clauses  # (path id, clause)
+        self.copies = copies
 
 
 class Bucket:
@@ -236,6 +243,10 @@ class NumericTable:
 
 NEST_ABOVE = 1  # a bucket with more entries than this gets a nested level
 MAX_LEVELS = 4
+# An entry nests while its branch is in at most this many buckets of its level: nested levels then
+# index each branch at most MAX_COPIES * MAX_LEVELS times over, and multi-valued anchors
+# (class_uid: [3001, 3002], vendor_name: [Okta, Duo]) still nest a few levels deep.
+MAX_COPIES = 16
 
 
 class Level:
@@ -261,7 +272,7 @@ class Level:
             path_id, anchor = min(anchorable, key=lambda pc: (_cost(pc[1], shared), pc[1].rank))
             # What is left to prove once the anchor hits (wildcard anchors only looked up an affix).
             rest = entry.clauses if not anchor.certain else [(p, c) for p, c in entry.clauses if c is not anchor]
-            narrowed = Entry(entry.rule, rest)
+            narrowed = Entry(entry.rule, rest, entry.copies * len(anchor.alternatives))
             index = self.indexes.setdefault(path_id, PathIndex())
             for alt in anchor.alternatives:
                 index.add(alt, narrowed)
@@ -269,9 +280,10 @@ class Level:
             index.finalize()
             if depth + 1 < MAX_LEVELS:
                 for bucket in index.buckets():
-                    if len(bucket.entries) > NEST_ABOVE and any(c.anchorable for e in bucket.entries for _, c in e.clauses):
-                        bucket.child = Level(bucket.entries, depth + 1)
-                        bucket.entries = []
+                    nesting = [e for e in bucket.entries if e.copies <= MAX_COPIES]
+                    if len(nesting) > NEST_ABOVE and any(c.anchorable for e in nesting for _, c in e.clauses):
+                        bucket.child = Level(nesting, depth + 1)
+                        bucket.entries = [e for e in bucket.entries if e.copies > MAX_COPIES]
 
     def collect(self, values: list[list[Any]], candidates: set[Entry]) -> None:
         candidates.update(self.always)
