@@ -7,6 +7,7 @@ is measured it is a ratio between two sizes measured in the same run."""
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import sys
@@ -144,3 +145,28 @@ def test_a_branch_is_indexed_a_bounded_number_of_times_not_the_product_of_its_cl
     event = {f"f{c}": f"v{c}-{values - 1}" for c in range(4)}
     assert matcher.match(event) == ["a", "b"]
     assert matcher.match({**event, "f3": "other"}) == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_compiling_leaves_the_cyclic_collector_as_it_found_it(enabled: bool, monkeypatch: pytest.MonkeyPatch):
+    seen: list[bool] = []
+    original = Level.__init__
+
+    def spy(self: Level, entries: list, depth: int = 0) -> None:
+        seen.append(gc.isenabled())
+        if any(entry.clauses[0][1].path == ("boom",) for entry in entries):
+            raise MemoryError("building the index failed")
+        original(self, entries, depth)
+
+    monkeypatch.setattr(Level, "__init__", spy)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert compile_patterns({"r": {"a": ["x"]}}).match({"a": "x"}) == ["r"]
+        assert gc.isenabled() is enabled
+        with pytest.raises(MemoryError):
+            compile_patterns({"r": {"boom": ["x"]}})
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert seen and not any(seen)  # paused while the index was built
