@@ -8,17 +8,31 @@ is measured it is a ratio between two sizes measured in the same run."""
 from __future__ import annotations
 
 import gc
+import json
+import logging
 import math
 import random
+import subprocess
 import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
 
+import boto3
 import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
-from handlers.rules.matcher import compile_patterns
+from cli.packs import RuleFileError, load_rule_files, resolve_tenant
+from emulator.stack import ROOT
+from handlers import tenant_settings
+from handlers.rules.matcher import Matcher, compile_patterns
 from handlers.rules.matcher.index import MAX_COPIES, MAX_LEVELS, Bucket, Level, NumericTable
 from handlers.rules.matcher.parse import numeric_test, parse_pattern
+from handlers.rules.model import Rule
+from handlers.rules.ruleset import COMPLEXITY_BUDGET, RULE_UNITS, build, complexity, over_budget
+from handlers.rules.store import OverBudget, RuleStore
 
 SEED = 20261106
 
@@ -170,3 +184,161 @@ def test_compiling_leaves_the_cyclic_collector_as_it_found_it(enabled: bool, mon
     finally:
         gc.enable() if was else gc.disable()
     assert seen and not any(seen)  # paused while the index was built
+
+
+# -- the complexity budget ------------------------------------------------------------------------------
+
+
+def _shape(name: str, n: int, rng: random.Random) -> list[str]:
+    """``n`` rule documents (JSON, as the rules table stores them) of one shape, each near the
+    per-rule limits; the costliest shapes per unit of complexity that were found."""
+
+    def one(i: int) -> dict:
+        if name == "small rules":  # the baseline: what a unit costs in the plainest rules
+            return {"app_name": [f"app-{i}"]}
+        if name == "numeric ranges":
+            return {
+                "dst_endpoint": {
+                    "port": [{"numeric": [">=", (lo := rng.randrange(10**5)), "<", lo + rng.randrange(1, 10**5)]} for _ in range(220)]
+                }
+            }
+        if name == "$or of 64 over 120 ranges":
+            return {
+                "severity_id": [{"numeric": [">", (lo := rng.randrange(10**6)), "<=", lo + rng.randrange(1, 999)]} for _ in range(120)],
+                "$or": [{f"x{j}": [{"exists": False}]} for j in range(64)],
+            }
+        if name == "16 two-value clauses":  # nests four levels, 16 copies
+            return {f"f{c}": rng.sample([0, 1], 2) for c in range(16)}
+        if name == "4 four-value clauses":
+            return {f"f{c}": [rng.randrange(4) for _ in range(4)] for c in range(4)}
+        if name == "IPv6 CIDR blocks":
+            return {"src_endpoint": {"ip": [{"cidr": f"2001:db8:{rng.randrange(65536):x}::/{rng.randrange(33, 128)}"} for _ in range(170)]}}
+        assert name == "wildcards of 8 stars"
+        return {"url": {"hostname": [{"wildcard": "*".join(str(rng.randrange(10**6)) for _ in range(9))} for _ in range(100)]}}
+
+    return [json.dumps({"rule_id": f"r{i}", "match": one(i)}) for i in range(n)]
+
+
+SHAPES = [
+    "numeric ranges",
+    "$or of 64 over 120 ranges",
+    "16 two-value clauses",
+    "4 four-value clauses",
+    "IPv6 CIDR blocks",
+    "wildcards of 8 stars",
+]
+
+
+def _at_budget(name: str) -> list[str]:
+    """As many rules of the shape as the budget holds."""
+    rng = random.Random(SEED)
+    per_rule = complexity(Rule.model_validate_json(_shape(name, 1, rng)[0]))
+    documents = _shape(name, COMPLEXITY_BUDGET // per_rule, rng)
+    assert over_budget(Rule.model_validate_json(d) for d in documents) is None
+    return documents
+
+
+def _load(documents: list[str]) -> tuple[float, Matcher]:
+    """Seconds to do what RuleStore.load does with the documents (validate, compile), and the matcher."""
+    started = time.perf_counter()
+    matcher = build("t", "v", [Rule.model_validate_json(d) for d in documents]).matcher
+    return time.perf_counter() - started, matcher
+
+
+def test_the_costliest_shapes_at_the_budget_cost_a_few_small_rules_worth_per_unit():
+    """What the budget promises (compiling within a second) holds if no shape costs much more per
+    unit than the plainest rules do: measured against them in the same run, each shape right after
+    the baseline (best of three each), so no absolute time. The worst shapes measured 2-3x the
+    baseline (about 0.35-0.6 s at the budget on a shared 2-core machine, the baseline 0.2 s); a
+    super-linear step would be far over (the old numeric table: 56 rules of 220 ranges, minutes).
+    The index itself stays O(budget log budget) (the numeric table's tree; the others O(budget))."""
+    small = _at_budget("small rules")
+    ratios = {}
+    for name in SHAPES:
+        documents = _at_budget(name)
+        baseline = min(_load(small)[0] for _ in range(3))
+        seconds = min(_load(documents)[0] for _ in range(3))
+        ratios[name] = round(seconds / baseline, 2)
+        size = index_size(_load(documents)[1].root)
+        assert size <= COMPLEXITY_BUDGET * math.log2(COMPLEXITY_BUDGET), (name, size)
+    assert max(ratios.values()) <= 8, ratios
+
+
+def test_the_budget_counts_each_rule_its_values_and_each_alternatives_values():
+    rule = Rule.model_validate(
+        {"rule_id": "r", "match": {"a": ["x", "y"], "$or": [{"b": [1]}, {"c": [{"anything-but": ["p", "q", "s"]}]}]}}
+    )
+    # 4 + 7 values (an anything-but list counts 1 + its 3) + alternatives (a: 2, b: 1) + (a: 2, c: 1)
+    assert complexity(rule) == RULE_UNITS + 7 + 3 + 3
+
+
+def test_over_budget_names_the_measure_the_budget_and_the_biggest_rules():
+    big = Rule.model_validate({"rule_id": "big", "match": {"a": [f"v{i}" for i in range(200)]}})
+    small = [Rule.model_validate({"rule_id": f"s{i}", "match": {"a": ["x"]}}) for i in range(3)]
+    assert over_budget([big, *small], budget=complexity(big) + 3 * complexity(small[0])) is None
+    message = over_budget([*small, big], budget=complexity(big))
+    assert message is not None
+    assert message.startswith(f"rule set complexity {complexity(big) + 18:,} is over the budget of {complexity(big):,} ")
+    assert "per rule" in message and "$or" in message
+    assert message.endswith(f"biggest: big {complexity(big):,}, s0 6, s1 6, s2 6")
+
+
+@pytest.fixture
+def rules_table() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.resource("dynamodb", region_name="us-east-1").create_table(
+            TableName="rules",
+            KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}, {"AttributeName": "rule_id", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}, {"AttributeName": "rule_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
+def _over(n: int = 0) -> list[Rule]:
+    per_rule = Rule.model_validate({"rule_id": "x", "match": {"a": [f"v{i}" for i in range(250)]}})
+    count = COMPLEXITY_BUDGET // complexity(per_rule) + 1 + n
+    return [Rule.model_validate({"rule_id": f"r{k}", "match": {"a": [f"v{k}-{i}" for i in range(250)]}}) for k in range(count)]
+
+
+def test_push_refuses_a_rule_set_over_the_budget_and_writes_nothing(rules_table: Any):
+    store = RuleStore(rules_table)
+    with pytest.raises(
+        OverBudget,
+        match=r"^tenant acme: rule set complexity [\d,]+ is over the budget of " + f"{COMPLEXITY_BUDGET:,}" + r" .*biggest: r0 504",
+    ):
+        store.push("acme", _over())
+    assert rules_table.scan()["Items"] == []
+    store.push("acme", _over()[:-1])  # one rule fewer: within
+
+
+def test_a_stored_rule_set_over_the_budget_still_loads_with_a_warning(rules_table: Any, caplog: pytest.LogCaptureFixture):
+    rules = _over()
+    with rules_table.batch_writer() as batch:  # stored before the budget existed
+        for rule in rules:
+            batch.put_item(Item={"tenant_id": "acme", "rule_id": rule.rule_id, "document": rule.model_dump_json(exclude_none=True)})
+    tenant_settings.write(rules_table, "acme", "v1", len(rules))
+    with caplog.at_level(logging.WARNING, logger="handlers.rules.store"):
+        ruleset = RuleStore(rules_table).load("acme")
+    assert ruleset.matcher.match({"a": "v3-7"}) == ["r3"]
+    assert any("tenant acme: rule set complexity" in r.getMessage() and "compiled all the same" in r.getMessage() for r in caplog.records)
+
+
+def _tenant_file(tmp_path: Path, rules: list[Rule]) -> Path:
+    tenants = tmp_path / "rules" / "tenants"
+    tenants.mkdir(parents=True)
+    path = tenants / "acme.yaml"
+    path.write_text(json.dumps({"tenant": "acme", "rules": [{"rule_id": r.rule_id, "match": {"app_name": r.match["a"]}} for r in rules]}))
+    return path
+
+
+def test_rules_validate_refuses_a_tenant_file_over_the_budget_naming_the_measure(tmp_path: Path):
+    path = _tenant_file(tmp_path, _over())
+    with pytest.raises(
+        RuleFileError, match=r"acme.yaml \(tenant acme\): rule set complexity [\d,]+ is over the budget of " + f"{COMPLEXITY_BUDGET:,}"
+    ):
+        resolve_tenant(path)
+    result = subprocess.run([sys.executable, "-m", "cli", "rules", "validate", str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"is over the budget of {COMPLEXITY_BUDGET:,} for one tenant" in result.stderr and "biggest: r0 504" in result.stderr
+    _tenant_file(tmp_path / "within", _over()[:-1])
+    assert len(load_rule_files(tmp_path / "within" / "rules" / "tenants" / "acme.yaml")[0].rules) == len(_over()) - 1
