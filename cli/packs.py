@@ -7,7 +7,9 @@ A *pack* is a shared set of rules (``rules/packs/<name>.yaml``); a pack rule may
 without copying them, and may add its own rules. Resolving a tenant file gives the concrete rules
 that ``rules push`` stores.
 
-Every error names the file (and for YAML the line), the rule and the place in it.
+Every error names the file (and for YAML the line), the rule and the place in it. A file's rules
+together (a tenant's: its own and its packs') must also be within the complexity budget
+(``handlers.rules.ruleset.over_budget``), so that whatever is accepted compiles within a second.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pydantic_core import ErrorDetails
 from cli.checks import Problem, rule_problems
 from cli.schema import model_at
 from handlers.rules.model import Rule
+from handlers.rules.ruleset import over_budget
 
 OVERRIDABLE = {"params", "threshold", "suppress", "mode", "enabled", "actions", "severity", "title"}
 # A pack is referred to by its plain name: no separators or dots, so a reference never leaves the packs directory.
@@ -290,7 +293,15 @@ def _tenant(path: Path, packs: Path | None = None) -> tuple[str, RuleFile]:
         if rule.rule_id in rules:
             raise RuleFileError(f"{at(path, raw)}: rules[{i}]: rule_id {rule.rule_id!r} is already used by an enabled pack rule")
         rules[rule.rule_id], bases[rule.rule_id] = rule, path.parent
-    return doc["tenant"], RuleFile(f"{path} (tenant {doc['tenant']})", list(rules.values()), bases)
+    origin = f"{path} (tenant {doc['tenant']})"
+    return doc["tenant"], RuleFile(origin, _within_budget(origin, list(rules.values())), bases)
+
+
+def _within_budget(origin: str, rules: list[Rule]) -> list[Rule]:
+    problem = over_budget(rules)
+    if problem is not None:
+        raise RuleFileError(f"{origin}: {problem}")
+    return rules
 
 
 def resolve_tenant(path: Path, packs: Path | None = None) -> tuple[str, list[Rule]]:
@@ -346,7 +357,7 @@ def load_rule_files(target: Path) -> list[RuleFile]:
             rules = [resolve_rule(doc, at(path, doc), base=path.parent)]
         else:
             raise RuleFileError(f"{path}: expected a pack (rules: [...]), a tenant file (tenant: ...), a list of rules or one rule")
-        found.append(RuleFile(str(path), rules, {rule.rule_id: path.parent for rule in rules}))
+        found.append(RuleFile(str(path), _within_budget(str(path), rules), {rule.rule_id: path.parent for rule in rules}))
     return found
 
 

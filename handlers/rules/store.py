@@ -5,16 +5,28 @@
 ``push`` writes the rules first and the version last; ``load`` keeps the compiled rule set per
 tenant and reloads it only when the version changes, so a warm Lambda compiles a tenant's rules
 once per push.
+
+``push`` refuses a rule set over the complexity budget (``ruleset.over_budget``); ``load`` never
+does: a set stored before the budget existed (or under a larger one) is compiled as before, with a
+warning.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from handlers import tenant_settings
 from handlers.dynamo import Table, pages
 from handlers.rules.model import Rule
-from handlers.rules.ruleset import RuleSet, build, ruleset_version
+from handlers.rules.ruleset import RuleSet, build, over_budget, ruleset_version
+
+logger = logging.getLogger(__name__)
+
+
+class OverBudget(ValueError):
+    """A rule set over the complexity budget; the message names the measure, the budget and the
+    biggest rules."""
 
 
 class RuleStore:
@@ -48,12 +60,19 @@ class RuleStore:
         if cached is not None and cached.version == version:
             return cached
         rules = [Rule.model_validate_json(item["document"]) for item in self._rule_items(tenant, ConsistentRead=True)]
+        problem = over_budget(rules)
+        if problem is not None:
+            logger.warning("tenant %s: %s; compiled all the same (stored before the budget, or not by rules push)", tenant, problem)
         ruleset = build(tenant, version, rules)
         self._cache[tenant] = ruleset
         return ruleset
 
     def push(self, tenant: str, rules: list[Rule], webhook_url: str | None = None) -> dict[str, Any]:
-        """Replace a tenant's rules (validated already) and bump its version last."""
+        """Replace a tenant's rules (validated already) and bump its version last. Raises OverBudget,
+        writing nothing, when the rules together are over the complexity budget."""
+        problem = over_budget(rules)
+        if problem is not None:
+            raise OverBudget(f"tenant {tenant}: {problem}")
         existing = {item["rule_id"] for item in self._rule_items(tenant, ProjectionExpression="rule_id")}
         wanted = {r.rule_id for r in rules}
         with self.table.batch_writer() as batch:

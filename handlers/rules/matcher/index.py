@@ -10,17 +10,24 @@ from collections import Counter
 from typing import Any, Iterable
 
 from handlers.rules.matcher.operators import Kind
-from handlers.rules.matcher.parse import Alternative, Clause, ip_address, numeric_test
+from handlers.rules.matcher.parse import Alternative, Clause, ip_address
 
 
 class Entry:
-    """A branch still to be matched, with the clauses no enclosing anchor has proven yet."""
+    """A branch still to be matched, with the clauses no enclosing anchor has proven yet.
 
-    __slots__ = ("rule", "clauses")
+    ``copies``: in how many buckets of its level the branch is, the product of the key counts of
+    the anchors that placed it (an anchor of k values puts it in k buckets). A nested level indexes
+    a bucket's entries again, so without a bound a branch of four 64-value clauses would be indexed
+    64⁴ times (16.7 million entries for two such rules); an entry nests only while its copies stay
+    within ``MAX_COPIES`` (see ``Level``)."""
 
-    def __init__(self, rule: int, clauses: list[tuple[int, Clause]]) -> None:
+    __slots__ = ("rule", "clauses", "copies")
+
+    def __init__(self, rule: int, clauses: list[tuple[int, Clause]], copies: int = 1) -> None:
         self.rule = rule
         self.clauses = clauses  # (path id, clause)
+        self.copies = copies
 
 
 class Bucket:
@@ -53,13 +60,12 @@ class PathIndex:
         self.scan = Bucket()  # wildcards with no literal prefix or suffix
         self.exists = Bucket()
         self.numeric: dict[tuple[float, bool, float, bool], Bucket] = {}
+        self.ranges: NumericTable | None = None
         self.prefix_lengths: tuple[int, ...] = ()
         self.suffix_lengths: tuple[int, ...] = ()
         self.prefix_ic_lengths: tuple[int, ...] = ()
         self.suffix_ic_lengths: tuple[int, ...] = ()
         self.cidr_lengths: tuple[tuple[int, int], ...] = ()
-        self.bounds: list[float] = []
-        self.segments: list[tuple[Bucket, ...]] = []
 
     def buckets(self) -> Iterable[Bucket]:
         for table in (self.exact_str, self.exact_num, self.exact_bool, self.eqic, self.prefix, self.suffix,
@@ -114,17 +120,7 @@ class PathIndex:
         self.prefix_ic_lengths = tuple(sorted({len(k) for k in self.prefix_ic}))
         self.suffix_ic_lengths = tuple(sorted({len(k) for k in self.suffix_ic}))
         self.cidr_lengths = tuple(sorted({(v, p) for v, p, _ in self.cidr}))
-        if not self.numeric:
-            return
-        # Numeric ranges -> elementary segments over the distinct bounds b0 < b1 < ...: the open
-        # interval before b0, then each point bk followed by the open interval after it.
-        points = sorted({x for (lo, _, hi, _) in self.numeric for x in (lo, hi) if math.isfinite(x)})
-        self.bounds = points
-        probes = [-math.inf if not points else points[0] - 1]
-        for i, x in enumerate(points):
-            probes.append(x)
-            probes.append((x + points[i + 1]) / 2 if i + 1 < len(points) else x + 1)
-        self.segments = [tuple(b for bounds, b in self.numeric.items() if numeric_test(bounds)(probe)) for probe in probes]
+        self.ranges = NumericTable(self.numeric) if self.numeric else None
 
     def probe(self, value: Any, hit: list[Bucket]) -> None:
         """Collect the buckets whose key this value satisfies."""
@@ -181,14 +177,76 @@ class PathIndex:
             bucket = self.exact_num.get(number)
             if bucket is not None:
                 hit.append(bucket)
-            if self.segments:
-                i = bisect.bisect_left(self.bounds, number)
-                # segment 0 is (-inf, b0); 2k+1 is the point bk; 2k+2 is (bk, bk+1)
-                hit.extend(self.segments[2 * i + 1 if i < len(self.bounds) and self.bounds[i] == number else 2 * i])
+            if self.ranges is not None:
+                self.ranges.probe(number, hit)
+
+
+Bounds = tuple[float, bool, float, bool]  # lo, lo inclusive, hi, hi inclusive (parse.Alternative.bounds)
+
+
+class NumericTable:
+    """The numeric ranges of one path: given a number, the buckets of the ranges that hold it.
+
+    The distinct finite bounds b0 < b1 < ... < b(m-1) cut the line into 2m + 1 elementary
+    segments: (-inf, b0), [b0], (b0, b1), [b1], ..., [b(m-1)], (b(m-1), +inf); segment 2k + 1 is the
+    point bk, segment 2k the open gap before it. A range covers a run of consecutive segments,
+    found from its bounds by a dictionary lookup each (open or closed decides whether the point
+    is in). The run goes into the nodes of a segment tree that cover it exactly (at most two per
+    level of the tree), so the table holds O(n log n) references to buckets however the ranges
+    overlap: a list of the ranges active in each segment would hold n² of them for n nested ranges
+    (8,000 ranges took minutes to build that way). Building is a sort and O(log n) per range.
+
+    A number finds its segment by bisection and collects the buckets on the path from that leaf to
+    the root; ``paths`` holds, per segment, the bucket lists of the non-empty nodes on it (a node with
+    none shares its parent's tuple). The nodes covering one range are disjoint, so each range is
+    reached at most once, and every list on a path holds at least one bucket: a probe costs
+    O(log m + hits). Only finite numbers are in a range (every range has a finite bound, and the
+    infinite one is open), as in ``parse.numeric_test``."""
+
+    __slots__ = ("bounds", "paths")
+
+    def __init__(self, ranges: dict[Bounds, Bucket]) -> None:
+        points = sorted({x for (lo, _, hi, _) in ranges for x in (lo, hi) if math.isfinite(x)})
+        rank = {x: k for k, x in enumerate(points)}  # -0.0 finds 0.0: equal floats, equal keys
+        count = 2 * len(points) + 1
+        leaves = 1 << (count - 1).bit_length()  # a power of two >= count: node n's children are 2n, 2n+1
+        nodes: dict[int, list[Bucket]] = {}
+        for (lo, lo_inc, hi, hi_inc), bucket in ranges.items():
+            first = 0 if lo == -math.inf else 2 * rank[lo] + (1 if lo_inc else 2)
+            last = count - 1 if hi == math.inf else 2 * rank[hi] + (1 if hi_inc else 0)
+            left, right = first + leaves, last + leaves + 1  # the leaves [left, right), bottom up
+            while left < right:
+                if left & 1:
+                    nodes.setdefault(left, []).append(bucket)
+                    left += 1
+                if right & 1:
+                    right -= 1
+                    nodes.setdefault(right, []).append(bucket)
+                left >>= 1
+                right >>= 1
+        paths: list[tuple[list[Bucket], ...]] = [()] * (2 * leaves)
+        for node in range(1, 2 * leaves):  # parents before children
+            above = paths[node >> 1]
+            own = nodes.get(node)
+            paths[node] = (*above, own) if own else above
+        self.bounds = points
+        self.paths = paths[leaves : leaves + count]
+
+    def probe(self, number: float, hit: list[Bucket]) -> None:
+        if not -math.inf < number < math.inf:  # infinities and NaN are in no range
+            return
+        bounds = self.bounds
+        i = bisect.bisect_left(bounds, number)
+        for buckets in self.paths[2 * i + 1 if i < len(bounds) and bounds[i] == number else 2 * i]:
+            hit.extend(buckets)
 
 
 NEST_ABOVE = 1  # a bucket with more entries than this gets a nested level
 MAX_LEVELS = 4
+# An entry nests while its branch is in at most this many buckets of its level: nested levels then
+# index each branch at most MAX_COPIES * MAX_LEVELS times over, and multi-valued anchors
+# (class_uid: [3001, 3002], vendor_name: [Okta, Duo]) still nest a few levels deep.
+MAX_COPIES = 16
 
 
 class Level:
@@ -214,7 +272,7 @@ class Level:
             path_id, anchor = min(anchorable, key=lambda pc: (_cost(pc[1], shared), pc[1].rank))
             # What is left to prove once the anchor hits (wildcard anchors only looked up an affix).
             rest = entry.clauses if not anchor.certain else [(p, c) for p, c in entry.clauses if c is not anchor]
-            narrowed = Entry(entry.rule, rest)
+            narrowed = Entry(entry.rule, rest, entry.copies * len(anchor.alternatives))
             index = self.indexes.setdefault(path_id, PathIndex())
             for alt in anchor.alternatives:
                 index.add(alt, narrowed)
@@ -222,9 +280,10 @@ class Level:
             index.finalize()
             if depth + 1 < MAX_LEVELS:
                 for bucket in index.buckets():
-                    if len(bucket.entries) > NEST_ABOVE and any(c.anchorable for e in bucket.entries for _, c in e.clauses):
-                        bucket.child = Level(bucket.entries, depth + 1)
-                        bucket.entries = []
+                    nesting = [e for e in bucket.entries if e.copies <= MAX_COPIES]
+                    if len(nesting) > NEST_ABOVE and any(c.anchorable for e in nesting for _, c in e.clauses):
+                        bucket.child = Level(nesting, depth + 1)
+                        bucket.entries = [e for e in bucket.entries if e.copies > MAX_COPIES]
 
     def collect(self, values: list[list[Any]], candidates: set[Entry]) -> None:
         candidates.update(self.always)

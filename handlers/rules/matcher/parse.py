@@ -412,10 +412,12 @@ def _branches(node: Any, where: str, prefix: tuple[str, ...], depth: int, budget
 class Pattern:
     """A validated pattern: the document it was parsed from, and its branches (``$or`` expanded),
     each a conjunction of clauses. Equal documents give equal patterns; a pattern pickles as its
-    document (its tests are closures)."""
+    document (its tests are closures). ``values``: the values it holds, as counted against
+    ``MAX_VALUES`` (an ``anything-but`` list counts each of its values)."""
 
     source: dict[str, Any]
     branches: Sequence[Sequence[Clause]]
+    values: int = 0
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Pattern) and self.source == other.source
@@ -438,5 +440,6 @@ def parse_pattern(pattern: Any, where: str = "match") -> Pattern:
         raise PatternError(where, f"pattern is {size} bytes; the limit is {MAX_PATTERN_BYTES}")
     if not pattern:
         raise PatternError(where, "an empty pattern would match every event; name at least one field")
-    branches = _branches(pattern, where, (), 0, _Budget())
-    return Pattern(pattern, branches)
+    budget = _Budget()
+    branches = _branches(pattern, where, (), 0, budget)
+    return Pattern(pattern, branches, budget.values)
