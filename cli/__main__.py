@@ -34,6 +34,7 @@ from handlers import channels, tenant_settings, vendors
 from handlers.coaching import Coaching, CoachingError, parse
 from handlers.ingest import AUTO, envelope, normalize_payload
 from handlers.rules.model import Rule
+from handlers.rules.ruleset import over_budget
 from handlers.rules.store import RuleStore
 from handlers.tenancy import TENANT_ID
 
@@ -174,6 +175,11 @@ def cmd_rules_push(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         print(f"invalid: duplicate rule ids: {', '.join(duplicates)}", file=sys.stderr)
+        return 1
+    # Each file was checked on its own; the tenant's rules from several files together may be over.
+    problem = over_budget(rules)
+    if problem is not None:
+        print(f"invalid: {args.target}: {problem}", file=sys.stderr)
         return 1
     table_name = args.table or os.environ.get("COACHFLOW_RULES_TABLE") or _local_outputs().get("rules_table")
     if not table_name:

@@ -342,3 +342,17 @@ def test_rules_validate_refuses_a_tenant_file_over_the_budget_naming_the_measure
     assert f"is over the budget of {COMPLEXITY_BUDGET:,} for one tenant" in result.stderr and "biggest: r0 504" in result.stderr
     _tenant_file(tmp_path / "within", _over()[:-1])
     assert len(load_rule_files(tmp_path / "within" / "rules" / "tenants" / "acme.yaml")[0].rules) == len(_over()) - 1
+
+
+def test_rules_push_refuses_plain_files_over_the_budget_together_before_any_connection(tmp_path: Path):
+    # Each file is within the budget; the tenant's rules from both are not. Refused with a sentence
+    # (no traceback), before the table is even looked for: the endpoint below is never contacted.
+    rules = _over()
+    for name, part in (("one.json", rules[: len(rules) // 2]), ("two.json", rules[len(rules) // 2 :])):
+        (tmp_path / name).write_text(json.dumps([{"rule_id": r.rule_id, "match": {"app_name": r.match["a"]}} for r in part]))
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "rules", "push", "--tenant", "acme", str(tmp_path), "--table", "t", "--endpoint", "http://127.0.0.1:9"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"invalid: {tmp_path}: rule set complexity") and "Traceback" not in result.stderr
