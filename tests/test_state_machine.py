@@ -215,7 +215,9 @@ def test_the_last_failed_attempt_is_dead_lettered_with_its_reason(stack, webhook
     mine = [m for m in letters.get("Messages", []) if m["MessageAttributes"]["tenant_id"]["StringValue"] == tenant]
     (letter,) = mine
     body = json.loads(letter["Body"])
-    assert body["match"] == match and body["attempts"] == last and "HTTP 500" in body["reason"]
+    # the match as stored, retried as what it was: its webhook delivery (stored before any channel settings)
+    assert body["match"] == {**match, "delivery": {"channel": "webhook", "audience": "person", "notification_id": match["notification_id"]}}
+    assert body["attempts"] == last and "HTTP 500" in body["reason"]
     # nothing is left to retry: re-evaluation finds no due work
     assert states_entered(run_execution(stack, {"mode": "reevaluate", "tenant_id": tenant}))[-2:] == ["FoundMatchingRules", "Success"]
 
