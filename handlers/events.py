@@ -475,10 +475,35 @@ def build(
         event["status_id"], event["status"] = status_id, STATUSES.get(status_id, "Other")
     if disposition_id is not None:
         event["disposition_id"], event["disposition"] = disposition_id, DISPOSITIONS.get(disposition_id, "Other")
-    fields = {
-        "message": message, "user": user, "actor": actor, "device": device, "src_endpoint": src_endpoint,
-        "dst_endpoint": dst_endpoint, "url": url, "query": query, "file": file, "process": process, "malware": malware,
-        "finding_info": finding_info, "policy": policy, "app_name": app_name, "email": email,
-    }  # fmt: skip
-    event.update((name, value) for name, value in fields.items() if value is not None)
+    # The optional fields, those given: spelt out rather than looped over (this runs for every event).
+    if message is not None:
+        event["message"] = message
+    if user is not None:
+        event["user"] = user
+    if actor is not None:
+        event["actor"] = actor
+    if device is not None:
+        event["device"] = device
+    if src_endpoint is not None:
+        event["src_endpoint"] = src_endpoint
+    if dst_endpoint is not None:
+        event["dst_endpoint"] = dst_endpoint
+    if url is not None:
+        event["url"] = url
+    if query is not None:
+        event["query"] = query
+    if file is not None:
+        event["file"] = file
+    if process is not None:
+        event["process"] = process
+    if malware is not None:
+        event["malware"] = malware
+    if finding_info is not None:
+        event["finding_info"] = finding_info
+    if policy is not None:
+        event["policy"] = policy
+    if app_name is not None:
+        event["app_name"] = app_name
+    if email is not None:
+        event["email"] = email
     return event
