@@ -9,11 +9,17 @@ events as possible. Strings and lists are bounded; when anything had to be cut t
 
 from __future__ import annotations
 
+import re
+import sys
 import time
+import types
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
 
+import annotated_types
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 from handlers.ocsf import CLASSES, DISPOSITIONS, SEVERITIES, STATUSES, VERSION
 from handlers.records import Context, Event
@@ -156,10 +162,9 @@ class NormalizedEvent(_Compact):
 
     @model_validator(mode="after")
     def _consistent(self) -> "NormalizedEvent":
-        if self.class_uid not in CLASSES:
-            raise ValueError(f"class_uid {self.class_uid} is not an OCSF class coachflow emits")
-        if self.type_uid != self.class_uid * 100 + self.activity_id:
-            raise ValueError("type_uid must be class_uid * 100 + activity_id")
+        problem = _inconsistency(self.class_uid, self.activity_id, self.type_uid)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def to_json(self) -> str:
@@ -182,6 +187,16 @@ class NormalizedEvent(_Compact):
         return cls.model_validate(data)
 
 
+def _inconsistency(class_uid: int, activity_id: int, type_uid: int) -> str | None:
+    """What is wrong with an event's class and type, across fields (the model's own check, which the
+    fast path below makes too)."""
+    if class_uid not in CLASSES:
+        return f"class_uid {class_uid} is not an OCSF class coachflow emits"
+    if type_uid != class_uid * 100 + activity_id:
+        return "type_uid must be class_uid * 100 + activity_id"
+    return None
+
+
 def _bound(value: Any, cut: list[bool]) -> Any:
     if isinstance(value, str):
         if len(value) > MAX_STRING:
@@ -196,6 +211,197 @@ def _bound(value: Any, cut: list[bool]) -> Any:
             value = value[:MAX_LIST]
         return [_bound(v, cut) for v in value]
     return value
+
+
+# -- the fast path: the model's guarantees, checked without building the model -----------------------
+#
+# Building the model (a Python object per group) and dumping it costs more than mapping the record
+# did. For the common event every value already has the right type and fits its bounds, so
+# ``event_json`` checks exactly what the model would check, with a plan compiled once per model from
+# its own fields (types, strictness, bounds, patterns, required fields, defaults, aliases) into one
+# plain function, plus the model's cross-field check (``_inconsistency``), and serializes the dict
+# in the model's field order. Whatever a plan cannot vouch for (a wrong type, a string or list to
+# cut, a missing field, an unknown key, a subclass, text that is not UTF-8) goes to the model, which
+# rejects or cuts it exactly as before: the fast path only accepts what the model accepts unchanged,
+# and gives the same bytes (tests/test_event_fast_path.py compares the two).
+
+
+class _NeedsModel(Exception):
+    """A value the fast path cannot vouch for: the model decides."""
+
+
+_INT64 = (-(2**63), 2**63 - 1)  # wider ints are valid, but rare enough to leave to the model
+# The model validators the fast path makes too (``event_json`` calls ``_inconsistency``).
+_MIRRORED_VALIDATORS = {"NormalizedEvent": {"_consistent"}}
+
+# What a plan checks of one value: ("str", max_length, pattern), ("int", low, high), ("bool",),
+# ("literal", choices), ("list", item, max_length), ("model", class).
+_Spec = tuple[Any, ...]
+
+
+def _constraints(items: list[Any], where: str) -> dict[str, Any]:
+    """The bounds a field's metadata sets; a kind of constraint the plans do not check is a
+    programming error, raised when this module is imported."""
+    found: dict[str, Any] = {}
+    for item in items:
+        if isinstance(item, FieldInfo):  # Annotated[T, Field(...)] inside a union or a list
+            found.update(_constraints(item.metadata, where))
+        elif isinstance(item, annotated_types.MaxLen):
+            found["max_length"] = item.max_length
+        elif isinstance(item, annotated_types.Ge):
+            found["ge"] = item.ge
+        elif isinstance(item, annotated_types.Le):
+            found["le"] = item.le
+        elif type(item).__name__ == "_PydanticGeneralMetadata" and set(vars(item)) == {"pattern"}:
+            found["pattern"] = vars(item)["pattern"]
+        else:
+            raise TypeError(f"{where}: the fast path does not check {item!r}")
+    return found
+
+
+def _spec(annotation: Any, metadata: list[Any], where: str) -> tuple[_Spec, bool]:
+    """(what to check of a field's value, whether it may be None) from its annotation and metadata."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        others = [a for a in get_args(annotation) if a is not type(None)]
+        if len(others) != 1:
+            raise TypeError(f"{where}: the fast path checks Optional unions only, not {annotation}")
+        return _spec(others[0], metadata, where)[0], True
+    if origin is Annotated:
+        inner, *more = get_args(annotation)
+        return _spec(inner, [*metadata, *more], where)
+    bounds = _constraints(metadata, where)
+    allowed: set[str] = set()
+    spec: _Spec
+    if annotation is str:
+        spec, allowed = ("str", bounds.get("max_length", sys.maxsize), bounds.get("pattern")), {"max_length", "pattern"}
+    elif annotation is int:
+        spec, allowed = ("int", max(bounds.get("ge", _INT64[0]), _INT64[0]), min(bounds.get("le", _INT64[1]), _INT64[1])), {"ge", "le"}
+    elif annotation is bool:
+        spec = ("bool",)
+    elif origin is Literal:
+        spec = ("literal", get_args(annotation))
+    elif origin is list:
+        (item,) = get_args(annotation)
+        spec, allowed = ("list", _spec(item, [], where)[0], bounds.get("max_length", sys.maxsize)), {"max_length"}
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        spec = ("model", annotation)
+    else:
+        raise TypeError(f"{where}: the fast path does not check {annotation!r}")
+    if set(bounds) - allowed:
+        raise TypeError(f"{where}: the fast path does not check {sorted(set(bounds) - allowed)} on {annotation!r}")
+    return spec, False
+
+
+class _Emitter:
+    """Writes the plans as Python source: one function per model, a few lines per field, no call per
+    value (this is what makes them cheaper than building the model)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {"_NeedsModel": _NeedsModel, "_ABSENT": object()}
+        self.functions: dict[type[BaseModel], str] = {}
+        self.source: list[str] = []
+
+    def constant(self, value: Any) -> str:
+        name = f"_c{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def check(self, spec: _Spec, var: str, indent: str, depth: int = 0) -> list[str]:
+        """Lines that raise _NeedsModel unless ``var`` is as the model accepts it unchanged; model
+        values are replaced by their plan's output."""
+        fail = f"{indent}    raise _NeedsModel"
+        kind = spec[0]
+        if kind == "str":
+            _, longest, pattern = spec
+            # fullmatch: Python's "$" also matches before a final newline, the Rust regex's does not
+            bound = f" or len({var}) > {longest}" if longest < sys.maxsize else ""
+            regex = f" or not {self.constant(re.compile(pattern))}.fullmatch({var})" if pattern is not None else ""
+            return [f"{indent}if type({var}) is not str{bound}{regex}:", fail]
+        if kind == "int":  # strict: a bool is no int
+            return [f"{indent}if type({var}) is not int or not {spec[1]} <= {var} <= {spec[2]}:", fail]
+        if kind == "bool":
+            return [f"{indent}if type({var}) is not bool:", fail]
+        if kind == "literal":
+            choices = self.constant(spec[1])
+            return [f"{indent}if not any(type({var}) is type(c) and {var} == c for c in {choices}):", fail]
+        if kind == "list":
+            _, item, longest = spec
+            bound = f" or len({var}) > {longest}" if longest < sys.maxsize else ""
+            lines = [f"{indent}if type({var}) is not list{bound}:", fail]
+            if item[0] == "model":
+                return [*lines, f"{indent}{var} = [{self.model(item[1])}(x) for x in {var}]"]
+            element = f"x{depth}"
+            return [*lines, f"{indent}for {element} in {var}:", *self.check(item, element, indent + "    ", depth + 1)]
+        if kind == "model":
+            return [f"{indent}{var} = {self.model(spec[1])}({var})"]
+        raise AssertionError(kind)
+
+    def model(self, model: type[BaseModel]) -> str:
+        """The name of the plan of ``model``, written if it is not yet."""
+        if model in self.functions:
+            return self.functions[model]
+        config, decorators = model.model_config, model.__pydantic_decorators__
+        if config.get("extra") != "forbid" or config.get("strict") is not True or config.get("alias_generator") is not None:
+            raise TypeError(f"{model.__name__}: the fast path assumes strict models that forbid extra keys")
+        validators = {**decorators.validators, **decorators.field_validators, **decorators.root_validators, **decorators.model_validators}
+        if set(validators) != _MIRRORED_VALIDATORS.get(model.__name__, set()) or (
+            decorators.field_serializers or decorators.model_serializers or decorators.computed_fields
+        ):
+            raise TypeError(f"{model.__name__}: the fast path does not know its validators or serializers")
+        name = self.functions[model] = f"_plan_{model.__name__}"
+        keys = self.constant(frozenset(info.alias or field for field, info in model.model_fields.items()))
+        # An aliased field given by its name ("from_", populate_by_name) is left to the model: not in keys.
+        lines = [f"def {name}(d):", f"    if type(d) is not dict or not {keys}.issuperset(d):", "        raise _NeedsModel", "    out = {}"]
+        for field, info in model.model_fields.items():
+            where = f"{model.__name__}.{field}"
+            if info.default_factory is not None or info.exclude or info.validation_alias not in (None, info.alias):
+                raise TypeError(f"{where}: the fast path does not know this field's settings")
+            spec, nullable = _spec(info.annotation, info.metadata, where)
+            key = repr(info.alias or field)
+            required = info.is_required()
+            default = None if required else info.default
+            if nullable and default is None and not required:  # absent, None: both left out of the dump
+                lines += [f"    v = d.get({key})", "    if v is not None:", *self.check(spec, "v", "        "), f"        out[{key}] = v"]
+                continue
+            if required and not nullable:  # absent, None: both refused
+                lines += [f"    v = d.get({key})", "    if v is None:", "        raise _NeedsModel"]
+                lines += [*self.check(spec, "v", "    "), f"    out[{key}] = v"]
+                continue
+            lines += [f"    v = d.get({key}, _ABSENT)", "    if v is _ABSENT:"]
+            if required:
+                lines += ["        raise _NeedsModel"]
+            elif default is not None:  # a default is dumped (metadata.version)
+                lines += [f"        out[{key}] = {self.constant(default)}"]
+            else:
+                lines += ["        pass"]
+            lines += ["    elif v is None:", "        raise _NeedsModel" if not nullable else "        pass", "    else:"]
+            lines += [*self.check(spec, "v", "        "), f"        out[{key}] = v"]
+        self.source += [*lines, "    return out", ""]
+        return name
+
+    def compile(self, model: type[BaseModel]) -> Callable[[Any], dict[str, Any]]:
+        name = self.model(model)
+        exec(compile("\n".join(self.source), f"<plans of {model.__name__}>", "exec"), self.names)  # noqa: S102
+        plan: Callable[[Any], dict[str, Any]] = self.names[name]
+        return plan
+
+
+_PLANS = _Emitter()
+_EVENT_PLAN = _PLANS.compile(NormalizedEvent)
+
+
+def event_json(data: dict[str, Any]) -> tuple[str, str, int]:
+    """(the event's JSON, its uid, its time) exactly as ``NormalizedEvent.bounded(data)`` and
+    ``to_json`` give them; raises the model's ValidationError for an event it rejects."""
+    try:
+        plain = _EVENT_PLAN(data)
+        if _inconsistency(plain["class_uid"], plain["activity_id"], plain["type_uid"]) is None:
+            return pydantic_core.to_json(plain).decode(), plain["uid"], plain["time"]
+    except (_NeedsModel, pydantic_core.PydanticSerializationError):  # (the latter: a lone surrogate)
+        pass
+    model = NormalizedEvent.bounded(data)
+    return model.to_json(), model.uid, model.time
 
 
 def iso_utc(time_ms: int) -> str:
@@ -269,10 +475,35 @@ def build(
         event["status_id"], event["status"] = status_id, STATUSES.get(status_id, "Other")
     if disposition_id is not None:
         event["disposition_id"], event["disposition"] = disposition_id, DISPOSITIONS.get(disposition_id, "Other")
-    fields = {
-        "message": message, "user": user, "actor": actor, "device": device, "src_endpoint": src_endpoint,
-        "dst_endpoint": dst_endpoint, "url": url, "query": query, "file": file, "process": process, "malware": malware,
-        "finding_info": finding_info, "policy": policy, "app_name": app_name, "email": email,
-    }  # fmt: skip
-    event.update((name, value) for name, value in fields.items() if value is not None)
+    # The optional fields, those given: spelt out rather than looped over (this runs for every event).
+    if message is not None:
+        event["message"] = message
+    if user is not None:
+        event["user"] = user
+    if actor is not None:
+        event["actor"] = actor
+    if device is not None:
+        event["device"] = device
+    if src_endpoint is not None:
+        event["src_endpoint"] = src_endpoint
+    if dst_endpoint is not None:
+        event["dst_endpoint"] = dst_endpoint
+    if url is not None:
+        event["url"] = url
+    if query is not None:
+        event["query"] = query
+    if file is not None:
+        event["file"] = file
+    if process is not None:
+        event["process"] = process
+    if malware is not None:
+        event["malware"] = malware
+    if finding_info is not None:
+        event["finding_info"] = finding_info
+    if policy is not None:
+        event["policy"] = policy
+    if app_name is not None:
+        event["app_name"] = app_name
+    if email is not None:
+        event["email"] = email
     return event

@@ -17,7 +17,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from handlers import vendors
-from handlers.events import NormalizedEvent
+from handlers.events import event_json
 from handlers.outcomes import (
     MAX_RECORD_BYTES,
     Ignored,
@@ -264,11 +264,11 @@ def normalize_record(record: Any, vendor: Vendor | None, tenant: str, label: str
     outcomes: list[Outcome] = []
     for event in events:
         try:
-            model = NormalizedEvent.bounded(event)
+            text, uid, time_ms = event_json(event)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             outcomes.append(rejected(RejectReason.WRONG_TYPES, f"{field}: {first['msg']}"[:300]))
             continue
-        outcomes.append(NormalizedOutcome(source, model.to_json(), model.uid, model.time))
+        outcomes.append(NormalizedOutcome(source, text, uid, time_ms))
     return outcomes

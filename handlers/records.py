@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -52,9 +53,15 @@ class Context:
 
 def event_uid(tenant: str, source: str, raw: bytes) -> str:
     """The same raw record always gets the same uid (per tenant, so tenants never collide)."""
-    digest = hashlib.sha256(f"{tenant}\x00{source}\x00".encode())
+    digest = _prefix(tenant, source).copy()
     digest.update(raw)
     return digest.hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefix(tenant: str, source: str) -> "hashlib._Hash":
+    """The hash of a uid's (tenant, source) prefix, to be copied (tenants and sources are few)."""
+    return hashlib.sha256(f"{tenant}\x00{source}\x00".encode())
 
 
 class Vendor(Protocol):

@@ -44,7 +44,12 @@ _BLANK = frozenset(("", "None", "NA", "N/A", "-", "null"))
 
 def text(record: Any, path: str, *, blank: frozenset[str] | tuple[str, ...] = _BLANK) -> str | None:
     """A string field, with the placeholders vendors use for 'no value' turned into None."""
-    value = get(record, path)
+    if "." in path:
+        value = get(record, path)
+    elif isinstance(record, dict):  # get(), inlined: this runs for most fields of every record
+        value = record.get(path)
+    else:
+        return None
     if value is None:
         return None
     if isinstance(value, str):
@@ -155,11 +160,14 @@ def _month_names(raw: str) -> dt.datetime | None:
         return None
 
 
+_HASH = re.compile(r"[0-9a-fA-F]{32,64}")
+
+
 def hashes(md5: str | None = None, sha1: str | None = None, sha256: str | None = None) -> list[dict[str, Any]] | None:
     out = [
         {"algorithm_id": algorithm, "value": value.lower()}
         for algorithm, value in ((1, md5), (2, sha1), (3, sha256))
-        if value and re.fullmatch(r"[0-9a-fA-F]{32,64}", value) and set(value) != {"0"}
+        if value and _HASH.fullmatch(value) and set(value) != {"0"}
     ]
     return out or None
 
@@ -182,18 +190,24 @@ def clean(group: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _clean(value: Any) -> Any:
+    # A cleaned container is None or not empty, and no container equals "": so None and "" are
+    # dropped first, and containers are cleaned after (most values are plain strings).
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            if isinstance(item, (dict, list)):
-                item = _clean(item)
-            if item is not None and item != "":
-                out[key] = item
+            if item is None or item == "":
+                continue
+            if isinstance(item, _CONTAINERS) and (item := _clean(item)) is None:
+                continue
+            out[key] = item
         return out or None
     if isinstance(value, list):
-        items = [_clean(v) if isinstance(v, (dict, list)) else v for v in value]
+        items = [_clean(v) if isinstance(v, _CONTAINERS) else v for v in value]
         return [v for v in items if v is not None and v != ""] or None
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 def unquote(value: str | None) -> str | None:
