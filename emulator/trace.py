@@ -39,9 +39,9 @@ class Journey:
     batches: set[str] = field(default_factory=set)
     executions: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
-    steps: list[tuple[int, int, str]] = field(default_factory=list)  # (ms, order, text)
+    steps: list[tuple[int, float, str]] = field(default_factory=list)  # (ms, order among steps of the same ms, text)
 
-    def at(self, ms: int | None, text: str, order: int = 0) -> None:
+    def at(self, ms: int | None, text: str, order: float = 0) -> None:
         self.steps.append((ms or 0, order, text))
 
 
@@ -131,7 +131,9 @@ def build(journey: Journey, normalize: observe.NormalizeLog, stage_logs: dict[st
             journey.at(line["ms"], f"normalize: record {index} of message {message_id}{' (tenant ' + tenant + ')' if tenant else ''} "
                                    f"{line.get('outcome')}: {line.get('reason')}: {line.get('detail') or '-'}", 1)  # fmt: skip
         if about:
-            journey.at(min(line["ms"] for line in [normalize.batches[b] for b in about["batches"]]),
+            # logged once the batch's execution was started: told as of the batch's start
+            starts = {run["batch_id"]: run["start_ms"] for run in journey.executions if run["mode"] == "events"}
+            journey.at(min(min(normalize.batches[b]["ms"], starts.get(b) or normalize.batches[b]["ms"]) for b in about["batches"]),
                        f"normalize: message {message_id}: {normalized} event(s) normalized into batch(es) {', '.join(sorted(about['batches']))}", 1)  # fmt: skip
     runs_by_batch = {run["batch_id"]: run for run in journey.executions if run["mode"] == "events"}
     for batch_id in sorted(journey.batches):
@@ -147,17 +149,15 @@ def build(journey: Journey, normalize: observe.NormalizeLog, stage_logs: dict[st
     for run in journey.executions:
         what = f"{len(run['event_uids'])} event(s)" if run["mode"] == "events" else f"mode {run['mode']}"
         journey.at(run["start_ms"], f"execution {run['name']} started ({run['tenant']}, {what})", 3)
-        for state in run["states"]:
+        for n, state in enumerate(run["states"]):
+            order = 4 + n / 100  # a state's steps in path order: one leaves before the next is entered, in the same millisecond
             attempts = f", {state['attempts']} attempts" if state["attempts"] > 1 else ""
-            journey.at(state["entered_ms"], f"  state {state['name']} entered", 5)
+            journey.at(state["entered_ms"], f"  state {state['name']} entered", order)
             for error in state["errors"]:
-                journey.at(error["ms"], f"  state {state['name']}: {error['error']}: {readable_cause(error['cause'])[:300]}", 5)
+                journey.at(error["ms"], f"  state {state['name']}: {error['error']}: {readable_cause(error['cause'])[:300]}", order + 0.001)
             if state["exited_ms"]:
-                journey.at(
-                    state["exited_ms"],
-                    f"  state {state['name']} left after {_seconds(state['entered_ms'], state['exited_ms'])}{attempts}",
-                    4,
-                )
+                left = f"  state {state['name']} left after {_seconds(state['entered_ms'], state['exited_ms'])}{attempts}"
+                journey.at(state["exited_ms"], left, order + 0.005)
         ended = f"execution {run['name']} {run['status']}"
         if run["stop_ms"]:
             ended += f" after {_seconds(run['start_ms'], run['stop_ms'])}"
