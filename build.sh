@@ -30,6 +30,10 @@ usage: ./build.sh VERB [ARGS]
   redrive dead-notifications [--tenant T] [--queue-url URL --table NAME] (back in the ledger, due now)
   send --tenant T [--source VENDOR|auto] FILE...      (to the environment started by 'up')
   fire-schedule NAME [--group GROUP]                   (fire an EventBridge schedule now, on 'up')
+  report [--out FILE] [--instance NAME]               (one HTML page of what the environment did)
+  trace ID [--instance NAME]                          (an item's journey: message id, event uid, batch id, execution, notification)
+  screenshot [REPORT.html]                            (docs/images/report.png, from the demo's latest report)
+  browser                                             (install Chromium for the browser tests; test does it)
 
 Environment: COACHFLOW_EMULATOR_PORT (default 4566), COACHFLOW_TF_PLUGIN_MIRROR (a Terraform
 provider filesystem mirror, for machines without registry access), COACHFLOW_SAMPLES (the optional
@@ -75,6 +79,24 @@ sys.exit(tuple(int(x) for x in version.split(".")[:2]) < (1, 11))
 EOF
 }
 
+# Chromium for the browser tests (Debian's package, through apt), driven by the pinned pip package
+# playwright; nothing is downloaded from elsewhere. Skipped when present; COACHFLOW_CHROMIUM names
+# another Chromium or Chrome binary (macOS).
+ensure_browser() {
+  if [[ -n "${COACHFLOW_CHROMIUM:-}" ]]; then
+    [[ -x "$COACHFLOW_CHROMIUM" ]] || die "COACHFLOW_CHROMIUM=$COACHFLOW_CHROMIUM is not an executable"
+    return
+  fi
+  command -v chromium >/dev/null && return
+  if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    echo "build.sh: installing Debian's chromium for the browser tests" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >&2 \
+      || die "could not install chromium with apt-get"
+  else
+    die "the browser tests need Chromium: 'apt-get install chromium' as root, or set COACHFLOW_CHROMIUM to a Chromium or Chrome binary"
+  fi
+}
+
 real_env() {
   local env="${1:-}"
   [[ " $ENVIRONMENTS " == *" $env "* ]] || die "ENV must be one of: $ENVIRONMENTS"
@@ -97,7 +119,7 @@ case "$verb" in
     ensure_venv; ensure_terraform
     exec "$PY" -m emulator.demo ;;
   test)
-    ensure_venv; ensure_terraform
+    ensure_venv; ensure_terraform; ensure_browser
     exec "$PY" -m pytest "$@" ;;
   bench)
     ensure_venv
@@ -132,6 +154,18 @@ case "$verb" in
   fire-schedule)
     ensure_venv
     exec "$PY" -m emulator.local fire-schedule "$@" ;;
+  report)
+    ensure_venv
+    exec "$PY" -m emulator.report "$@" ;;
+  trace)
+    ensure_venv
+    exec "$PY" -m emulator.trace "$@" ;;
+  screenshot)
+    ensure_venv; ensure_browser
+    exec "$PY" -m emulator.browser screenshot "$@" ;;
+  browser)
+    ensure_venv; ensure_browser
+    exec "$PY" -m emulator.browser check ;;
   *)
     usage >&2
     echo "build.sh: unknown verb '$verb'" >&2

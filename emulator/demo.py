@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 import yaml
 
+from emulator import observe, report
 from emulator.clients import REGION
 from emulator.scheduler import fire_now
 from emulator.stack import DEFAULT_PORT, EXAMPLES, ROOT, LocalEnvironment, free_port, port_in_use, stop_group
@@ -271,7 +272,9 @@ def run() -> int:
         sfn = env.client("stepfunctions")
         _wait("the re-evaluation to finish", lambda: sfn.describe_execution(executionArn=started_arn)["status"] != "RUNNING")
 
-        return _summary(env, out, expected, events_in, record, hook_port, started)
+        code = _summary(env, out, expected, events_in, record, hook_port, started)
+        print(f"report:            {report.write(observe.Environment.of(env), report.default_path('demo'))}   (./build.sh screenshot)")
+        return code
     finally:
         if receiver is not None:
             stop_group(receiver.pid)

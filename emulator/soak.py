@@ -38,6 +38,8 @@ from typing import Any
 import yaml
 
 from cli.packs import load_pack, resolve_rule
+from emulator import observe
+from emulator import report as html_report
 from emulator.faults import DEFAULT_PLAN, Plan, read_log
 from emulator.scheduler import fire_now
 from emulator.stack import EXAMPLES, ROOT, LocalEnvironment, free_port, port_in_use, samples_dir, stop_group
@@ -528,6 +530,7 @@ class Soak:
             self.drain(self.args.timeout)
             self.phases["redrive"] = time.time() - redriven
             observed = self.observe()
+            page = html_report.write(observe.Environment.of(self.env), html_report.default_path("soak"))
         except TimeoutError as exc:
             print(f"\nSOAK FAILED: {exc}\nthe run's logs and records: {self.env.workdir}")
             return 1
@@ -541,6 +544,7 @@ class Soak:
         for phase, seconds in self.phases.items():
             report.row(f"  {phase}", f"{seconds:.0f} s")
         report.print()
+        print(f"report: {page}")
         if not self.args.keep:
             shutil.rmtree(self.env.workdir, ignore_errors=True)
         else:

@@ -204,6 +204,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = tenant_of(event)
     mode = event.get("mode", "events")
     logger.append_keys(tenant_id=tenant, mode=mode)
+    logger.append_keys(correlation_id=event.get("batch_id"))  # the batch id: one id across every stage's logs
     if mode == "reevaluate":
         output, matches = _reevaluate_mode(tenant, event, context)
     elif mode == "events":

@@ -175,6 +175,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
         for tenant, items in by_tenant.items():
             for batch in batching.plan(tenant, items, claim_check=_claim_check(tenant)):
+                logger.append_keys(
+                    correlation_id=batch.batch_id,
+                    messages={
+                        m: {"sent_ms": records[m].attributes.sent_timestamp, "event_uids": [u for u in batch.uids if m in owners[u]]}
+                        for m in sorted({m for u in batch.uids for m in owners[u]})
+                    },
+                )
                 try:
                     arn = _start(batch)
                 except Exception:
@@ -188,8 +195,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                     "batch started",
                     extra={"tenant_id": tenant, "execution": arn, "events": len(batch.uids), "bytes": batch.size},
                 )
+        logger.append_keys(correlation_id=None, messages=None)  # a batch's keys end with it (None: left out of log lines)
 
         for message_id, outcomes in results.items():
+            logger.append_keys(tenant_id=_attribute(records[message_id], TENANT_ATTRIBUTE))  # whose records these lines are
             rejected = [(n, o) for n, o in enumerate(outcomes) if isinstance(o, RejectedOutcome)]
             if rejected and message_id not in failed:
                 try:
@@ -212,6 +221,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                             "source": outcome.source,
                         },
                     )
+        logger.append_keys(tenant_id=None)
 
         totals: Counter[str] = Counter({kind: 0 for kind in KINDS})
         for message_id, outcomes in results.items():

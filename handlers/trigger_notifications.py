@@ -134,6 +134,7 @@ def _record_delivery(ledger: Ledger, notification: str, detail: str) -> bool:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = tenant_of(event)
     logger.append_keys(tenant_id=tenant, batch_id=event.get("batch_id"))
+    logger.append_keys(correlation_id=event.get("batch_id"))  # the batch id: one id across every stage's logs
     matches = _matches(tenant, event)
     ledger = Ledger(
         _table("STATE_TABLE"),
