@@ -17,7 +17,8 @@ usage: ./build.sh VERB [ARGS]
   soak [--events N] [--tenants K] [--seed S] [--faults PLAN|none]
                            the pipeline under load and injected faults, reconciled record by record
   up | down                start/stop the embedded AWS with the local environment applied
-  plan ENV                 terraform plan for dev|staging|prod into ENV.tfplan (needs COACHFLOW_IMAGE_URI)
+  plan ENV                 terraform plan for dev|staging|prod into ENV.tfplan (needs COACHFLOW_IMAGE_URI) and its
+                           summary; plan local: the local stack against a fresh embedded AWS
   apply ENV                apply the saved ENV.tfplan (after review)
   lint                     terraform fmt -check and validate for every environment
 
@@ -116,9 +117,12 @@ case "$verb" in
     exec "$PY" -m emulator.local lint ;;
   plan)
     ensure_venv; ensure_terraform
+    [[ "${1:-}" == local ]] && exec "$PY" -m emulator.plan_local
     [[ -n "${COACHFLOW_IMAGE_URI:-}" ]] || die "set COACHFLOW_IMAGE_URI to the handlers image by digest (<registry>/<repo>@sha256:...)"
     dir="$(real_env "${1:-}")"
     terraform -chdir="$dir" plan -input=false -var "image_uri=$COACHFLOW_IMAGE_URI" -out="$1.tfplan"
+    terraform -chdir="$dir" show -json "$1.tfplan" > "$dir/$1.plan.json"
+    "$PY" -m cli.plan_summary "$dir/$1.plan.json" "Terraform plan: $1"
     echo "saved plan: $dir/$1.tfplan (review it, then ./build.sh apply $1)" ;;
   apply)
     ensure_venv; ensure_terraform
