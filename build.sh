@@ -20,6 +20,7 @@ usage: ./build.sh VERB [ARGS]
   plan ENV                 terraform plan for dev|staging|prod into ENV.tfplan (needs COACHFLOW_IMAGE_URI) and its
                            summary; plan local: the local stack against a fresh embedded AWS
   apply ENV                apply the saved ENV.tfplan (after review)
+  package DIR              the image's Python content (requirements.lock with hashes, handlers/) without Docker
   lint                     terraform fmt -check and validate for every environment
 
   normalize --source VENDOR|auto [--tenant T] FILE...
@@ -130,6 +131,16 @@ case "$verb" in
     [[ -f "$dir/$1.tfplan" ]] || die "no saved plan: run ./build.sh plan $1 first"
     terraform -chdir="$dir" apply -input=false "$1.tfplan"
     rm -f "$dir/$1.tfplan" ;;
+  package)
+    # The image's Python content without Docker: the locked runtime dependencies and the handlers.
+    ensure_venv
+    [[ -n "${1:-}" ]] || die "usage: ./build.sh package DIR"
+    [[ ! -e "$1" || -z "$(ls -A "$1")" ]] || die "$1 is not empty"
+    "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir --require-hashes --no-deps \
+      -r "$ROOT/requirements.lock" --target "$1"
+    cp -R "$ROOT/handlers" "$1/handlers"
+    find "$1/handlers" -name __pycache__ -prune -exec rm -rf {} +
+    echo "packaged: $1 (requirements.lock + handlers/, as the image's \$LAMBDA_TASK_ROOT)" ;;
   normalize|rules|send|tenant|redrive)
     ensure_venv
     exec "$PY" -m cli "$verb" "$@" ;;
