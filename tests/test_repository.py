@@ -122,3 +122,20 @@ def test_no_path_of_a_particular_machine():
             if machine.search(line):
                 found.append(f"{name}:{number}: {line.strip()[:120]}")
     assert found == []
+
+
+def test_the_runtime_lock_matches_the_pins_and_hashes_every_package():
+    # requirements.lock is generated (its header says how); it must not drift from what is tested.
+    def pins(text: str) -> dict[str, str]:
+        found = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\;]+)", text, re.M)
+        return {name.lower().replace("_", "-"): version for name, version in found}
+
+    lock_text = (ROOT / "requirements.lock").read_text()
+    lock, constraints = pins(lock_text), pins((ROOT / "constraints.txt").read_text())
+    for name, version in pins((ROOT / "requirements.txt").read_text()).items():
+        assert lock.get(name) == version, name
+    for name, version in lock.items():
+        assert constraints.get(name) == version, f"{name}: lock {version}, constraints {constraints.get(name)}"
+    blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock_text.split("\n\n", 1)[1])
+    assert all("--hash=sha256:" in block for block in blocks if "==" in block)
+    assert "/opt/" not in lock_text and "find-links" not in lock_text
