@@ -66,6 +66,19 @@ ensure_venv() {
   fi
 }
 
+# checkov in a virtualenv of its own: its pins (packaging, networkx...) would fight the project's.
+CHECKOV_VERSION=3.3.30
+ensure_checkov() {
+  local tool="$ROOT/.coachflow/tools/checkov"
+  if [[ ! -x "$tool/bin/checkov" || "$(cat "$tool/.version" 2>/dev/null)" != "$CHECKOV_VERSION" ]]; then
+    echo "build.sh: installing checkov $CHECKOV_VERSION into $tool" >&2
+    rm -rf "$tool"
+    "$PY" -m venv "$tool"
+    "$tool/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+    echo "$CHECKOV_VERSION" > "$tool/.version"
+  fi
+}
+
 ensure_terraform() {
   command -v terraform >/dev/null || die "Terraform >= 1.11 is required (https://developer.hashicorp.com/terraform/install)"
   TF_CLI_CONFIG_FILE="$("$PY" -c 'from emulator.stack import terraform_cli_config; print(terraform_cli_config())')"
@@ -99,7 +112,7 @@ case "$verb" in
     ensure_venv; ensure_terraform
     exec "$PY" -m emulator.demo ;;
   test)
-    ensure_venv; ensure_terraform
+    ensure_venv; ensure_terraform; ensure_checkov
     exec "$PY" -m pytest "$@" ;;
   bench)
     ensure_venv
