@@ -1,17 +1,18 @@
 # The one Lambda image: every function runs it with its own command (image_config.command in
-# Terraform), e.g. handlers.check_rules.handler. Build single-architecture, without provenance
-# attestations (Lambda rejects image indexes), and deploy by digest:
-#   docker buildx build --platform linux/arm64 --provenance=false \
-#     --build-arg BASE_IMAGE=public.ecr.aws/lambda/python:3.12@sha256:<digest> -t <repo>:<sha> --push .
-# The release workflow resolves the base image's digest and passes it, so builds are reproducible.
-ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12
-FROM ${BASE_IMAGE}
+# Terraform), e.g. handlers.check_rules.handler. Build single-architecture on a machine of that
+# architecture (pip install runs during the build), without provenance attestations (Lambda rejects
+# image indexes), and deploy by digest:
+#   docker buildx build --platform linux/arm64 --provenance=false -t <repo>:<sha> --push .
+# The base image is pinned by digest here, so every build of a commit starts from the same bytes;
+# Dependabot proposes new digests (.github/dependabot.yml) and CI builds each.
+FROM public.ecr.aws/lambda/python:3.12@sha256:0628ddc11919f85f4261517d356392dbbc6b3181568d87a376ae2e814464c230
 
-COPY requirements.txt constraints.txt ${LAMBDA_TASK_ROOT}/
-RUN pip install --no-cache-dir --disable-pip-version-check \
-      -r ${LAMBDA_TASK_ROOT}/requirements.txt -c ${LAMBDA_TASK_ROOT}/constraints.txt \
-      --target ${LAMBDA_TASK_ROOT} \
- && rm ${LAMBDA_TASK_ROOT}/requirements.txt ${LAMBDA_TASK_ROOT}/constraints.txt
+# requirements.lock: requirements.txt resolved with every package's hashes (pip-compile, see its
+# header); pip refuses anything whose hash is not in it.
+COPY requirements.lock ${LAMBDA_TASK_ROOT}/
+RUN pip install --no-cache-dir --disable-pip-version-check --require-hashes --no-deps \
+      -r ${LAMBDA_TASK_ROOT}/requirements.lock --target ${LAMBDA_TASK_ROOT} \
+ && rm ${LAMBDA_TASK_ROOT}/requirements.lock
 
 # Only the handlers package: the emulator, the CLI, tests and tooling never enter the image.
 COPY handlers/ ${LAMBDA_TASK_ROOT}/handlers/

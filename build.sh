@@ -17,8 +17,10 @@ usage: ./build.sh VERB [ARGS]
   soak [--events N] [--tenants K] [--seed S] [--faults PLAN|none]
                            the pipeline under load and injected faults, reconciled record by record
   up | down                start/stop the embedded AWS with the local environment applied
-  plan ENV                 terraform plan for dev|staging|prod into ENV.tfplan (needs COACHFLOW_IMAGE_URI)
+  plan ENV                 terraform plan for dev|staging|prod into ENV.tfplan (needs COACHFLOW_IMAGE_URI) and its
+                           summary; plan local: the local stack against a fresh embedded AWS
   apply ENV                apply the saved ENV.tfplan (after review)
+  package DIR              the image's Python content (requirements.lock with hashes, handlers/) without Docker
   lint                     terraform fmt -check and validate for every environment
 
   normalize --source VENDOR|auto [--tenant T] FILE...
@@ -65,6 +67,19 @@ ensure_venv() {
     echo "build.sh: installing requirements-dev.txt into $VENV" >&2
     "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt" -c "$ROOT/constraints.txt"
     echo "$want" > "$stamp"
+  fi
+}
+
+# checkov in a virtualenv of its own: its pins (packaging, networkx...) would fight the project's.
+CHECKOV_VERSION=3.3.30
+ensure_checkov() {
+  local tool="$ROOT/.coachflow/tools/checkov"
+  if [[ ! -x "$tool/bin/checkov" || "$(cat "$tool/.version" 2>/dev/null)" != "$CHECKOV_VERSION" ]]; then
+    echo "build.sh: installing checkov $CHECKOV_VERSION into $tool" >&2
+    rm -rf "$tool"
+    "$PY" -m venv "$tool"
+    "$tool/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+    echo "$CHECKOV_VERSION" > "$tool/.version"
   fi
 }
 
@@ -119,7 +134,7 @@ case "$verb" in
     ensure_venv; ensure_terraform
     exec "$PY" -m emulator.demo ;;
   test)
-    ensure_venv; ensure_terraform; ensure_browser
+    ensure_venv; ensure_terraform; ensure_browser; ensure_checkov
     exec "$PY" -m pytest "$@" ;;
   bench)
     ensure_venv
@@ -138,9 +153,12 @@ case "$verb" in
     exec "$PY" -m emulator.local lint ;;
   plan)
     ensure_venv; ensure_terraform
+    [[ "${1:-}" == local ]] && exec "$PY" -m emulator.plan_local
     [[ -n "${COACHFLOW_IMAGE_URI:-}" ]] || die "set COACHFLOW_IMAGE_URI to the handlers image by digest (<registry>/<repo>@sha256:...)"
     dir="$(real_env "${1:-}")"
     terraform -chdir="$dir" plan -input=false -var "image_uri=$COACHFLOW_IMAGE_URI" -out="$1.tfplan"
+    terraform -chdir="$dir" show -json "$1.tfplan" > "$dir/$1.plan.json"
+    "$PY" -m cli.plan_summary "$dir/$1.plan.json" "Terraform plan: $1"
     echo "saved plan: $dir/$1.tfplan (review it, then ./build.sh apply $1)" ;;
   apply)
     ensure_venv; ensure_terraform
@@ -148,6 +166,16 @@ case "$verb" in
     [[ -f "$dir/$1.tfplan" ]] || die "no saved plan: run ./build.sh plan $1 first"
     terraform -chdir="$dir" apply -input=false "$1.tfplan"
     rm -f "$dir/$1.tfplan" ;;
+  package)
+    # The image's Python content without Docker: the locked runtime dependencies and the handlers.
+    ensure_venv
+    [[ -n "${1:-}" ]] || die "usage: ./build.sh package DIR"
+    [[ ! -e "$1" || -z "$(ls -A "$1")" ]] || die "$1 is not empty"
+    "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir --require-hashes --no-deps \
+      -r "$ROOT/requirements.lock" --target "$1"
+    cp -R "$ROOT/handlers" "$1/handlers"
+    find "$1/handlers" -name __pycache__ -prune -exec rm -rf {} +
+    echo "packaged: $1 (requirements.lock + handlers/, as the image's \$LAMBDA_TASK_ROOT)" ;;
   normalize|rules|send|tenant|redrive)
     ensure_venv
     exec "$PY" -m cli "$verb" "$@" ;;

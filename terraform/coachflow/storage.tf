@@ -92,6 +92,9 @@ locals {
 }
 
 resource "aws_s3_bucket" "claims" {
+  # checkov:skip=CKV_AWS_21: claim-checks are written once and expire within days; versions would only keep expired personal data longer
+  # checkov:skip=CKV_AWS_144: a transient buffer of one region's pipeline: replicating it elsewhere would spread personal data for no recovery benefit
+  # checkov:skip=CKV2_AWS_62: nothing reacts to new claim-checks: pointers travel in messages and executions
   bucket        = "${local.name}-claims-${local.account_id}-${local.region}"
   force_destroy = !var.deletion_protection
   tags          = local.tags
@@ -132,6 +135,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "claims" {
     expiration {
       days = var.claim_check_retention_days
     }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
   }
   # The recent-events buffer is kept only as long as re-evaluation may re-run it (where two rules
   # expire an object, S3 honours the shorter). Deletion can lag: readers also skip older objects.
@@ -143,6 +149,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "claims" {
     }
     expiration {
       days = var.reevaluation.buffer_days
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
     }
   }
 }
@@ -170,4 +179,111 @@ resource "aws_s3_bucket_policy" "claims" {
   count  = var.enforce_secure_transport ? 1 : 0
   bucket = aws_s3_bucket.claims.id
   policy = data.aws_iam_policy_document.claims.json
+}
+
+# Server access logs of the claims bucket: who read or wrote which claim-check, for incident review.
+# A bucket of their own, SSE-S3 (S3 delivers access logs only to buckets with SSE-S3 default
+# encryption), written only by the logging service for the claims bucket of this account.
+resource "aws_s3_bucket" "access_logs" {
+  # checkov:skip=CKV_AWS_18: the access-log bucket does not log its own access (a loop)
+  # checkov:skip=CKV_AWS_21: log objects are written once by S3 and expire; versions add nothing
+  # checkov:skip=CKV_AWS_144: logs stay in the region of the pipeline they describe
+  # checkov:skip=CKV2_AWS_62: nothing reacts to new log objects
+  # checkov:skip=CKV_AWS_145: S3 server access logging delivers only to buckets encrypted with SSE-S3, not SSE-KMS
+  bucket        = "${local.name}-access-logs-${local.account_id}-${local.region}"
+  force_destroy = !var.deletion_protection
+  tags          = local.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "access_logs" {
+  bucket                  = aws_s3_bucket.access_logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    id     = "expire-access-logs"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.access_log_retention_days
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+data "aws_iam_policy_document" "access_logs" {
+  statement {
+    sid       = "S3ServerAccessLogsOfTheClaimsBucket"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.access_logs.arn}/claims/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.claims.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.enforce_secure_transport ? [1] : []
+    content {
+      sid    = "DenyInsecureTransport"
+      effect = "Deny"
+      # A Deny: the wildcard takes every S3 action away from plain-HTTP requests (grants stay explicit).
+      actions   = ["s3:*"]
+      resources = [aws_s3_bucket.access_logs.arn, "${aws_s3_bucket.access_logs.arn}/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "Bool"
+        variable = "aws:SecureTransport"
+        values   = ["false"]
+      }
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  policy = data.aws_iam_policy_document.access_logs.json
+}
+
+resource "aws_s3_bucket_logging" "claims" {
+  bucket        = aws_s3_bucket.claims.id
+  target_bucket = aws_s3_bucket.access_logs.id
+  target_prefix = "claims/"
+  depends_on    = [aws_s3_bucket_policy.access_logs]
 }

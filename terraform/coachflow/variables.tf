@@ -166,6 +166,17 @@ variable "log_level" {
   default     = "INFO"
 }
 
+variable "access_log_retention_days" {
+  description = "Days the claims bucket's S3 server access logs are kept."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.access_log_retention_days >= 1
+    error_message = "access_log_retention_days must be at least 1."
+  }
+}
+
 variable "claim_check_retention_days" {
   description = "Days before claim-check objects (oversized events, rejected records and match lists) expire. At least 15: a pointer may wait in the dead-letter queue (14 days) or in an execution that can be redriven (14 days)."
   type        = number

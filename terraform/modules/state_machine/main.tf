@@ -42,6 +42,13 @@ data "aws_iam_policy_document" "this" {
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
   }
+
+  # Active tracing: X-Ray's write actions have no resource-level permissions.
+  statement {
+    sid       = "SendTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    resources = ["*"]
+  }
 }
 
 resource "aws_iam_role_policy" "this" {
@@ -51,6 +58,7 @@ resource "aws_iam_role_policy" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "this" {
+  # checkov:skip=CKV_AWS_338: retention is the environment's choice (log_retention_days: prod 90 days)
   name              = "/aws/vendedlogs/states/${var.name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
@@ -58,6 +66,7 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_sfn_state_machine" "this" {
+  # checkov:skip=CKV_AWS_285: history is logged at var.log_level, without execution data on purpose: events carry personal data
   name       = var.name
   type       = "STANDARD"
   role_arn   = aws_iam_role.this.arn
@@ -68,6 +77,10 @@ resource "aws_sfn_state_machine" "this" {
     log_destination        = "${aws_cloudwatch_log_group.this.arn}:*"
     include_execution_data = false # events carry personal data; keep it out of the logs
     level                  = var.log_level
+  }
+
+  tracing_configuration {
+    enabled = true
   }
 
   encryption_configuration {

@@ -1,0 +1,126 @@
+"""The image's Python content suffices: ``./build.sh package DIR`` (requirements.lock, installed with
+its hashes, and handlers/) is all a clean interpreter gets (``python -I -S``: no site-packages, no
+PYTHONPATH, so nothing of the development environment), and every handler Terraform names in an
+image command imports and runs there on an example event, with the environment Terraform gave its
+function, against the embedded AWS.
+
+The Lambda runtime itself cannot run here (no Docker): a small stand-in calls the handler with the
+event and a context object, as the runtime interface client does. The Dockerfile's own build is
+checked by CI's image job (.github/workflows/ci.yml).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.redrive import lambda_record
+from emulator.stack import CREDENTIALS, EXAMPLES, ROOT
+from tests.helpers import batch_input, events_from, push
+
+pytestmark = pytest.mark.integration
+
+RUNNER = r"""
+import importlib, json, os, sys, time
+package, spec = sys.argv[1], json.loads(sys.stdin.read())
+sys.path.insert(0, package)
+os.environ.update(spec["environment"])
+module, function = spec["command"].rsplit(".", 1)
+loaded = importlib.import_module(module)
+assert loaded.__file__.startswith(package), loaded.__file__
+class Context:  # what the runtime interface client passes
+    function_name = spec["function_name"]
+    function_version = "$LATEST"
+    invoked_function_arn = spec["function_arn"]
+    memory_limit_in_mb = 256
+    aws_request_id = "package-test"
+    log_group_name = "/aws/lambda/" + spec["function_name"]
+    log_stream_name = "package-test"
+    _deadline = time.monotonic() + 60
+    def get_remaining_time_in_millis(self):
+        return int((self._deadline - time.monotonic()) * 1000)
+outside = sorted(m.__file__ for m in list(sys.modules.values())
+                 if getattr(m, "__file__", None) and "site-packages" in m.__file__ and not m.__file__.startswith(package))
+result = getattr(loaded, function)(spec["event"], Context())
+print(json.dumps({"result": result, "outside": outside}, default=str))
+"""
+
+
+def _commands() -> dict[str, str]:
+    """function key (as Terraform's outputs name it) -> the handler its image command names."""
+    found = {}
+    for path in (ROOT / "terraform" / "coachflow").glob("*.tf"):
+        for block in re.split(r'\nmodule "', path.read_text())[1:]:
+            name = block.split('"', 1)[0]
+            command = re.search(r'command\s*=\s*\["(handlers\.[\w.]+)"\]', block)
+            if command:
+                found[name] = command.group(1)
+    return found
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("package") / "task-root"
+    done = subprocess.run(["./build.sh", "package", str(target)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return target
+
+
+def _run(stack: Any, package: Path, key: str, command: str, event: dict[str, Any]) -> dict[str, Any]:
+    function = stack.client("lambda").get_function(FunctionName=stack.outputs["function_names"][key])["Configuration"]
+    environment = {
+        **function["Environment"]["Variables"],
+        **CREDENTIALS,
+        "AWS_ENDPOINT_URL": stack.endpoint,
+        "AWS_DEFAULT_REGION": CREDENTIALS["AWS_REGION"],
+    }
+    spec = {"environment": environment, "command": command, "event": event,
+            "function_name": function["FunctionName"], "function_arn": function["FunctionArn"]}  # fmt: skip
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", RUNNER, str(package)], input=json.dumps(spec),
+                          capture_output=True, text=True, timeout=120, cwd=package)  # fmt: skip
+    assert done.returncode == 0, f"{command}: {done.stderr[-4000:]}"
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["outside"] == [], f"{command} imported from outside the package: {answer['outside'][:5]}"
+    return answer["result"]  # type: ignore[no-any-return]
+
+
+def test_terraform_names_exactly_the_four_handlers():
+    assert _commands() == {
+        "normalize": "handlers.normalize.handler",
+        "check_rules": "handlers.check_rules.handler",
+        "trigger_notifications": "handlers.trigger_notifications.handler",
+        "sweep": "handlers.sweep.handler",
+    }
+
+
+def test_every_handler_runs_from_the_package_alone(stack, package):
+    tenant = f"pkg-{uuid.uuid4().hex[:8]}"
+    push(stack, tenant, [{"rule_id": "locked", "match": {"class_uid": [3001], "activity_id": [9]}}], None)
+    body = (EXAMPLES / "okta" / "user_account_lock.json").read_text(encoding="utf-8")
+    message = {
+        "MessageId": str(uuid.uuid4()), "ReceiptHandle": "package-test", "Body": body,
+        "Attributes": {"SenderId": "testing", "SentTimestamp": str(int(time.time() * 1000)), "ApproximateReceiveCount": "1"},
+        "MessageAttributes": {"tenant_id": {"DataType": "String", "StringValue": tenant},
+                              "source": {"DataType": "String", "StringValue": "okta"}},
+    }  # fmt: skip
+    queue_arn = stack.client("sqs").get_queue_attributes(QueueUrl=stack.outputs["raw_events_queue_url"],
+                                                         AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # fmt: skip
+    events = {
+        "normalize": {"Records": [lambda_record(message, queue_arn, CREDENTIALS["AWS_REGION"])]},
+        "check_rules": json.loads(batch_input(tenant, events_from(EXAMPLES / "okta" / "user_account_lock.json", tenant)).payload),
+        "trigger_notifications": {"tenant_id": tenant, "batch_id": "package-test", "matches": []},
+        "sweep": {"scheduled_time": "2026-12-06T08:00:00Z"},
+    }
+    results = {key: _run(stack, package, key, command, events[key]) for key, command in _commands().items()}
+    assert results["normalize"] == {"batchItemFailures": []}
+    assert results["check_rules"]["match_count"] == 1 and results["check_rules"]["trigger_payload_exists"] is True
+    assert results["trigger_notifications"]["delivered"] == 0 and results["trigger_notifications"]["tenant_id"] == tenant
+    assert "started" in results["sweep"]
