@@ -16,6 +16,7 @@ Ruler's definition reads.
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -23,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli.rule_tests import explain
-from handlers.rules.matcher import compile_patterns
+from handlers.rules.matcher import compile_patterns, compile_rules
 from handlers.rules.matcher.parse import Clause, parse_pattern
-from handlers.rules.model import Rule
+from handlers.rules.model import STORED, Rule
 
 EMPLOYEES = {"employees": [{"firstName": "John", "lastName": "Doe"}, {"firstName": "Anna", "lastName": "Smith"},
                            {"firstName": "Peter", "lastName": "Jones"}]}  # fmt: skip
@@ -259,3 +260,23 @@ def test_rule_tests_explain_a_match_split_across_elements():
     text = explain(rule, EVIDENCES)
     assert "not within one element" in text and "evidences.file.name" in text and "evidences.file.hash" in text
     assert explain(rule, {"evidences": [{"file": {"name": "invoice.exe", "hash": "bb"}}]}).startswith("every clause matched")
+
+
+REFUSED_NOW = [
+    {"n": [{"numeric": [">=", 5, "<=", 5]}]},
+    {"s": [{"anything-but": ["x", 1]}]},
+    {"s": [{"anything-but": {"suffix": ""}}]},
+    {"s": ["x"], "$or": [{"t": ["y"]}]},
+]
+
+
+@pytest.mark.parametrize("pattern", REFUSED_NOW, ids=json.dumps)
+def test_a_stored_rule_that_eventbridge_refuses_still_loads_and_matches_as_before(pattern: dict[str, Any]):
+    """Validation (rules validate, rules push) refuses these now; a rule stored before is read back
+    (RuleStore.load) and evaluated as it was, never failing the tenant's evaluation."""
+    document = json.dumps({"rule_id": "old", "match": pattern})
+    with pytest.raises(ValueError, match="EventBridge refuses"):
+        Rule.model_validate_json(document)
+    stored = Rule.model_validate_json(document, context=STORED)
+    event = {"n": 5, "s": "x", "t": "y"}
+    assert compile_rules([stored]).match(event) == (["old"] if "n" in pattern or "$or" in pattern else [])

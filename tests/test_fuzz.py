@@ -828,7 +828,7 @@ def operand_for(draw: st.DrawFn, value: Any) -> Any:
             value, value + "x", {"prefix": value[:cut]}, {"suffix": value[cut:]}, {"equals-ignore-case": value.swapcase()},
             {"prefix": {"equals-ignore-case": value[:cut].upper()}}, {"suffix": {"equals-ignore-case": value[cut:].upper()}},
             {"wildcard": _escape(value[:cut]) + "*" + _escape(value[cut + 1 :])},
-            {"anything-but": value}, {"anything-but": [value + "x", 1]},
+            {"anything-but": value}, {"anything-but": [value + "x", value + "y"]},
             {"anything-but": {"prefix": value[:cut] or "x"}}, {"anything-but": {"equals-ignore-case": [value.upper() or "x"]}},
             {"anything-but": {"wildcard": "*" + _escape(value[cut:])}}, {"cidr": f"{value}/{draw(st.integers(0, 128))}"},
             {"exists": True}, {"exists": False},
