@@ -192,14 +192,19 @@ class Matcher:
         candidates: set[Entry] = set()
         self.root.collect(values, candidates)
         matched: set[int] = set()
-        for entry in candidates:
-            if entry.rule in matched:
-                continue
-            if arrays and entry.plan is not None:  # its fields may sit in elements of one array
-                if consistent(event, entry.plan):
+        if not arrays:  # the values flattened per path decide every branch (most events)
+            for entry in candidates:
+                if entry.rule not in matched and all(clause.satisfied(values[path_id]) for path_id, clause in entry.clauses):
                     matched.add(entry.rule)
-            elif all(clause.satisfied(values[path_id]) for path_id, clause in entry.clauses):
-                matched.add(entry.rule)
+        else:
+            for entry in candidates:
+                if entry.rule in matched:
+                    continue
+                if entry.plan is not None:  # its fields may sit in elements of one array
+                    if consistent(event, entry.plan):
+                        matched.add(entry.rule)
+                elif all(clause.satisfied(values[path_id]) for path_id, clause in entry.clauses):
+                    matched.add(entry.rule)
         ids = self.rule_ids
         return [ids[r] for r in sorted(matched)]
 
