@@ -21,7 +21,7 @@ from cli.packs import raw_file
 from handlers.ingest import AUTO, normalize_payload
 from handlers.outcomes import NormalizedOutcome
 from handlers.rules.matcher import Matcher
-from handlers.rules.matcher.match import PathTree
+from handlers.rules.matcher.match import PathTree, Plan, consistent
 from handlers.rules.matcher.parse import Clause
 from handlers.rules.model import Rule, RuleTest
 
@@ -76,8 +76,14 @@ def explain(rule: Rule, event: dict[str, Any]) -> str:
     for n, (clauses, texts) in enumerate(branches, 1):
         verdicts = [_clause(clause, expected, event) for clause, (_, expected) in zip(clauses, texts)]
         label = f"alternative {n}: " if len(branches) > 1 else ""
-        if all(ok for ok, _ in verdicts):
+        # Each clause alone sees every value of its field; the branch needs its fields under an array
+        # of objects within one element (array consistency), which the matcher decides.
+        if consistent(event, Plan([(c.path, c) for c in clauses])):
             return f"{label}every clause matched: " + "; ".join(text for _, text in verdicts)
+        if all(ok for ok, _ in verdicts):
+            reasons.append(f"{label}each clause matches some value, but not within one element of the array they share: "
+                           + "; ".join(text for _, text in verdicts))  # fmt: skip
+            continue
         reasons.append(label + "; ".join(f"no match: {text}" for ok, text in verdicts if not ok))
     return " | ".join(reasons)
 

@@ -53,7 +53,7 @@ from handlers.ingest import normalize_payload
 from handlers.outcomes import KINDS, IgnoredOutcome, IgnoreReason, NormalizedOutcome, Outcome, RejectedOutcome, RejectReason
 from handlers.rules.evaluate import match_record
 from handlers.rules.matcher import Matcher, PatternError, compile_patterns, compile_rules
-from handlers.rules.matcher.match import PathTree
+from handlers.rules.matcher.match import Plan, consistent
 from handlers.rules.model import Rule
 
 SEED = 20260317
@@ -828,7 +828,7 @@ def operand_for(draw: st.DrawFn, value: Any) -> Any:
             value, value + "x", {"prefix": value[:cut]}, {"suffix": value[cut:]}, {"equals-ignore-case": value.swapcase()},
             {"prefix": {"equals-ignore-case": value[:cut].upper()}}, {"suffix": {"equals-ignore-case": value[cut:].upper()}},
             {"wildcard": _escape(value[:cut]) + "*" + _escape(value[cut + 1 :])},
-            {"anything-but": value}, {"anything-but": [value + "x", 1]},
+            {"anything-but": value}, {"anything-but": [value + "x", value + "y"]},
             {"anything-but": {"prefix": value[:cut] or "x"}}, {"anything-but": {"equals-ignore-case": [value.upper() or "x"]}},
             {"anything-but": {"wildcard": "*" + _escape(value[cut:])}}, {"cidr": f"{value}/{draw(st.integers(0, 128))}"},
             {"exists": True}, {"exists": False},
@@ -924,10 +924,9 @@ def _size(value: Any) -> int:
 
 
 def _brute_force(rule: Rule, event: dict[str, Any]) -> bool:
-    """The rule's verdict without the index: every branch checked clause by clause."""
-    tree = PathTree(c.path for branch in rule.pattern.branches for c in branch)
-    values = tree.collect(event)
-    return any(all(c.satisfied(values[tree.ids[c.path]]) for c in branch) for branch in rule.pattern.branches)
+    """The rule's verdict without the index: every branch verified on the event's structure (array
+    consistency), where the matcher verifies most candidates on the values flattened per path."""
+    return any(consistent(event, Plan([(c.path, c) for c in branch])) for branch in rule.pattern.branches)
 
 
 @seed(SEED)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticSerializationError
 
 from handlers.durations import Duration
@@ -70,6 +70,9 @@ class RuleTest(_Strict):
         return self
 
 
+STORED = {"stored": True}  # the validation context of a rule read back from the store: Rule.model_validate_json(doc, context=STORED)
+
+
 class Rule(_Strict):
     # Frozen: the parsed pattern is kept from validation, so the pattern must not change after it.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,13 +93,15 @@ class Rule(_Strict):
 
     @field_validator("match")
     @classmethod
-    def _valid_pattern(cls, value: dict[str, Any]) -> Pattern:
+    def _valid_pattern(cls, value: dict[str, Any], info: ValidationInfo) -> Pattern:
         """Parse the pattern; the field holds the parse until ``model_post_init`` puts the document back.
 
         A field validator (not a model validator) so that pattern errors are reported with the
-        other fields' errors, under ``match``."""
+        other fields' errors, under ``match``. A rule read back from the store (``STORED`` as the
+        validation context) is not held to what EventBridge refuses since it was stored
+        (``parse_pattern``'s ``strict``): it is evaluated as it was."""
         try:
-            return parse_pattern(value)
+            return parse_pattern(value, strict=not (isinstance(info.context, dict) and info.context.get("stored")))
         except PatternError as exc:
             # pydantic prefixes the field name ("match"); keep the path below it
             raise ValueError(
@@ -106,7 +111,7 @@ class Rule(_Strict):
     def model_post_init(self, context: Any, /) -> None:
         parsed: Any = self.__dict__["match"]
         if not isinstance(parsed, Pattern):  # model_construct skips validation
-            parsed = parse_pattern(parsed)
+            parsed = parse_pattern(parsed, strict=False)
         self._pattern = parsed
         self.__dict__["match"] = parsed.source
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from handlers import tenant_settings
 from handlers.dynamo import Table, pages
-from handlers.rules.model import Rule
+from handlers.rules.model import STORED, Rule
 from handlers.rules.ruleset import RuleSet, build, over_budget, ruleset_version
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class RuleStore:
         cached = self._cache.get(tenant)
         if cached is not None and cached.version == version:
             return cached
-        rules = [Rule.model_validate_json(item["document"]) for item in self._rule_items(tenant, ConsistentRead=True)]
+        rules = [Rule.model_validate_json(item["document"], context=STORED) for item in self._rule_items(tenant, ConsistentRead=True)]
         problem = over_budget(rules)
         if problem is not None:
             logger.warning("tenant %s: %s; compiled all the same (stored before the budget, or not by rules push)", tenant, problem)

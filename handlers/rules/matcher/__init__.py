@@ -11,8 +11,9 @@ verifies just those candidates. Branches with no positive clause (only ``anythin
 ``exists: false``) cannot be anchored and are checked for every event.
 
 Semantics follow the AWS documentation: values in event arrays match if any element matches;
-arrays of objects are flattened; string, number, boolean and null never equal one another; numeric
-operators apply to JSON numbers only. Wildcards are matched without regular expressions (no
+fields a branch names under an array of objects match within one element of it (array consistency,
+as AWS Event Ruler: see ``match.consistent``); string, number, boolean and null never equal one
+another; numeric operators apply to JSON numbers only. Wildcards are matched without regular expressions (no
 backtracking). Limits protect a shared Lambda from a hostile rule.
 
 Modules: ``operators`` (the operator kinds and how the index uses each), ``parse`` (validation and

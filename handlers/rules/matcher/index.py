@@ -22,12 +22,15 @@ class Entry:
     64⁴ times (16.7 million entries for two such rules); an entry nests only while its copies stay
     within ``MAX_COPIES`` (see ``Level``)."""
 
-    __slots__ = ("rule", "clauses", "copies")
+    __slots__ = ("rule", "clauses", "copies", "plan")
 
-    def __init__(self, rule: int, clauses: list[tuple[int, Clause]], copies: int = 1) -> None:
+    def __init__(self, rule: int, clauses: list[tuple[int, Clause]], copies: int = 1, plan: Any = None) -> None:
         self.rule = rule
         self.clauses = clauses  # (path id, clause)
         self.copies = copies
+        # The whole branch, for array consistency (match.Plan), when two of its fields can share an
+        # array of objects; None otherwise. Anchors never drop clauses from it.
+        self.plan = plan
 
 
 class Bucket:
@@ -272,7 +275,7 @@ class Level:
             path_id, anchor = min(anchorable, key=lambda pc: (_cost(pc[1], shared), pc[1].rank))
             # What is left to prove once the anchor hits (wildcard anchors only looked up an affix).
             rest = entry.clauses if not anchor.certain else [(p, c) for p, c in entry.clauses if c is not anchor]
-            narrowed = Entry(entry.rule, rest, entry.copies * len(anchor.alternatives))
+            narrowed = Entry(entry.rule, rest, entry.copies * len(anchor.alternatives), entry.plan)
             index = self.indexes.setdefault(path_id, PathIndex())
             for alt in anchor.alternatives:
                 index.add(alt, narrowed)

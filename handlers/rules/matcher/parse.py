@@ -217,8 +217,12 @@ def ip_address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
 
 
 class _Budget:
-    def __init__(self) -> None:
+    """What parsing one pattern carries along: the values counted so far, and whether the patterns
+    EventBridge refuses are refused (``parse_pattern``'s ``strict``)."""
+
+    def __init__(self, strict: bool = True) -> None:
         self.values = 0
+        self.strict = strict
 
 
 def _string(value: Any, where: str) -> str:
@@ -247,7 +251,7 @@ def _wildcard(value: Any, where: str) -> str:
     return text
 
 
-def _parse_numeric(spec: Any, where: str) -> tuple[float, bool, float, bool]:
+def _parse_numeric(spec: Any, where: str, strict: bool = True) -> tuple[float, bool, float, bool]:
     if not isinstance(spec, list) or len(spec) not in (2, 4):
         raise PatternError(where, 'expected ["op", number] or [">"|">=", low, "<"|"<=", high]')
     lo, lo_inc, hi, hi_inc = -math.inf, False, math.inf, False
@@ -269,6 +273,10 @@ def _parse_numeric(spec: Any, where: str) -> tuple[float, bool, float, bool]:
             raise PatternError(f"{where}[{2 * i}]", f"unknown numeric operator {json.dumps(op)[:20]}")
     if len(spec) == 4 and lo > hi:
         raise PatternError(where, "the lower bound is above the upper bound")
+    if len(spec) == 4 and lo == hi and strict:  # Event Ruler: Range.between, "Bottom must be less than top"
+        raise PatternError(
+            where, f'the lower and upper bounds are equal, which EventBridge refuses; for that one number use ["=", {json.dumps(spec[1])}]'
+        )
     return lo, lo_inc, hi, hi_inc
 
 
@@ -302,7 +310,7 @@ def _parse_alternative(item: Any, where: str, budget: _Budget) -> Alternative:
         folded = _string(arg, at).lower()
         return Alternative(Kind.EQUALS_IGNORE_CASE, lambda v: isinstance(v, str) and v.lower() == folded, key=folded)
     if op == "numeric":
-        bounds = _parse_numeric(arg, at)
+        bounds = _parse_numeric(arg, at, budget.strict)
         return Alternative(Kind.NUMERIC, numeric_test(bounds), bounds=bounds)
     if op == "cidr":
         try:
@@ -331,6 +339,8 @@ def _anything_but(arg: Any, where: str, budget: _Budget) -> Callable[[Any], bool
         at = f"{where}.{op}"
         if op in ("prefix", "suffix"):
             affix = _string(inner, at)
+            if not affix and budget.strict:  # Event Ruler: "Null prefix/suffix not allowed"
+                raise PatternError(at, f"an empty {op}, which EventBridge refuses (it would exclude every string)")
             if op == "prefix":
                 return lambda v: not (isinstance(v, str) and v.startswith(affix))
             return lambda v: not (isinstance(v, str) and v.endswith(affix))
@@ -357,6 +367,8 @@ def _anything_but(arg: Any, where: str, budget: _Budget) -> Callable[[Any], bool
             numbers.add(_number(value, f"{where}[{i}]"))
         else:
             raise PatternError(f"{where}[{i}]", "anything-but values must be strings or numbers")
+    if strings and numbers and budget.strict:  # the AWS documentation: "lists that contain only strings, or only numbers"
+        raise PatternError(where, "an anything-but list holds strings or numbers, not both: EventBridge refuses a mix")
     return lambda v: not ((isinstance(v, str) and v in strings) or as_number(v) in numbers)
 
 
@@ -386,6 +398,10 @@ def _branches(node: Any, where: str, prefix: tuple[str, ...], depth: int, budget
         if key == "$or":
             if not isinstance(value, list) or len(value) < 1:
                 raise PatternError(at, "$or takes a non-empty array of patterns")
+            if len(value) < 2 and budget.strict:  # Event Ruler: "There must have at least 2 Objects in $or relationship."
+                raise PatternError(
+                    at, "$or needs at least two patterns (EventBridge refuses one); write the one pattern's fields without $or"
+                )
             options: list[list[Clause]] = []
             for i, sub in enumerate(value):
                 options.extend(_branches(sub, f"{at}[{i}]", prefix, depth + 1, budget))
@@ -422,12 +438,17 @@ class Pattern:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Pattern) and self.source == other.source
 
-    def __reduce__(self) -> tuple[Callable[[Any], Pattern], tuple[dict[str, Any]]]:
-        return parse_pattern, (self.source,)
+    def __reduce__(self) -> tuple[Callable[..., Pattern], tuple[dict[str, Any], str, bool]]:
+        return parse_pattern, (self.source, "match", False)  # it was valid when parsed: read it as it is
 
 
-def parse_pattern(pattern: Any, where: str = "match") -> Pattern:
-    """Validate a pattern and parse it; raises PatternError naming the bad place below ``where``."""
+def parse_pattern(pattern: Any, where: str = "match", strict: bool = True) -> Pattern:
+    """Validate a pattern and parse it; raises PatternError naming the bad place below ``where``.
+
+    ``strict``: also refuse what EventBridge refuses though it has a meaning here (a numeric range
+    whose bounds are equal, an anything-but list of strings and numbers, an empty anything-but
+    prefix or suffix, an ``$or`` of one pattern). Rules stored before these were refused are read
+    with ``strict=False``, and evaluated as they were."""
     if not isinstance(pattern, dict):
         raise PatternError(where, "a pattern is a JSON object")
     try:
@@ -440,6 +461,6 @@ def parse_pattern(pattern: Any, where: str = "match") -> Pattern:
         raise PatternError(where, f"pattern is {size} bytes; the limit is {MAX_PATTERN_BYTES}")
     if not pattern:
         raise PatternError(where, "an empty pattern would match every event; name at least one field")
-    budget = _Budget()
+    budget = _Budget(strict)
     branches = _branches(pattern, where, (), 0, budget)
     return Pattern(pattern, branches, budget.values)
