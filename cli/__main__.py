@@ -64,16 +64,23 @@ def _local_outputs() -> dict[str, Any]:
 
 
 def _endpoint(args: argparse.Namespace) -> str | None:
+    """Where AWS calls go: --endpoint, else AWS_ENDPOINT_URL, else the embedded AWS of './build.sh
+    up' when it runs, but only when no table was named: a table named with --table is a real
+    environment's (the local one's tables are found without naming them), so naming one never
+    lands on the embedded AWS by accident because 'up' happens to be running."""
     if args.endpoint:
         return str(args.endpoint)
     if os.environ.get("AWS_ENDPOINT_URL"):
         return os.environ["AWS_ENDPOINT_URL"]
+    if getattr(args, "table", None):
+        return None
     port_file = _instance_dir() / "endpoint"
     return port_file.read_text().strip() if port_file.exists() else None
 
 
 def _session(args: argparse.Namespace) -> tuple[Any, str | None]:
     endpoint = _endpoint(args)
+    print(f"target: {'the embedded AWS at ' + endpoint if endpoint else 'AWS (the default credentials and region)'}", file=sys.stderr)
     if endpoint:  # the embedded AWS accepts any credentials
         session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                         region_name=os.environ.get("AWS_REGION", "us-east-1"))  # fmt: skip

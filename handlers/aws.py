@@ -29,6 +29,15 @@ def resource(service: str) -> Any:
     return boto3.resource(service, config=_CONFIG)
 
 
+def metric_dimensions() -> dict[str, str]:
+    """The dimensions every function's EMF metrics carry beside Powertools' ``service``: which
+    environment and which function (the dashboard and the alarms select on them)."""
+    return {
+        "environment": os.environ.get("COACHFLOW_ENV", "local"),
+        "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
+    }
+
+
 def setting(name: str, default: str | None = None) -> str:
     value = os.environ.get(name, default)
     if value is None:

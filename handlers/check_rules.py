@@ -47,6 +47,7 @@ from handlers.tenancy import tenant_of
 
 logger = Logger()
 metrics = Metrics()
+metrics.set_default_dimensions(**aws.metric_dimensions())
 BUFFER_SECONDS = 86400  # how long batches stay in the recent-events buffer (Terraform: reevaluation.buffer_days)
 MAX_REEVALUATED_EVENTS = 10_000  # events one re-evaluation re-runs at most (Terraform: reevaluation.max_events)
 VERSION_CHECKS = 3  # rule-set versions one batch follows before it is evaluated (pushes seconds apart)

@@ -39,6 +39,7 @@ SQS_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 SQS_BATCH_BYTES, SQS_BATCH_ENTRIES = 262_144, 10  # SendMessageBatch: all messages together, and how many
 logger = Logger()
 metrics = Metrics()
+metrics.set_default_dimensions(**aws.metric_dimensions())
 processor = BatchProcessor(event_type=EventType.SQS)
 SETTINGS_TTL = 60.0
 _settings_cache: dict[str, tuple[float, tenant_settings.TenantSettings]] = {}

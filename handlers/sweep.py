@@ -23,6 +23,7 @@ from handlers.ledger import due_tenants
 
 logger = Logger()
 metrics = Metrics()
+metrics.set_default_dimensions(**aws.metric_dimensions())
 
 
 def _tick(event: dict[str, Any]) -> str:

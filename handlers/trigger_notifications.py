@@ -32,6 +32,7 @@ from handlers.tenancy import tenant_of
 
 logger = Logger()
 metrics = Metrics()
+metrics.set_default_dimensions(**aws.metric_dimensions())
 SECRET_TTL = 300
 DEADLINE_MARGIN_SECONDS = 5
 RECORD_ATTEMPTS = 4  # writes of a delivery to the ledger before giving up (besides the SDK's own retries)

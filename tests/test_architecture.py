@@ -78,11 +78,11 @@ def test_no_import_cycle_anywhere_function_local_imports_included():
 
 
 def test_the_image_holds_the_handlers_and_nothing_else():
-    # What the Dockerfile copies: the handlers package and the runtime requirements, nothing else.
+    # What the Dockerfile copies: the handlers package and the locked runtime requirements, nothing else.
     ignore = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
-    assert ignore[0] == "*" and {line for line in ignore if line.startswith("!")} == {"!handlers/", "!requirements.txt", "!constraints.txt"}
+    assert ignore[0] == "*" and {line for line in ignore if line.startswith("!")} == {"!handlers/", "!requirements.lock"}
     copied = re.findall(r"^COPY\s+(.+?)\s+\S+$", (ROOT / "Dockerfile").read_text(), re.M)
-    assert {source for line in copied for source in line.split()} == {"requirements.txt", "constraints.txt", "handlers/"}
+    assert {source for line in copied for source in line.split()} == {"requirements.lock", "handlers/"}
 
     # Every module of the package is needed by a Lambda entry point: nothing else rides along.
     commands = _lambda_commands()

@@ -139,3 +139,25 @@ def test_the_runtime_lock_matches_the_pins_and_hashes_every_package():
     blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock_text)[1:]
     assert len(blocks) == len(lock) and all("--hash=sha256:" in block for block in blocks)
     assert "/opt/" not in lock_text and not re.search(r"^--(find-links|index-url|extra-index-url)", lock_text, re.M)
+
+
+def test_the_local_environment_sends_every_service_the_stack_uses_to_the_embedded_aws():
+    # A service without an endpoint in the local provider block would make terraform reach for the
+    # real AWS (a lookup of <service>.<region>.amazonaws.com) from a test: never.
+    service_of = {
+        "aws_cloudwatch_log": "logs", "aws_cloudwatch_dashboard": "cloudwatch", "aws_cloudwatch_metric_alarm": "cloudwatch",
+        "aws_dynamodb": "dynamodb", "aws_iam": "iam", "aws_kms": "kms", "aws_lambda": "lambda", "aws_s3": "s3",
+        "aws_scheduler": "scheduler", "aws_secretsmanager": "secretsmanager", "aws_sesv2": "sesv2", "aws_sns": "sns",
+        "aws_sfn": "sfn", "aws_sqs": "sqs",
+    }  # fmt: skip
+    local = (ROOT / "terraform" / "environments" / "local" / "main.tf").read_text()
+    endpoints = set(re.findall(r"^\s+(\w+)\s+= var\.endpoint", local.split("endpoints {")[1].split("}")[0], re.M))
+    used = set()
+    for path in ROOT.glob("terraform/**/*.tf"):
+        if "/tests/" in str(path):
+            continue
+        for kind in re.findall(r'^resource "(aws_\w+)"', path.read_text(), re.M):
+            prefixes = [p for p in service_of if kind.startswith(p)]
+            assert prefixes, f"{path.relative_to(ROOT)}: {kind}: which service? (add it to this test's map)"
+            used.add(service_of[max(prefixes, key=len)])
+    assert used <= endpoints, f"no local endpoint for {sorted(used - endpoints)}"

@@ -151,3 +151,18 @@ def test_a_yaml_alias_inside_itself_is_an_invalid_rule_not_a_traceback(tmp_path:
     result = subprocess.run([sys.executable, "-m", "cli", "rules", "validate", str(cyclic)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1, result.stderr
     assert "holds itself" in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_named_table_never_lands_on_the_embedded_aws_of_up(tmp_path, monkeypatch):
+    # './build.sh up' leaves its endpoint in .coachflow/<instance>/endpoint; naming a table means a
+    # real environment, so the running embedded AWS is not used unless asked for (--endpoint).
+    import argparse
+
+    import cli.__main__ as cli_main
+
+    monkeypatch.setattr(cli_main, "_instance_dir", lambda: tmp_path)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    (tmp_path / "endpoint").write_text("http://127.0.0.1:4566\n")
+    assert cli_main._endpoint(argparse.Namespace(endpoint=None, table="coachflow-prod-rules")) is None
+    assert cli_main._endpoint(argparse.Namespace(endpoint=None, table=None)) == "http://127.0.0.1:4566"
+    assert cli_main._endpoint(argparse.Namespace(endpoint="http://127.0.0.1:9", table="t")) == "http://127.0.0.1:9"

@@ -192,9 +192,36 @@ variable "claim_check_retention_days" {
 }
 
 variable "alarm_actions" {
-  description = "SNS topic ARNs notified when an alarm fires (DLQ not empty, failed executions, function errors)."
+  description = "More SNS topic ARNs notified when an alarm fires, beside the environment's own alarm topic (an existing on-call topic)."
   type        = list(string)
   default     = []
+}
+
+variable "alarm_subscriptions" {
+  description = "Who the environment's alarm topic notifies: SNS subscriptions (protocol email, https, sqs, lambda...; endpoint). Outside local, this or alarm_actions must name someone."
+  type = list(object({
+    protocol = string
+    endpoint = string
+  }))
+  default = []
+
+  validation {
+    condition     = var.environment == "local" || length(var.alarm_subscriptions) + length(var.alarm_actions) > 0
+    error_message = "Alarms must reach someone outside the local environment: set alarm_subscriptions (e.g. the on-call address) or alarm_actions."
+  }
+  validation {
+    condition     = alltrue([for s in var.alarm_subscriptions : contains(["email", "email-json", "https", "sqs", "lambda", "sms", "firehose"], s.protocol)])
+    error_message = "alarm_subscriptions protocols are email, email-json, https, sqs, lambda, sms or firehose (plain http is refused)."
+  }
+}
+
+variable "alarm_thresholds" {
+  description = "Alarm thresholds: the age of the oldest raw event (seconds) and failed deliveries per 5 minutes (they are retried; a few are normal)."
+  type = object({
+    raw_events_age_seconds          = optional(number, 300)
+    failed_deliveries_per_5_minutes = optional(number, 20)
+  })
+  default = {}
 }
 
 variable "allow_http_webhooks" {

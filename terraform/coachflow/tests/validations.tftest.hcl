@@ -22,8 +22,9 @@ mock_provider "aws" {
 }
 
 variables {
-  environment = "dev"
-  image_uri   = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/coachflow-handlers@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+  environment         = "dev"
+  alarm_subscriptions = [{ protocol = "email", endpoint = "oncall@example.com" }]
+  image_uri           = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/coachflow-handlers@sha256:0000000000000000000000000000000000000000000000000000000000000000"
 }
 
 run "the_defaults_are_valid" {
@@ -124,4 +125,36 @@ run "a_reevaluation_reruns_at_least_one_event" {
     reevaluation = { max_events = 0 }
   }
   expect_failures = [var.reevaluation]
+}
+
+run "alarms_must_reach_someone_outside_local" {
+  command = plan
+  variables {
+    alarm_subscriptions = []
+  }
+  expect_failures = [var.alarm_subscriptions]
+}
+
+run "an_existing_topic_is_someone" {
+  command = plan
+  variables {
+    alarm_subscriptions = []
+    alarm_actions       = ["arn:aws:sns:eu-west-1:123456789012:oncall"]
+  }
+}
+
+run "plain_http_alarm_subscriptions_are_refused" {
+  command = plan
+  variables {
+    alarm_subscriptions = [{ protocol = "http", endpoint = "http://pager.example.com/hook" }]
+  }
+  expect_failures = [var.alarm_subscriptions]
+}
+
+run "the_local_environment_may_have_no_alarm_subscribers" {
+  command = plan
+  variables {
+    environment         = "local"
+    alarm_subscriptions = []
+  }
 }

@@ -20,5 +20,6 @@ module "coachflow" {
   deletion_protection = false
   log_retention_days  = 30
   alarm_actions       = var.alarm_actions
+  alarm_subscriptions = var.alarm_subscriptions
   tenants             = var.tenants
 }

@@ -18,6 +18,7 @@ provider "aws" {
     scheduler      = var.endpoint
     secretsmanager = var.endpoint
     sesv2          = var.endpoint
+    sns            = var.endpoint
     sfn            = var.endpoint
     sqs            = var.endpoint
     sts            = var.endpoint

@@ -4,3 +4,6 @@ region = "eu-west-1"
 tenants = {
   acme = { reevaluation_schedule = "rate(15 minutes)" }
 }
+# Who is told when an alarm fires (required outside local): replace with the on-call rotation's
+# address or an https endpoint of the paging service.
+alarm_subscriptions = [{ protocol = "email", endpoint = "coachflow-oncall-staging@example.com" }]

@@ -15,6 +15,15 @@ variable "alarm_actions" {
   default     = []
 }
 
+variable "alarm_subscriptions" {
+  description = "Who the alarm topic notifies (the on-call rotation): SNS subscriptions."
+  type = list(object({
+    protocol = string
+    endpoint = string
+  }))
+  default = []
+}
+
 variable "tenants" {
   description = "Tenants with a periodic re-evaluation schedule."
   type = map(object({

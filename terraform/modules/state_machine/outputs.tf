@@ -17,3 +17,8 @@ output "role_arn" {
   description = "ARN of the state machine's role."
   value       = aws_iam_role.this.arn
 }
+
+output "log_group_name" {
+  description = "The state machine's execution log group."
+  value       = aws_cloudwatch_log_group.this.name
+}
