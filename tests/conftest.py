@@ -27,7 +27,6 @@ def samples() -> Path:
     return SAMPLES
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers set here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not CORPUS_PRESENT:
         corpus = [item for item in items if "samples" in getattr(item, "fixturenames", ())]
@@ -60,6 +59,21 @@ def xdist_group(item: pytest.Item) -> str | None:
     return None
 
 
+def _name_group(item: pytest.Item, group: str) -> None:
+    """What pytest-xdist's loadgroup does in a worker: the group after an "@" at the end of the test's
+    id, which is what its scheduler groups by. pytest-xdist 3.8.0 sets ``item._nodeid``, which pytest
+    9.2 no longer reads (a test's id is its structured ``_id``), so its groups never form; this sets
+    the id pytest 9.2 reads, once (never a second "@group" where xdist's own naming worked)."""
+    nodeid = item.nodeid
+    if nodeid.rfind("@") > nodeid.rfind("]"):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest < 9.2: xdist names the group itself
+        return
+    item._id = NodeId.parse(f"{nodeid}@{group}")  # type: ignore[attr-defined]
+
+
 def _schedule(items: list[pytest.Item]) -> None:
     """Group the tests that share an environment, and start the long ones first: the tests that
     apply an environment of their own (marker ``own_environment``) and the groups (whose first
@@ -69,6 +83,7 @@ def _schedule(items: list[pytest.Item]) -> None:
         group = xdist_group(item)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+            _name_group(item, group)
     first = {id(item): rank for rank, item in enumerate(items)}
 
     def priority(item: pytest.Item) -> tuple[int, int]:
