@@ -135,7 +135,11 @@ case "$verb" in
     exec "$PY" -m emulator.demo ;;
   test)
     ensure_venv; ensure_terraform; ensure_browser; ensure_checkov
-    exec "$PY" -m pytest "$@" ;;
+    # In parallel (pytest-xdist): the tests over one shared embedded AWS run on one worker, the
+    # tests that apply an environment of their own start first, in the order tests/conftest.py
+    # gives them (--no-loadscope-reorder: not largest group first). The slowest
+    # tests are listed at the end. COACHFLOW_TEST_WORKERS=0 runs everything in one process.
+    exec "$PY" -m pytest -n "${COACHFLOW_TEST_WORKERS:-4}" --dist loadgroup --no-loadscope-reorder --durations=25 "$@" ;;
   bench)
     ensure_venv
     exec "$PY" -m tests.bench "$@" ;;

@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
+
 from emulator.stack import ROOT, LocalEnvironment
 from handlers import batching, tenant_settings
 from handlers.ingest import normalize_payload
@@ -93,13 +95,19 @@ def run_execution(env: LocalEnvironment, payload: dict[str, Any] | str, name: st
     return wait_execution(env, arn, timeout)
 
 
+# moto serializes a long history slowly (25,000 events: seconds on an idle machine, over botocore's
+# 60 s read timeout on a loaded one, where parallel test workers share the cores).
+_HISTORY_READ = Config(read_timeout=600, retries={"total_max_attempts": 1})
+
+
 def wait_execution(env: LocalEnvironment, arn: str, timeout: float = 90) -> dict[str, Any]:
     sfn = env.client("stepfunctions")
     deadline = time.time() + timeout
     while time.time() < deadline:
         execution = sfn.describe_execution(executionArn=arn)
         if execution["status"] != "RUNNING":
-            execution["history"] = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            history = env.session().client("stepfunctions", endpoint_url=env.endpoint, config=_HISTORY_READ)
+            execution["history"] = history.get_execution_history(executionArn=arn, maxResults=1000)["events"]
             return execution
         time.sleep(0.3)
     raise TimeoutError(f"execution {arn} still running after {timeout}s")

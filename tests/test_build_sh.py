@@ -35,6 +35,7 @@ def test_plan_needs_an_image_an_environment_and_a_backend():
     assert _run("apply", "dev", COACHFLOW_TF_BACKEND_CONFIG="/nonexistent/backend.hcl").returncode == 2
 
 
+@pytest.mark.own_environment
 @pytest.mark.integration
 def test_up_send_push_fire_down(tmp_path: Path):
     instance, port = f"test-up-{uuid.uuid4().hex[:8]}", free_port()

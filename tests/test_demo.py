@@ -31,6 +31,7 @@ def _clone(target: Path) -> Path:
     return target
 
 
+@pytest.mark.own_environment
 def test_the_demo_runs_the_pipeline_and_cleans_up(tmp_path: Path):
     port = free_port()
     clone, empty = _clone(tmp_path / "clone"), tmp_path / "empty-corpus"

@@ -147,6 +147,7 @@ def test_a_fault_plan_is_checked_before_anything_starts(tmp_path):
     assert bad.returncode == 2 and "dynamo_throttle" in bad.stderr
 
 
+@pytest.mark.own_environment
 @pytest.mark.integration
 def test_a_soak_of_a_thousand_records_with_faults_loses_nothing():
     """The real thing, small: the built-in fault plan, three tenants' receivers misbehaving, the

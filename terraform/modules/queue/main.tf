@@ -28,10 +28,15 @@ resource "aws_sqs_queue" "this" {
 }
 
 # Only this queue may use the DLQ, and redrive (StartMessageMoveTask) may move messages back.
+# The source queue's ARN is the DLQ's without "-dlq" (same partition, region, account; the names
+# are "<name>" and "<name>-dlq"), so this waits only for the DLQ, not for the source queue: every
+# SQS resource waits about 25 s for its attributes to settle (the provider's consecutive reads), and
+# the source queue and this policy now settle side by side instead of one after the other. SQS does
+# not need the source queue to exist for its ARN to be listed here.
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   queue_url = aws_sqs_queue.dlq.id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.this.arn]
+    sourceQueueArns   = [trimsuffix(aws_sqs_queue.dlq.arn, "-dlq")]
   })
 }
