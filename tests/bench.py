@@ -412,7 +412,7 @@ def bench_imports() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./build.sh bench")
-    sections = ["normalize", "batching", "rules", "compile", "memory", "imports"]
+    sections = ["normalize", "batching", "rules", "compile", "memory", "imports", "orchestration"]
     parser.add_argument("--only", choices=sections, action="append")
     args = parser.parse_args(argv)
     only = set(args.only or sections)
@@ -433,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
         bench_memory(events)
     if "imports" in only:
         bench_imports()
+    if "orchestration" in only:
+        from tests.bench_orchestration import bench_orchestration
+
+        print("\norchestration on the embedded AWS (a bare emulator: Step Functions + Lambda, no Terraform)")
+        bench_orchestration()
     print(f"\n(peak RSS of the benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)")
     return 0
 
