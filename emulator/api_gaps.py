@@ -8,6 +8,10 @@
   ``docs/guarantees.md``).
 - Step Functions: ``ListStateMachineVersions`` is not routed; the provider calls it after creating
   a state machine.
+- Any operation moto does not implement answered with an HTML page and HTTP 500 (which SDKs and
+  the AWS CLI retry, then report as an unreadable server error): it now answers as AWS does for an
+  operation it refuses, HTTP 400 with the error code ``NotImplemented`` and a message naming the
+  service and the operation, in the service's own error format (JSON or XML).
 - SES: an email identity's tags are kept under ``...:email-identity/<name>``; its ARN (what the
   provider reads tags by) is ``...:identity/<name>``, so every plan showed its tags as new.
 - SES: what was sent is kept in moto's sent-message store, which ``/moto-api/data.json`` would show
@@ -18,6 +22,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -85,6 +90,33 @@ def _sqs_sender_id() -> None:
     Message.__init__ = init  # type: ignore[method-assign]
 
 
+def _unimplemented_as_aws_errors() -> None:
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.call_action
+
+    def call_action(self: BaseResponse) -> Any:
+        try:
+            return original(self)
+        except NotImplementedError as exc:
+            operation = self._get_action() or "?"
+            service = getattr(self, "service_name", None) or type(self).__name__.removesuffix("Response")
+            message = f"The embedded AWS (moto) does not implement {service} {operation}: {exc}"
+            headers = dict(self.response_headers)
+            wants_json = "X-Amz-Target" in self.headers or "json" in str(self.headers.get("Content-Type", ""))
+            if wants_json:
+                headers.update({"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": "NotImplemented"})
+                return 400, headers, json.dumps({"__type": "NotImplemented", "message": message})
+            headers["Content-Type"] = "text/xml"
+            body = (
+                "<ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code>"
+                f"<Message>{html.escape(message)}</Message></Error><RequestId>coachflow-embedded</RequestId></ErrorResponse>"
+            )
+            return 400, headers, body
+
+    BaseResponse.call_action = call_action  # type: ignore[method-assign]
+
+
 def _ses_identity_arn() -> None:
     from moto.ses import models as ses_models
     from moto.ses import utils as ses_utils
@@ -117,6 +149,7 @@ def _ses_sent_messages() -> None:
 
 
 def install() -> None:
+    _unimplemented_as_aws_errors()
     _ses_identity_arn()
     _ses_sent_messages()
     _sqs_sender_id()

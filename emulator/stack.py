@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,21 @@ class LocalEnvironment:
         env = {**terraform_env(self.workdir / "tfdata"), **CREDENTIALS}
         return subprocess.run(["terraform", f"-chdir={LOCAL_ENV}", *args], env=env, text=True, capture_output=True)
 
-    def apply(self) -> dict[str, Any]:
+    def _streamed(self, args: list[str], progress: Callable[[str], None]) -> subprocess.CompletedProcess[str]:
+        env = {**terraform_env(self.workdir / "tfdata"), **CREDENTIALS}
+        lines: list[str] = []
+        with subprocess.Popen(["terraform", f"-chdir={LOCAL_ENV}", *args], env=env, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as process:  # fmt: skip
+            assert process.stdout is not None and process.stderr is not None
+            for line in process.stdout:
+                lines.append(line)
+                progress(line.rstrip("\n"))
+            errors = process.stderr.read()
+        return subprocess.CompletedProcess(process.args, process.returncode, "".join(lines), errors)
+
+    def apply(self, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Apply the local environment; ``progress`` (when given) gets each line terraform prints
+        while applying, as it prints it."""
         state = self.workdir / "terraform.tfstate"
         state.unlink(missing_ok=True)  # the state described the previous (now gone) emulator
         log = self.workdir / "terraform.log"
@@ -190,7 +205,10 @@ class LocalEnvironment:
                 ["apply", "-auto-approve", "-input=false", "-no-color", f"-var=endpoint={self.endpoint}"],
                 ["output", "-json"],
             ):
-                result = self.terraform(*args)
+                if progress is not None and args[0] == "apply":
+                    result = self._streamed(args, progress)
+                else:
+                    result = self.terraform(*args)
                 out.write(result.stdout + result.stderr)
                 if result.returncode != 0:
                     raise RuntimeError(f"terraform {args[0]} failed (exit {result.returncode}); log: {log}\n{result.stderr[-3000:]}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -44,6 +46,24 @@ def test_up_send_push_fire_down(tmp_path: Path):
         up = _run("up", **env)
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"http://127.0.0.1:{port}" in up.stdout and port_in_use(port)
+        # it shows terraform's progress, and exports that boto3 and both AWS CLIs follow
+        assert re.search(r"\[\d+/\d+\] module\.coachflow\.\S+ \(\d+s\)", up.stdout) and re.search(r"applied in \d+s", up.stdout)
+        assert "AWS_DEFAULT_REGION=us-east-1" in up.stdout and f"aws --endpoint-url http://127.0.0.1:{port}" in up.stdout
+
+        # Its hints, run as printed, end in a notification that arrives.
+        hints = [line.strip().removeprefix("try:").strip() for line in up.stdout.split("webhook receiver:")[1].splitlines()[1:]
+                 if line.strip().startswith(("try:", "./build.sh", "cat "))]  # fmt: skip
+        assert hints[0].startswith("./build.sh rules push") and hints[-1] == "./build.sh report"
+        for hint in hints[:3]:
+            done = subprocess.run(hint, shell=True, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+            assert done.returncode == 0, f"{hint}: {done.stderr[-2000:]}"
+        record = ROOT / hints[3].removeprefix("cat ")
+        deadline = time.time() + 180
+        while time.time() < deadline and not (record.exists() and '"/hooks/acme"' in record.read_text()):
+            time.sleep(1)
+        received = [json.loads(line) for line in record.read_text().splitlines()]
+        assert [r["status"] for r in received if r["path"] == "/hooks/acme"] == [204], received
+        assert json.loads(received[0]["body"])["rule_id"] == "okta-account-locked"
         pushed = _run("rules", "push", "--tenant", "acme", "rules/tenants/acme.yaml", **env)
         assert pushed.returncode == 0, pushed.stderr
         assert json.loads(pushed.stdout)["rules"] == 14

@@ -240,3 +240,27 @@ def test_sqs_reports_the_sender_as_aws_does_by_its_credentials(emulator):
         ("AKIDPRODUCERONE", "AKIDPRODUCERONE"),
         ("AKIDPRODUCERTWO", "AKIDPRODUCERTWO"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "operation"),
+    [
+        ("sqs", lambda c: c.start_message_move_task(SourceArn="arn:aws:sqs:us-east-1:123456789012:x-dlq"), "StartMessageMoveTask"),
+        ("sqs", lambda c: c.list_message_move_tasks(SourceArn="arn:aws:sqs:us-east-1:123456789012:x-dlq"), "ListMessageMoveTasks"),
+        (
+            "stepfunctions",
+            lambda c: c.redrive_execution(executionArn="arn:aws:states:us-east-1:123456789012:execution:m:e"),
+            "RedriveExecution",
+        ),
+    ],
+)
+def test_an_operation_the_embedded_aws_lacks_is_an_aws_error_naming_it(emulator, service, call, operation):
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    client = emulator.session().client(service, endpoint_url=emulator.endpoint, config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as caught:
+        call(client)
+    error = caught.value.response["Error"]
+    assert error["Code"] == "NotImplemented" and operation in error["Message"] and "embedded AWS" in error["Message"]
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
