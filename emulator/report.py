@@ -565,7 +565,9 @@ def render(data: dict[str, Any]) -> str:
         f'<td class="num">{_secs(v["p90"])}</td><td class="num">{_secs(v["max"])}</td></tr>'
         for c, v in summary["latency"].items()
     )
-    payload = json.dumps({"executions": runs}, separators=(",", ":")).replace("</", "<\\/")
+    # Data inside a <script> element: every "<" as its JSON escape, so no value (an execution's
+    # cause can quote an event) can close the element or open a comment in it.
+    payload = json.dumps({"executions": runs}, separators=(",", ":")).replace("<", "\\u003c")
     status_line = ", ".join(f"{k} {v}" for k, v in sorted(data["statuses"].items())) or "none"
     generated = datetime.fromtimestamp(data["generated_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     option = "".join
