@@ -40,7 +40,7 @@ class Sender:
     webhook_url: str | None
     policy: webhook.Policy
     secret: Callable[[str], str]  # a secret's value by its name below the tenants' prefix ("acme", "acme/slack")
-    ses: Callable[[float], Any]  # an SES v2 client whose timeouts end by the given deadline
+    ses: Callable[[], Any]  # an SES v2 client whose timeouts fit within one delivery's deadline
 
     def send(self, match: dict[str, Any], deadline: float) -> str:
         """Deliver one delivery by ``deadline`` (a ``time.monotonic()`` value): a short detail for
@@ -94,7 +94,7 @@ class Sender:
             raise PermanentError(f"{who}'s address is outside the tenant's recipient_domains ({to.rpartition('@')[2][:80]})")
         message = messages.email(match, templates, audience)
         utf8 = {"Charset": "UTF-8"}
-        answer = self.ses(deadline).send_email(
+        answer = self.ses().send_email(
             FromEmailAddress=settings.sender,
             Destination={"ToAddresses": [to]},
             **({"ReplyToAddresses": [settings.reply_to]} if settings.reply_to else {}),

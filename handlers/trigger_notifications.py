@@ -60,7 +60,7 @@ def _secret(name: str) -> str:
 
 
 @functools.cache
-def _ses_client() -> Any:
+def _ses() -> Any:
     """An SES v2 client that makes one attempt within the delivery timeout: the ledger and the state
     machine retry, and a send must not outlive the deadline the other channels keep."""
     import boto3
@@ -69,10 +69,6 @@ def _ses_client() -> Any:
     timeout = float(aws.setting("WEBHOOK_TIMEOUT_SECONDS", "5"))
     config = Config(connect_timeout=min(2.0, timeout / 2), read_timeout=timeout, retries={"total_max_attempts": 1})
     return boto3.client("sesv2", config=config)
-
-
-def _ses(deadline: float) -> Any:
-    return _ses_client()
 
 
 @functools.cache
