@@ -13,23 +13,21 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from ipaddress import ip_network
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.stack import ROOT, free_port, stop_group
-from handlers import channels, deliveries, messages, webhook
+from emulator.stack import ROOT
+from handlers import channels, deliveries, messages
+from handlers import webhook as guarded
 from handlers.senders import PermanentError, Sender
 from tests.helpers import read_received
 
 NID = "0123456789abcdef0123456789abcdef"
-LOCAL = webhook.Policy(allow_http=True, allowed_networks=(ip_network("127.0.0.0/8"),))
+LOCAL = guarded.Policy(allow_http=True, allowed_networks=(ip_network("127.0.0.0/8"),))
 SETTINGS = {
     "default": ["email", "slack", "webhook"],
     "email": {"sender": "coaching@acme.example", "recipient_domains": ["acme.example"]},
@@ -219,24 +217,7 @@ def test_no_event_value_becomes_markup_on_any_channel(value):
 # -- senders against a real receiver -------------------------------------------------------------
 
 
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    record = tmp_path / "received.jsonl"
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "emulator", "webhook", "--port", str(port), "--record", str(record)],
-                            cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/probe", data=b"{}", method="POST"), timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
-    record.write_text("")
-    yield f"http://127.0.0.1:{port}", record
-    stop_group(proc.pid)
-
-
-def _no_ses(deadline: float) -> Any:
+def _no_ses() -> Any:
     raise AssertionError("SES must not be called")
 
 
@@ -256,8 +237,8 @@ def _sender(base: str, config: dict[str, Any], secrets: dict[str, Any], ses: Any
     return Sender("acme", channels.parse(config), f"{base}/hooks/acme", LOCAL, lambda name: stored[name], ses)
 
 
-def test_slack_direct_message_looks_the_person_up_by_email_then_posts(receiver):
-    base, record = receiver
+def test_slack_direct_message_looks_the_person_up_by_email_then_posts(webhook):
+    base, record = webhook
     config = {**SETTINGS, "slack": {"dm_by_email": True, "api_url": f"{base}/slack-api/acme"}}
     sender = _sender(base, config, {"acme/slack": {"bot_token": "xoxb-test"}})
     (slack,) = [d for d in deliveries.deliveries(_match(event=HOSTILE), sender.channels) if d["delivery"]["channel"] == "slack"]
@@ -270,8 +251,8 @@ def test_slack_direct_message_looks_the_person_up_by_email_then_posts(receiver):
     assert "&lt;!channel&gt;" in sent["blocks"][1]["text"]["text"]
 
 
-def test_a_person_slack_does_not_know_is_a_permanent_failure(receiver):
-    base, _ = receiver
+def test_a_person_slack_does_not_know_is_a_permanent_failure(webhook):
+    base, _ = webhook
     config = {**SETTINGS, "slack": {"dm_by_email": True, "api_url": f"{base}/slack-api/acme"}}
     sender = _sender(base, config, {"acme/slack": {"bot_token": "xoxb-test"}})
     match = _match(user={"email_addr": "unknown.person@acme.example"})
@@ -280,18 +261,18 @@ def test_a_person_slack_does_not_know_is_a_permanent_failure(receiver):
         sender.send(slack, time.monotonic() + 5)
 
 
-def test_a_slack_api_error_that_may_pass_is_retried_not_dead_lettered(receiver):
-    base, _ = receiver
+def test_a_slack_api_error_that_may_pass_is_retried_not_dead_lettered(webhook):
+    base, _ = webhook
     config = {**SETTINGS, "slack": {"dm_by_email": True, "api_url": f"{base}/slack-api/acme"}}
     sender = _sender(base, config, {"acme/slack": {"bot_token": "not-a-slack-token"}})  # Slack: not_authed
     (slack,) = [d for d in deliveries.deliveries(_match(), sender.channels) if d["delivery"]["channel"] == "slack"]
-    with pytest.raises(webhook.DeliveryError, match="not_authed") as caught:
+    with pytest.raises(guarded.DeliveryError, match="not_authed") as caught:
         sender.send(slack, time.monotonic() + 5)
     assert not isinstance(caught.value, PermanentError)
 
 
-def test_slack_incoming_webhook_teams_and_the_learning_platform_are_posted_to(receiver):
-    base, record = receiver
+def test_slack_incoming_webhook_teams_and_the_learning_platform_are_posted_to(webhook):
+    base, record = webhook
     config = {**SETTINGS, "default": ["slack", "teams"]}
     secrets = {
         "acme/slack": {"webhook_url": f"{base}/slack-hook/acme/T000/B000/XXXX"},
@@ -312,18 +293,18 @@ def test_slack_incoming_webhook_teams_and_the_learning_platform_are_posted_to(re
     assert learning["headers"]["authorization"] == "Bearer lms-token" and assignment["escalation"]["level"] == "training"
 
 
-def test_channel_urls_go_through_the_guarded_delivery(receiver):
+def test_channel_urls_go_through_the_guarded_delivery(webhook):
     # A Teams URL that redirects is not followed, and one on a private address is refused before
     # any connection (the stub resolver answers; connecting is never attempted).
-    base, record = receiver
+    base, record = webhook
     redirect = _sender(base, {**SETTINGS, "default": ["teams"]}, {"acme/teams": {"webhook_url": f"{base}/status/302/teams/acme"}})
     (teams,) = deliveries.deliveries(_match(), redirect.channels)
-    with pytest.raises(webhook.DeliveryError, match="redirects are not followed"):
+    with pytest.raises(guarded.DeliveryError, match="redirects are not followed"):
         redirect.send(teams, time.monotonic() + 5)
     public_only = Sender(
-        "acme", redirect.channels, None, webhook.Policy(), lambda name: json.dumps({"webhook_url": "https://10.0.0.8/hook"}), _no_ses
+        "acme", redirect.channels, None, guarded.Policy(), lambda name: json.dumps({"webhook_url": "https://10.0.0.8/hook"}), _no_ses
     )
-    with pytest.raises(webhook.DeliveryError, match="private"):
+    with pytest.raises(guarded.DeliveryError, match="private"):
         public_only.send(teams, time.monotonic() + 5)
 
 
@@ -341,7 +322,7 @@ def test_email_goes_only_to_the_tenants_domains_and_to_valid_addresses():
 def test_email_to_the_person_and_the_manager_through_ses():
     ses = _SesRecorder()
     config = channels.parse(SETTINGS)
-    sender = Sender("acme", config, None, LOCAL, lambda name: "", lambda deadline: ses)
+    sender = Sender("acme", config, None, LOCAL, lambda name: "", lambda: ses)
     match = _match(actions=[{"type": "notify"}, {"type": "escalate", "escalate_to": "boss@team.acme.example"}])
     for delivery in deliveries.deliveries(match, config):
         if delivery["delivery"]["channel"] == "email":
@@ -365,7 +346,7 @@ def test_email_to_the_person_and_the_manager_through_ses():
 def test_a_malformed_channel_secret_is_a_retried_failure_that_never_shows_the_secret(secret, why):
     sender = _sender("http://127.0.0.1:9", SETTINGS, {"acme/learning": secret})
     learning = deliveries.deliveries(_match(actions=[{"type": "assign_training", "training_id": "c"}]), sender.channels)[-1]
-    with pytest.raises(webhook.DeliveryError, match=why) as caught:
+    with pytest.raises(guarded.DeliveryError, match=why) as caught:
         sender.send(learning, time.monotonic() + 5)
     assert not isinstance(caught.value, PermanentError)
     assert "a\r\nb" not in str(caught.value) and "not json" not in str(caught.value)
