@@ -19,7 +19,6 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -102,13 +101,6 @@ def _local_channels(path: Path, hook: str, tenant: str, workdir: Path) -> Path:
     local = workdir / f"channels-{tenant}.yaml"
     local.write_text(yaml.safe_dump(document), encoding="utf-8")
     return local
-
-
-def _sent_emails(env: LocalEnvironment) -> list[dict[str, Any]]:
-    """What SES sent (moto's sent-message store, served by emulator.api_gaps)."""
-    with urllib.request.urlopen(f"{env.endpoint}/moto-api/coachflow/ses-sent", timeout=10) as answer:
-        sent: list[dict[str, Any]] = json.loads(answer.read())
-    return sent
 
 
 def _by_channel(received: list[dict[str, Any]], emails: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -307,7 +299,7 @@ def _summary(env: LocalEnvironment, out: dict[str, Any], expected: Counter[str],
         rows.append(f"   {detail['status']:<9} {execution['name'][:48]:<48} {data.get('mode', '?'):<10} "
                     f"events={len(data.get('events') or []):<3} path={' > '.join(s for s in went if s)}")  # fmt: skip
     received = read_record(record)
-    arrived = _by_channel(received, _sent_emails(env))
+    arrived = _by_channel(received, env.sent_emails())
     dead = _dead_notifications(env, out["dead_notifications_queue_url"])
 
     print("\n================ coachflow demo summary ================")

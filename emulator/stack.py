@@ -129,6 +129,12 @@ class LocalEnvironment:
     def resource(self, service: str) -> Any:
         return self._session.resource(service, endpoint_url=self.endpoint)
 
+    def sent_emails(self) -> list[dict[str, Any]]:
+        """What SES sent (moto's sent-message store, served by emulator.api_gaps)."""
+        with urllib.request.urlopen(f"{self.endpoint}/moto-api/coachflow/ses-sent", timeout=10) as answer:
+            sent: list[dict[str, Any]] = json.loads(answer.read())
+        return sent
+
     # -- emulator -------------------------------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 from typing import Any
 
@@ -35,13 +34,6 @@ RULE = {
 
 def _tenant() -> str:
     return f"ch-{uuid.uuid4().hex[:10]}"
-
-
-def _sent_emails(env: Any) -> list[dict[str, Any]]:
-    """What SES sent: moto's sent-message store (emulator.api_gaps serves it)."""
-    with urllib.request.urlopen(f"{env.endpoint}/moto-api/coachflow/ses-sent", timeout=10) as answer:
-        sent: list[dict[str, Any]] = json.loads(answer.read())
-    return sent
 
 
 def _configure(env: Any, tenant: str, base: str, default: list[str], paths: dict[str, str] | None = None) -> None:
@@ -75,7 +67,7 @@ def test_every_channel_delivers_once_with_its_own_message(stack, webhook):
     tenant = _tenant()
     push(stack, tenant, [RULE], f"{base}/hooks/{tenant}")
     _configure(stack, tenant, base, ["email", "slack", "teams", "webhook"])
-    before = len(_sent_emails(stack))
+    before = len(stack.sent_emails())
     execution = run_execution(stack, batch_input(tenant, _lock_event(tenant)).payload)
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     output = json.loads(execution["output"])
@@ -95,7 +87,7 @@ def test_every_channel_delivers_once_with_its_own_message(stack, webhook):
     assignment = json.loads(next(r for r in received if r["path"].startswith("/learning/"))["body"])
     assert assignment["course_id"] == "password-hygiene-101" and assignment["user"]["email_addr"] == "jo@example.com"
 
-    emails = _sent_emails(stack)[before:]
+    emails = stack.sent_emails()[before:]
     person = [m for m in emails if m["destinations"]["ToAddresses"] == ["jo@example.com"]]
     manager = [m for m in emails if m["destinations"]["ToAddresses"] == ["it-lead@acme.example"]]
     assert len(person) == 1 and len(manager) == 1
@@ -106,7 +98,7 @@ def test_every_channel_delivers_once_with_its_own_message(stack, webhook):
     # Replayed (the same batch again, as a redelivery would): nothing is sent twice on any channel.
     again = run_execution(stack, batch_input(tenant, _lock_event(tenant)).payload)
     assert json.loads(again["output"])["duplicates"] == 6
-    assert len(read_received(record)) == len(received) and len(_sent_emails(stack)) == before + 2
+    assert len(read_received(record)) == len(received) and len(stack.sent_emails()) == before + 2
 
 
 def test_a_channel_answering_500_then_200_gets_one_message_and_the_others_are_not_resent(stack, webhook):
@@ -144,11 +136,11 @@ def test_a_recipient_outside_the_tenants_domains_is_dead_lettered_at_once_with_w
     tenant = _tenant()
     push(stack, tenant, [RULE | {"actions": [{"type": "notify"}]}], None)
     _configure(stack, tenant, base, ["email"])
-    before = len(_sent_emails(stack))
+    before = len(stack.sent_emails())
     execution = run_execution(stack, batch_input(tenant, _lock_event(tenant, "victim@elsewhere.example")).payload)
     assert execution["status"] == "SUCCEEDED"  # nothing a retry could change: no retries, no Fail
     assert json.loads(execution["output"])["dead_lettered"] == 1
-    assert len(_sent_emails(stack)) == before
+    assert len(stack.sent_emails()) == before
     table = stack.resource("dynamodb").Table(stack.outputs["state_table"])
     items = table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": ledger.partition(tenant)})["Items"]
     assert [(i["status"], i["sk"].endswith("-email")) for i in items] == [("dead_lettered", True)]
