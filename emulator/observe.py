@@ -17,6 +17,7 @@ The records are the ones AWS keeps too, so the same reading works there with the
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections.abc import Iterator
@@ -338,6 +339,13 @@ def delivered_ms(deliveries: list[dict[str, Any]], runs: list[dict[str, Any]]) -
             if at:
                 found[d["delivery_id"]] = at
     return found
+
+
+def add_environment_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that choose the environment to read (report and trace take the same)."""
+    parser.add_argument("--instance", help="the local environment's instance (default: COACHFLOW_INSTANCE, else 'default': ./build.sh up)")
+    parser.add_argument("--endpoint", help="the embedded AWS's URL (with --outputs), instead of an instance")
+    parser.add_argument("--outputs", help="the environment's outputs.json (with --endpoint)")
 
 
 def env_from_args(instance: str | None, endpoint: str | None, outputs: str | None) -> Environment:

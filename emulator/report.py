@@ -623,9 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./build.sh report", description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="the HTML file to write (default .coachflow/reports/report-<time>.html)")
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"executions listed, the most recent (default {DEFAULT_LIMIT})")
-    parser.add_argument("--instance", help="the local environment's instance (default: COACHFLOW_INSTANCE, else 'default': ./build.sh up)")
-    parser.add_argument("--endpoint", help="the embedded AWS's URL (with --outputs), instead of an instance")
-    parser.add_argument("--outputs", help="the environment's outputs.json (with --endpoint)")
+    observe.add_environment_arguments(parser)
     args = parser.parse_args(argv)
     try:
         env = observe.env_from_args(args.instance, args.endpoint, args.outputs)

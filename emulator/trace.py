@@ -216,9 +216,7 @@ def trace(env: observe.Environment, asked: str) -> Journey:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./build.sh trace", description=__doc__.splitlines()[0])
     parser.add_argument("id", help="a raw message id, event uid, batch id, execution name, notification id or delivery id")
-    parser.add_argument("--instance", help="the local environment's instance (default: COACHFLOW_INSTANCE, else 'default': ./build.sh up)")
-    parser.add_argument("--endpoint", help="the embedded AWS's URL (with --outputs), instead of an instance")
-    parser.add_argument("--outputs", help="the environment's outputs.json (with --endpoint)")
+    observe.add_environment_arguments(parser)
     args = parser.parse_args(argv)
     try:
         env = observe.env_from_args(args.instance, args.endpoint, args.outputs)
