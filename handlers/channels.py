@@ -104,7 +104,6 @@ class Channels(_Strict):
     email: Email | None = None
     slack: Slack | None = None
     teams: Empty | None = None
-    webhook: Empty | None = None
     learning: Empty | None = None
     templates: dict[MessageChannel, Template] = Field(default_factory=dict)
 
