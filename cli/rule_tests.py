@@ -21,7 +21,8 @@ from cli.packs import raw_file
 from handlers.ingest import AUTO, normalize_payload
 from handlers.outcomes import NormalizedOutcome
 from handlers.rules.matcher import Matcher
-from handlers.rules.matcher.match import PathTree, Plan, consistent
+from handlers.rules.matcher.consistency import Plan, consistent
+from handlers.rules.matcher.match import PathTree
 from handlers.rules.matcher.parse import Clause
 from handlers.rules.model import Rule, RuleTest
 

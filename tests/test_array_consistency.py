@@ -142,10 +142,13 @@ CASES = [
 
 @pytest.mark.parametrize(("why", "pattern", "event", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_fields_under_an_array_of_objects_match_within_one_element(why: str, pattern: dict, event: dict, expected: bool):
-    assert (compile_patterns({"r": pattern}).match(event) == ["r"]) is expected, why
+    alone = compile_patterns({"r": pattern})
     # and among other rules, whatever the index anchors the branch on
     others = {f"o{n}": {"a": {"x": [str(n)]}} for n in range(5)} | {"p": {"employees": {"firstName": [{"prefix": "A"}]}}}
-    assert ("r" in compile_patterns({**others, "r": pattern}).match(event)) is expected, why
+    among = compile_patterns({**others, "r": pattern})
+    for strategy in ("match_indexed", "match_bitsets"):
+        assert (getattr(alone, strategy)(event) == ["r"]) is expected, (why, strategy)
+        assert ("r" in getattr(among, strategy)(event)) is expected, (why, strategy)
 
 
 # -- a reference: Event Ruler's definition, by enumeration --------------------------------------------
@@ -249,7 +252,8 @@ def test_verdicts_equal_event_rulers_definition_by_enumeration(rules: list[dict[
     parsed = [parse_pattern(p).branches for p in rules]
     for event in batch:
         expected = [f"r{n}" for n, branches in enumerate(parsed) if any(_reference(list(b), event) for b in branches)]
-        assert matcher.match(event) == expected, (rules, event)
+        assert matcher.match_indexed(event) == expected, (rules, event)
+        assert matcher.match_bitsets(event) == expected, (rules, event)
 
 
 def test_the_reference_is_not_the_flattened_verdict():

@@ -53,7 +53,7 @@ from handlers.ingest import normalize_payload
 from handlers.outcomes import KINDS, IgnoredOutcome, IgnoreReason, NormalizedOutcome, Outcome, RejectedOutcome, RejectReason
 from handlers.rules.evaluate import match_record
 from handlers.rules.matcher import Matcher, PatternError, compile_patterns, compile_rules
-from handlers.rules.matcher.match import Plan, consistent
+from handlers.rules.matcher.consistency import Plan, consistent
 from handlers.rules.model import Rule
 
 SEED = 20260317

@@ -8,7 +8,11 @@ maps keyed by the affix (probed once per distinct affix length), numeric ranges 
 table searched by bisection, CIDRs into maps per prefix length. Matching an event walks only the
 field paths rules mention, probes the index with each value to find candidate branches, and fully
 verifies just those candidates. Branches with no positive clause (only ``anything-but`` or
-``exists: false``) cannot be anchored and are checked for every event.
+``exists: false``) cannot be anchored and are checked for every event. When events are candidates
+of many rules (broad rules: ``anything-but`` lists, wide ranges), verifying candidates one by one
+costs per match; then the matcher decides all branches at once as bitsets, one bit per branch,
+ANDed across fields (``bitset``), with the same verdicts. ``Matcher`` picks per event from the
+candidate counts it observes.
 
 Semantics follow the AWS documentation: values in event arrays match if any element matches;
 fields a branch names under an array of objects match within one element of it (array consistency,
@@ -17,7 +21,8 @@ another; numeric operators apply to JSON numbers only. Wildcards are matched wit
 backtracking). Limits protect a shared Lambda from a hostile rule.
 
 Modules: ``operators`` (the operator kinds and how the index uses each), ``parse`` (validation and
-parsing into branches of clauses), ``index`` (anchors, buckets, nested levels), ``match`` (the walk
+parsing into branches of clauses), ``index`` (anchors, buckets, nested levels), ``bitset`` (the
+second strategy), ``consistency`` (array consistency on the event's structure), ``match`` (the walk
 of the event and ``Matcher``), ``compile`` (``compile_rules``, ``compile_patterns``).
 """
 

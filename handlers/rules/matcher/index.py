@@ -103,7 +103,7 @@ class PathIndex:
             table = self.cidr
             key = (key.version, key.prefixlen, int(key.network_address) >> (key.max_prefixlen - key.prefixlen))
         elif kind is Kind.WILDCARD:
-            head, tail = key
+            head, tail = key[0], key[1]
             if not head and not tail:
                 self.scan.entries.append(entry)
                 return

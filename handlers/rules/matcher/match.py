@@ -1,11 +1,14 @@
-"""Matching: one walk of the event collects the values of every field path rules mention, the index
-turns them into candidate branches, and only those are verified.
+"""Matching: one walk of the event collects the values of every field path rules mention; then one
+of two strategies, with the same verdicts, decides the branches: the index turns the values into
+candidate branches and verifies only those (cheap when rules are selective), or the bitsets decide
+every branch at a fixed cost per field path (cheap when each event is a candidate of many rules:
+``bitset``). ``Matcher`` picks per event from the candidate counts it observes (see ``_Planner``).
 
 Array consistency (as EventBridge, whose engine is AWS Event Ruler): when a branch names several
 fields under an array of objects, they must match within one element of that array. The walk notes
 whether it went through an array of objects (or of arrays) on a path rules mention; when it did not
 (most events), the values flattened per path give the exact verdict. When it did, a branch whose
-fields share such a prefix is verified on the event's structure instead (``consistent``)."""
+fields share such a prefix is verified on the event's structure instead (``consistency``)."""
 
 from __future__ import annotations
 
@@ -13,10 +16,10 @@ import gc
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
+from handlers.rules.matcher.bitset import BitsetGroup
+from handlers.rules.matcher.consistency import _MISSING, Plan, consistent, leaves, needs_consistency
 from handlers.rules.matcher.index import Entry, Level
 from handlers.rules.matcher.parse import Clause
-
-_MISSING = object()
 
 
 class PathTree:
@@ -59,97 +62,9 @@ def _walk(node: Any, tree: dict[str, Any], values: list[list[Any]], arrays: list
         if value is _MISSING:
             continue
         if leaf_id is not None:
-            _leaves(value, values[leaf_id])
+            leaves(value, values[leaf_id])
         if children and isinstance(value, (dict, list)):
             _walk(value, children, values, arrays)
-
-
-def _leaves(value: Any, out: list[Any]) -> None:
-    if isinstance(value, list):
-        for element in value:
-            _leaves(element, out)
-    elif not isinstance(value, dict):
-        out.append(value)
-
-
-# -- array consistency -------------------------------------------------------------------------------
-
-
-class Plan:
-    """A branch's clauses as a tree of field names, to verify the branch on the event's structure.
-
-    ``groups``: per field name at this level, the clauses whose path ends there and the plan of
-    those that go deeper. ``absent_ok``: whether every clause below is satisfied when no value of
-    its path exists (``exists: false``)."""
-
-    __slots__ = ("groups", "absent_ok")
-
-    def __init__(self, clauses: Sequence[tuple[tuple[str, ...], Clause]], depth: int = 0) -> None:
-        grouped: dict[str, tuple[list[Clause], list[tuple[tuple[str, ...], Clause]]]] = {}
-        for path, clause in clauses:
-            ends, deeper = grouped.setdefault(path[depth], ([], []))
-            if len(path) == depth + 1:
-                ends.append(clause)
-            else:
-                deeper.append((path, clause))
-        self.groups = tuple((key, tuple(ends), Plan(deeper, depth + 1) if deeper else None) for key, (ends, deeper) in grouped.items())
-        self.absent_ok = all(clause.if_absent for _, clause in clauses)
-
-
-def needs_consistency(clauses: Sequence[Clause]) -> bool:
-    """Whether array consistency can change the verdict of this conjunction on some event: two of
-    its fields can sit in one array of objects (their paths share a first field name, and both go
-    below it: a value named by a path that ends at the array is the array's own, in no element)."""
-    firsts = [c.path[0] for c in clauses if len(c.path) > 1]
-    return len(set(firsts)) < len(firsts)
-
-
-def consistent(event: Any, plan: Plan) -> bool:
-    """Whether the branch matches the event within one element of every array its fields share.
-
-    Event Ruler's rule ("refuse any match in which two fields are within JSON objects that are in
-    different elements of the same array"), computed over the event's structure rather than by
-    trying combinations of values, so its cost is linear in the event whatever the pattern:
-    ``_verdicts`` gives, for a part of the event and the clauses below it, whether they can be
-    satisfied with at least one value (which then fixes the element of each array above it), and
-    whether they are all satisfied by absence (``exists: false``, with no element fixed)."""
-    with_value, by_absence = _verdicts(event, plan)
-    return with_value or by_absence
-
-
-def _verdicts(node: Any, plan: Plan) -> tuple[bool, bool]:
-    if isinstance(node, list):
-        # With a value: in one element. By absence: in every element (none is singled out).
-        with_value, by_absence, elements = False, True, False
-        for element in node:
-            if isinstance(element, (dict, list)):
-                elements = True
-                one, none = _verdicts(element, plan)
-                with_value = with_value or one
-                by_absence = by_absence and none
-        return (with_value, by_absence) if elements else (False, plan.absent_ok)
-    # An object: its fields hold distinct arrays, so each part is decided alone; together they are
-    # satisfied with a value if each part is (either way) and one part with a value.
-    any_value, every_absent = False, True
-    for key, ends, deeper in plan.groups:
-        child = node.get(key, _MISSING)
-        if ends:
-            values: list[Any] = []
-            if child is not _MISSING:
-                _leaves(child, values)  # the field's own values: not in an element of an array it is
-            for clause in ends:
-                one, none = (clause.satisfied(values), False) if values else (False, clause.if_absent)
-                if not (one or none):
-                    return False, False
-                any_value = any_value or one
-                every_absent = every_absent and none
-        if deeper is not None:
-            one, none = _verdicts(child, deeper) if isinstance(child, (dict, list)) else (False, deeper.absent_ok)
-            if not (one or none):
-                return False, False
-            any_value = any_value or one
-            every_absent = every_absent and none
-    return any_value, every_absent
 
 
 @contextmanager
@@ -166,6 +81,38 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+class _Planner:
+    """Which strategy decides the next event: the index while events have few candidates, the
+    bitsets once candidates per event (a running mean over the last ~16 events the index decided)
+    exceed ``PER_SLOT`` per field slot. The index verifies each candidate, about a microsecond
+    apiece; the bitsets cost about as much per field slot whatever the number of matches (measured
+    with ``./build.sh bench``'s selective and broad sets). While the bitsets decide, every
+    ``RESAMPLE``th event is decided by the index again, so a stream that turns selective switches
+    back. Both give the same verdicts (tests/test_matcher_strategies.py): the plan changes only
+    the cost."""
+
+    PER_SLOT = 3.0
+    RESAMPLE = 64
+
+    __slots__ = ("mean", "limit", "bitsets", "count")
+
+    def __init__(self, slots: int) -> None:
+        self.mean = 0.0
+        self.limit = self.PER_SLOT * max(slots, 1)
+        self.bitsets = False
+        self.count = 0
+
+    def use_bitsets(self) -> bool:
+        self.count += 1
+        return self.bitsets and self.count % self.RESAMPLE != 0
+
+    def observed(self, candidates: int) -> None:
+        # A resample (the bitsets deciding) weighs half: a stream that turned selective is back on
+        # the index within a few resamples, not after the ~16 a running mean would need.
+        self.mean += (candidates - self.mean) / (2 if self.bitsets else 16)
+        self.bitsets = self.mean > self.limit
+
+
 class Matcher:
     """Compiled rules: ``match(event)`` returns the ids of the rules whose pattern matches."""
 
@@ -176,7 +123,7 @@ class Matcher:
             paths = sorted({c.path for branches in patterns for clauses in branches for c in clauses})
             self.tree = PathTree(paths)
             ids = self.tree.ids
-            entries = [
+            self.entries = [
                 Entry(
                     rule,
                     [(ids[c.path], c) for c in clauses],
@@ -185,13 +132,42 @@ class Matcher:
                 for rule, branches in enumerate(patterns)
                 for clauses in branches
             ]
-            self.root = Level(entries)
+            self.root = Level(self.entries)
+        self._bitsets: BitsetGroup | None = None  # built when first needed: selective rule sets never pay for it
+        self.planner = _Planner(len(paths))
+
+    @property
+    def bitsets(self) -> BitsetGroup:
+        if self._bitsets is None:
+            with _no_cyclic_gc():
+                self._bitsets = BitsetGroup([(e.rule, e.clauses, e.plan) for e in self.entries], self.rule_ids)
+        return self._bitsets
 
     def match(self, event: dict[str, Any]) -> list[str]:
         values, arrays = self.tree.collect_noting_arrays(event)
+        if self.planner.use_bitsets():
+            return self.bitsets.match(values, event, arrays)
+        matched: set[int] = set()
+        self.planner.observed(self._match_indexed(values, event, arrays, matched))
+        ids = self.rule_ids
+        return [ids[r] for r in sorted(matched)]
+
+    def match_indexed(self, event: dict[str, Any]) -> list[str]:
+        """``match`` by the index alone (tests and benchmarks compare the strategies)."""
+        values, arrays = self.tree.collect_noting_arrays(event)
+        matched: set[int] = set()
+        self._match_indexed(values, event, arrays, matched)
+        return [self.rule_ids[r] for r in sorted(matched)]
+
+    def match_bitsets(self, event: dict[str, Any]) -> list[str]:
+        """``match`` by the bitsets alone."""
+        values, arrays = self.tree.collect_noting_arrays(event)
+        return self.bitsets.match(values, event, arrays)
+
+    def _match_indexed(self, values: list[list[Any]], event: Any, arrays: bool, matched: set[int]) -> int:
+        """Adds the matching rules to ``matched``; returns the number of candidates verified."""
         candidates: set[Entry] = set()
         self.root.collect(values, candidates)
-        matched: set[int] = set()
         if not arrays:  # the values flattened per path decide every branch (most events)
             for entry in candidates:
                 if entry.rule not in matched and all(clause.satisfied(values[path_id]) for path_id, clause in entry.clauses):
@@ -205,8 +181,7 @@ class Matcher:
                         matched.add(entry.rule)
                 elif all(clause.satisfied(values[path_id]) for path_id, clause in entry.clauses):
                     matched.add(entry.rule)
-        ids = self.rule_ids
-        return [ids[r] for r in sorted(matched)]
+        return len(candidates)
 
     def __len__(self) -> int:
         return len(self.rule_ids)

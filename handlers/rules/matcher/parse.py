@@ -325,9 +325,9 @@ def _parse_alternative(item: Any, where: str, budget: _Budget) -> Alternative:
     if op == "wildcard":
         matcher = wildcard_matcher(_wildcard(arg, at))
         parts = _wildcard_parts(arg)
-        return Alternative(Kind.WILDCARD, lambda v: isinstance(v, str) and matcher(v), key=(parts[0], parts[-1]))
+        return Alternative(Kind.WILDCARD, lambda v: isinstance(v, str) and matcher(v), key=(parts[0], parts[-1], arg))
     if op == "anything-but":
-        return Alternative(Kind.ANYTHING_BUT, _anything_but(arg, at, budget))
+        return Alternative(Kind.ANYTHING_BUT, _anything_but(arg, at, budget), key=_but_key(arg))
     raise PatternError(at, f"unknown operator; use one of {', '.join(OPERATORS)}")
 
 
@@ -370,6 +370,17 @@ def _anything_but(arg: Any, where: str, budget: _Budget) -> Callable[[Any], bool
     if strings and numbers and budget.strict:  # the AWS documentation: "lists that contain only strings, or only numbers"
         raise PatternError(where, "an anything-but list holds strings or numbers, not both: EventBridge refuses a mix")
     return lambda v: not ((isinstance(v, str) and v in strings) or as_number(v) in numbers)
+
+
+def _but_key(arg: Any) -> tuple[Any, ...]:
+    """What identifies an (already validated) anything-but: equal keys, equal tests. A list of
+    values keeps its strings and numbers, which the index inverts (value -> the branches it
+    violates)."""
+    if isinstance(arg, dict):
+        ((op, inner),) = arg.items()
+        return (op, json.dumps(inner, sort_keys=True))
+    items = arg if isinstance(arg, list) else [arg]
+    return ("values", frozenset(v for v in items if isinstance(v, str)), frozenset(float(v) for v in items if is_number(v)))
 
 
 def _field_name(key: Any) -> bool:
