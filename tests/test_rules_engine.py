@@ -399,3 +399,17 @@ def test_pack_parameters_and_tenant_overrides(tmp_path: Path):
         resolve_rule(raw, "t", {"match": {"a": ["b"]}})
     with pytest.raises(RuleFileError, match="unknown parameter 'nope'"):
         resolve_rule({"rule_id": "q", "match": {"a": {"$param": "nope"}}}, "t")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(alphabet="0123456789.:abcdef%٣\x00 ", max_size=20),
+        st.text(max_size=16),
+        st.lists(st.integers(0, 300).map(str) | st.sampled_from(["00", "01", "0", "", "1 ", "+1", "٣"]), min_size=3, max_size=5).map(".".join),
+        st.sampled_from(["::ffff:10.0.0.1", "2001:db8::1", "fe80::1%eth0", "1.2.3.4%x", "10.0.0.256", "010.0.0.1"]),
+    )
+)
+def test_the_fast_ip_parse_accepts_exactly_what_ipaddress_does(text: str):
+    ip = parse_module.ip_address(text)
+    assert parse_module.ip_key(text) == (None if ip is None else (ip.version, int(ip), ip.max_prefixlen))

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 from handlers.rules.matcher.consistency import consistent
 from handlers.rules.matcher.operators import Kind
-from handlers.rules.matcher.parse import Alternative, Clause, ip_address
+from handlers.rules.matcher.parse import Alternative, Clause, ip_key
 
 Test = Callable[[Any], bool]
 Bounds = tuple[float, bool, float, bool]  # lo, lo inclusive, hi, hi inclusive (parse.Alternative.bounds)
@@ -145,11 +145,11 @@ class Slot:
                     if n <= size:
                         hits |= table.get(text[size - n :], 0)
         if self.cidr:
-            ip = ip_address(value)
+            ip = ip_key(value)
             if ip is not None:
-                as_int, width = int(ip), ip.max_prefixlen
+                ip_version, as_int, width = ip
                 for version, length in self.cidr_lengths:
-                    if version == ip.version:
+                    if version == ip_version:
                         hits |= self.cidr.get((version, length, as_int >> (width - length)), 0)
         for is_prefix, grouped, lengths in self.wildcards:
             size = len(value)

@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any, Iterable
 
 from handlers.rules.matcher.operators import Kind
-from handlers.rules.matcher.parse import Alternative, Clause, ip_address
+from handlers.rules.matcher.parse import Alternative, Clause, ip_key
 
 
 class Entry:
@@ -155,11 +155,11 @@ class PathIndex:
                     if bucket is not None:
                         hit.append(bucket)
             if self.cidr:
-                ip = ip_address(value)
+                ip = ip_key(value)
                 if ip is not None:
-                    as_int, bits = int(ip), ip.max_prefixlen
+                    ip_version, as_int, bits = ip
                     for version, length in self.cidr_lengths:
-                        if version == ip.version:
+                        if version == ip_version:
                             bucket = self.cidr.get((version, length, as_int >> (bits - length)))
                             if bucket is not None:
                                 hit.append(bucket)
