@@ -284,7 +284,7 @@ def test_each_handler_runs_traced_and_its_segments_hold_no_event_content(stack, 
     (handler,) = _named(documents, "## handler")
     assert (handler["annotations"]["tenant_id"], handler["annotations"]["delivered"], handler["annotations"]["failed"]) == (tenant, 3, 0)
     assert sorted(d["annotations"]["channel"] for d in _named(documents, "## deliver")) == ["email", "teams", "webhook"]
-    assert [m["destinations"]["ToAddresses"] for m in stack.sent_emails()[sent_before:]] == [[email]]
+    assert sum(m["destinations"]["ToAddresses"] == [email] for m in stack.sent_emails()[sent_before:]) == 1  # others' mail aside
     assert sorted(r["path"] for r in read_received(record)) == sorted([f"/hooks/{tenant}/{hook_path}", f"/teams/{tenant}/{teams_path}"])
 
     # A failed invocation: the error's type and where it was raised are traced, not its text
