@@ -94,6 +94,9 @@ class LambdaRuntime:
             "AWS_SESSION_TOKEN": "testing",
             # Every SDK call of the handler goes to the embedded AWS.
             "AWS_ENDPOINT_URL": self.settings.endpoint_url,
+            # No X-Ray daemon here: Powertools' Tracer stays off (handlers/tracing.py), patches nothing
+            # and sends no segment (without LAMBDA_TASK_ROOT it would be off too; this says so).
+            "POWERTOOLS_TRACE_DISABLED": "true",
         }
         env.update({k: str(v) for k, v in (fn.environment_vars or {}).items()})
         result_r, result_w = os.pipe()

@@ -44,6 +44,7 @@ from handlers.rules.state import RuleState
 from handlers.rules.store import RuleStore
 from handlers.task_errors import surfaced
 from handlers.tenancy import tenant_of
+from handlers.tracing import annotate, tracer
 
 logger = Logger()
 metrics = Metrics()
@@ -97,9 +98,17 @@ def _evaluator(tenant: str, settings: tenant_settings.TenantSettings) -> Callabl
     coach = CoachingState(_state_table(), tenant, coaching).decide if coaching.enabled else None
     escalate_to = coaching.escalation.escalate_to if coaching.escalation else None
     decide = RuleState(_state_table(), tenant, keep_seconds=_buffer_seconds()).decide
-    return lambda rules, events: evaluate(tenant, events, rules, decide, coach, escalate_to)
+
+    def run(rules: RuleSet, events: list[dict[str, Any]]) -> Evaluation:
+        with tracer.provider.in_subsegment("## evaluate"):
+            result = evaluate(tenant, events, rules, decide, coach, escalate_to)
+            annotate(events=len(events), rules=len(rules.rules), matches=len(result.matches))
+            return result
+
+    return run
 
 
+@tracer.capture_method(capture_response=False)  # the tenant's settings and rules: configuration, kept out of traces
 def _load(tenant: str) -> tuple[tenant_settings.TenantSettings, RuleSet]:
     """The tenant's settings and rules; a rule set this function had not loaded yet marks the
     tenant due for a re-evaluation (the sweep re-runs its recent events under it)."""
@@ -201,9 +210,12 @@ def _run_name(event: dict[str, Any]) -> str:
 @metrics.log_metrics
 @logger.inject_lambda_context
 @surfaced
+# Inside surfaced: a trace shows the error's own type. No response: the output carries the matches (event content).
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = tenant_of(event)
     mode = event.get("mode", "events")
+    annotate(tenant_id=tenant, batch_id=event.get("batch_id"))
     logger.append_keys(tenant_id=tenant, mode=mode)
     logger.append_keys(correlation_id=event.get("batch_id"))  # the batch id: one id across every stage's logs
     if mode == "reevaluate":
@@ -214,5 +226,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise ValueError(f"unknown mode {mode!r:.40}; expected 'events' or 'reevaluate'")
     output["match_count"] = len(matches)
     output["trigger_payload_exists"] = bool(matches)  # FoundMatchingRules chooses on it
+    annotate(mode=mode, events=output["events"], match_count=len(matches))
     output["matches"] = matches
     return _fit(output, tenant)

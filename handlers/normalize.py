@@ -31,6 +31,7 @@ from handlers import aws, batching, claim_check, tenant_settings
 from handlers.ingest import SOURCE_ATTRIBUTE, TENANT_ATTRIBUTE, envelope, normalize_payload, reject_payload
 from handlers.outcomes import KINDS, NormalizedOutcome, Outcome, RejectedOutcome, RejectReason
 from handlers.tenancy import TENANT_ID
+from handlers.tracing import annotate, tracer
 
 DLQ_INLINE_BYTES = 200 * 1024  # coachflow's queues take messages of at most 256 KiB, attributes included
 # Characters an SQS message may not hold (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html):
@@ -82,7 +83,9 @@ def _claim_check(tenant: str) -> batching.ClaimCheck:
     return store
 
 
+@tracer.capture_method(capture_response=False)  # no return value is traced (handlers.tracing)
 def _start(batch: batching.Batch) -> str:
+    annotate(batch_id=batch.batch_id, events=len(batch.uids))  # a batch's id finds the invocation that started it
     sfn = aws.client("stepfunctions")
     try:
         arn: str = sfn.start_execution(stateMachineArn=aws.setting("STATE_MACHINE_ARN"), name=batch.execution_name, input=batch.payload)[
@@ -154,10 +157,12 @@ def sqs_batches(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)  # no return value is traced (handlers.tracing); this one names messages only
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results: dict[str, list[Outcome]] = {}
     with processor(records=event["Records"], handler=_ingest):
-        processed = processor.process()
+        with tracer.provider.in_subsegment("## ingest"):  # every record parsed and normalized (or not)
+            processed = processor.process()
         # message id -> the record, for reading its envelope and reporting failures
         records = {raw["messageId"]: SQSRecord(raw) for raw in event["Records"]}
         for status, result, raw in processed:
@@ -231,6 +236,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             totals.update(outcome.kind for outcome in outcomes)
         for kind, value in totals.items():
             metrics.add_metric(name=f"Records{kind.capitalize()}", unit=MetricUnit.Count, value=value)
+        annotate(messages=len(records), failed_messages=len(failed), **{f"records_{kind}": value for kind, value in totals.items()})
 
         for message_id in failed:
             error = RuntimeError(f"message {message_id} could not be fully handed on; SQS will redeliver it")

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers import aws
 from handlers.ledger import due_tenants
+from handlers.tracing import annotate, tracer
 
 logger = Logger()
 metrics = Metrics()
@@ -35,6 +36,7 @@ def _tick(event: dict[str, Any]) -> str:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)  # no return value is traced (handlers.tracing); this one names tenants only
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenants = sorted(due_tenants(aws.resource("dynamodb").Table(aws.setting("STATE_TABLE")), int(time.time())))
     tick = _tick(event)
@@ -50,4 +52,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             pass  # this tick was delivered twice: the re-evaluation runs already
     metrics.add_metric(name="SweepTenantsDue", unit=MetricUnit.Count, value=len(tenants))
     logger.info("sweep", extra={"due": len(tenants), "started": len(started)})
+    annotate(due=len(tenants), started=len(started))
     return {"due": tenants, "started": started}

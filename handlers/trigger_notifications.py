@@ -29,6 +29,7 @@ from handlers.ledger import BACKOFF_SECONDS, LEASE_SECONDS, Ledger
 from handlers.senders import PermanentError, Sender
 from handlers.task_errors import TaskError, surfaced
 from handlers.tenancy import tenant_of
+from handlers.tracing import annotate, tracer
 
 logger = Logger()
 metrics = Metrics()
@@ -128,8 +129,11 @@ def _record_delivery(ledger: Ledger, notification: str, detail: str) -> bool:
 @metrics.log_metrics
 @logger.inject_lambda_context
 @surfaced
+# Inside surfaced: a trace shows the error's own type. No response: no return value is traced (handlers.tracing).
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tenant = tenant_of(event)
+    annotate(tenant_id=tenant, batch_id=event.get("batch_id"))
     logger.append_keys(tenant_id=tenant, batch_id=event.get("batch_id"))
     logger.append_keys(correlation_id=event.get("batch_id"))  # the batch id: one id across every stage's logs
     matches = _matches(tenant, event)
@@ -162,7 +166,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             continue
         channel = (match.get("delivery") or {}).get("channel", "webhook")
         try:
-            detail = sender.send(match, _deadline(context.get_remaining_time_in_millis()))
+            with tracer.provider.in_subsegment("## deliver"):  # one delivery on one channel; a failure shows as its fault
+                annotate(channel=channel)
+                detail = sender.send(match, _deadline(context.get_remaining_time_in_millis()))
         except (webhook.DeliveryError, ClientError) as exc:
             reason = str(exc)
             failed.append(nid)
@@ -190,6 +196,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                         ("NotificationsDeliveredUnrecorded", unrecorded)):  # fmt: skip
         if value:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    annotate(delivered=len(delivered), failed=len(failed), duplicates=len(duplicates), deferred=len(deferred), dead_lettered=len(dead))
     if len(failed) > len(dead) and not delivered:
         # Those delivered by an earlier attempt count as duplicates now: a retry still fails when
         # it delivered nothing of what was left (and is retried again, up to the state machine's
