@@ -98,7 +98,7 @@ run "the_role_grants_no_wildcard_action_and_names_its_resources" {
 
   assert {
     condition = alltrue([for s in data.aws_iam_policy_document.this.statement :
-    alltrue([for a in s.actions : !strcontains(a, "*")])])
+    alltrue([for a in(s.actions == null ? toset([]) : s.actions) : !strcontains(a, "*")])])
     error_message = "No statement of the role's policy may use a wildcard action."
   }
   assert {
@@ -228,4 +228,22 @@ run "a_partial_wildcard_action_is_refused" {
     policy_statements = [{ sid = "AllGets", actions = ["s3:Get*"], resources = ["arn:aws:s3:::coachflow-test-claims/*"] }]
   }
   expect_failures = [var.policy_statements]
+}
+
+run "a_statement_on_every_resource_is_refused" {
+  command = plan
+
+  variables {
+    policy_statements = [{ sid = "AnyTable", actions = ["dynamodb:GetItem"], resources = ["*"] }]
+  }
+  expect_failures = [var.policy_statements]
+}
+
+run "logs_kept_forever_are_refused" {
+  command = plan
+
+  variables {
+    log_retention_days = 0
+  }
+  expect_failures = [var.log_retention_days]
 }
