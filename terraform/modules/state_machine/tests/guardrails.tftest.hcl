@@ -171,3 +171,43 @@ run "the_role_is_assumed_by_step_functions_only" {
     error_message = "Only Step Functions may assume the state machine's role."
   }
 }
+
+run "turning_execution_logging_off_is_refused" {
+  command = plan
+
+  variables {
+    log_level = "OFF"
+  }
+  expect_failures = [var.log_level]
+}
+
+run "all_is_logged_still_without_execution_data" {
+  command = plan
+
+  variables {
+    log_level = "ALL"
+  }
+
+  assert {
+    condition     = aws_sfn_state_machine.this.logging_configuration[0].level == "ALL" && aws_sfn_state_machine.this.logging_configuration[0].include_execution_data == false
+    error_message = "The level given is the level logged, still without execution data."
+  }
+}
+
+run "logs_kept_forever_are_refused" {
+  command = plan
+
+  variables {
+    log_retention_days = 0
+  }
+  expect_failures = [var.log_retention_days]
+}
+
+run "a_wildcard_function_is_refused" {
+  command = plan
+
+  variables {
+    lambda_function_arns = ["arn:aws:lambda:eu-west-1:123456789012:function:coachflow-test-*"]
+  }
+  expect_failures = [var.lambda_function_arns]
+}
