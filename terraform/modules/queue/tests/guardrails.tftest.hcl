@@ -55,9 +55,18 @@ run "a_message_received_five_times_is_dead_lettered" {
     condition     = jsondecode(aws_sqs_queue.this.redrive_policy) == { deadLetterTargetArn = aws_sqs_queue.dlq.arn, maxReceiveCount = 5 }
     error_message = "The source queue must dead-letter a message into its own DLQ after max_receive_count (default 5) receives."
   }
+}
+
+run "the_visibility_timeout_is_the_one_sized_for_the_consumer" {
+  command = plan
+
+  variables {
+    visibility_timeout_seconds = 6 * 30 + 5
+  }
+
   assert {
-    condition     = aws_sqs_queue.this.visibility_timeout_seconds == var.visibility_timeout_seconds
-    error_message = "The source queue's visibility timeout is the one given (the caller sizes it to its consumer)."
+    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 185
+    error_message = "The source queue's visibility timeout is the one given (the caller sizes it to its consumer: 6 x its timeout + the batching window)."
   }
 }
 
