@@ -14,7 +14,7 @@ variable "definition_vars" {
 }
 
 variable "lambda_function_arns" {
-  description = "Functions the state machine may invoke (its role gets lambda:InvokeFunction on exactly these)."
+  description = "Functions the state machine may invoke (its role gets lambda:InvokeFunction on exactly these; no wildcards)."
   type        = list(string)
 
   validation {
