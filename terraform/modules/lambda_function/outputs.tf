@@ -27,3 +27,8 @@ output "event_source_mapping_uuid" {
   description = "UUID of the SQS event source mapping, if any."
   value       = try(aws_lambda_event_source_mapping.sqs[0].uuid, null)
 }
+
+output "role_policy_statements" {
+  description = "The statements of the role's inline policy as configured (sid, effect, actions, resources, conditions...), for callers' checks such as terraform/coachflow/tests/guardrails.tftest.hcl."
+  value       = data.aws_iam_policy_document.this.statement
+}

@@ -67,12 +67,26 @@ variable "policy_statements" {
     condition     = alltrue([for s in var.policy_statements : alltrue([for a in s.actions : !strcontains(a, "*")])])
     error_message = "Wildcard actions are not allowed: name each action."
   }
+
+  validation {
+    # Least privilege names what a statement is about. The few actions that have no resource-level
+    # permissions (X-Ray's, in main.tf) are granted by the module itself, each with its reason.
+    condition     = alltrue([for s in var.policy_statements : !contains(s.resources, "*")])
+    error_message = "A statement must name its resources: \"*\" is not allowed."
+  }
 }
 
 variable "log_retention_days" {
-  description = "CloudWatch Logs retention."
+  description = "CloudWatch Logs retention, in days (at least 1: the logs must expire)."
   type        = number
   default     = 30
+  nullable    = false
+
+  validation {
+    # The functions' logs carry personal data: 0 (or no retention at all) would keep them forever.
+    condition     = var.log_retention_days >= 1
+    error_message = "log_retention_days must be at least 1: the function's logs must expire."
+  }
 }
 
 variable "kms_key_arn" {

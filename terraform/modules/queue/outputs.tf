@@ -27,3 +27,18 @@ output "dlq_name" {
   description = "Dead-letter queue name."
   value       = aws_sqs_queue.dlq.name
 }
+
+output "message_retention_seconds" {
+  description = "How long the source queue keeps a message."
+  value       = aws_sqs_queue.this.message_retention_seconds
+}
+
+output "dlq_message_retention_seconds" {
+  description = "How long the dead-letter queue keeps a message (what depends on dead letters, like claim-checks they point to, must outlive it)."
+  value       = aws_sqs_queue.dlq.message_retention_seconds
+}
+
+output "encrypted" {
+  description = "Whether both queues are encrypted at rest (SSE-SQS), as configured."
+  value       = aws_sqs_queue.this.sqs_managed_sse_enabled && aws_sqs_queue.dlq.sqs_managed_sse_enabled
+}

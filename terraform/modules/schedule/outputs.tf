@@ -12,3 +12,8 @@ output "role_arn" {
   description = "ARN of the role the scheduler assumes."
   value       = aws_iam_role.this.arn
 }
+
+output "role_policy_statements" {
+  description = "The statements of the role's inline policy as configured (sid, effect, actions, resources, conditions...), for callers' checks such as terraform/coachflow/tests/guardrails.tftest.hcl."
+  value       = data.aws_iam_policy_document.this.statement
+}

@@ -22,3 +22,8 @@ output "log_group_name" {
   description = "The state machine's execution log group."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "role_policy_statements" {
+  description = "The statements of the role's inline policy as configured (sid, effect, actions, resources, conditions...), for callers' checks such as terraform/coachflow/tests/guardrails.tftest.hcl."
+  value       = data.aws_iam_policy_document.this.statement
+}
