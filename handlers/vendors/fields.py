@@ -218,22 +218,24 @@ def split_list(value: Any, sep: str = ",") -> list[str] | None:
 
 def clean(group: dict[str, Any]) -> dict[str, Any] | None:
     """Drop empty values and objects, so that absent groups do not appear in the event at all."""
-    cleaned: dict[str, Any] | None = _clean(group)
-    return cleaned
+    # This runs for every group of every event, so strings (most values) are tested first, by
+    # their exact type, and the loop is here rather than one call further down.
+    out = {}
+    for key, item in group.items():
+        if type(item) is str:
+            if item:
+                out[key] = item
+        elif isinstance(item, _CONTAINERS):
+            if (item := _clean(item)) is not None:  # a cleaned container is None or not empty
+                out[key] = item
+        elif item is not None and item != "":
+            out[key] = item
+    return out or None
 
 
 def _clean(value: Any) -> Any:
-    # A cleaned container is None or not empty, and no container equals "": so None and "" are
-    # dropped first, and containers are cleaned after (most values are plain strings).
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if item is None or item == "":
-                continue
-            if isinstance(item, _CONTAINERS) and (item := _clean(item)) is None:
-                continue
-            out[key] = item
-        return out or None
+        return clean(value)
     if isinstance(value, list):
         items = [_clean(v) if isinstance(v, _CONTAINERS) else v for v in value]
         return [v for v in items if v is not None and v != ""] or None
