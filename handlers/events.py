@@ -9,6 +9,7 @@ events as possible. Strings and lists are bounded; when anything had to be cut t
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import time
@@ -405,7 +406,18 @@ def event_json(data: dict[str, Any]) -> tuple[str, str, int]:
 
 
 def iso_utc(time_ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time_ms // 1000)) + f".{time_ms % 1000:03d}Z"
+    """The time as OCSF's datetime_t ("2024-03-04T11:17:25.123Z")."""
+    # Every event needs one: the date is formatted once per day (events come in days), the time of
+    # day by arithmetic, which is half the cost of strftime.
+    days, of_day = divmod(time_ms, 86_400_000)
+    seconds, milliseconds = divmod(of_day, 1000)
+    return "%s%02d:%02d:%02d.%03dZ" % (_date(days), seconds // 3600, seconds // 60 % 60, seconds % 60, milliseconds)
+
+
+@functools.lru_cache(maxsize=1024)
+def _date(days: int) -> str:
+    """The date part of a datetime_t ("2024-03-04T"), ``days`` days after 1970-01-01."""
+    return time.strftime("%Y-%m-%dT", time.gmtime(days * 86_400))
 
 
 @dataclass(frozen=True)
