@@ -14,8 +14,7 @@ import re
 import sys
 import time
 import types
-from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Callable, Literal, NamedTuple, Union, get_args, get_origin
 
 import annotated_types
 import pydantic_core
@@ -478,10 +477,10 @@ def _date(days: int) -> str:
     return time.strftime("%Y-%m-%dT", time.gmtime(days * 86_400))
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     """What one vendor record says about every event derived from it: who made it, which product,
-    when it happened, and the vendor's own event type and id."""
+    when it happened, and the vendor's own event type and id. (A NamedTuple, not a frozen
+    dataclass: as immutable, and a third of the cost to build.)"""
 
     vendor_name: str
     product: str
