@@ -84,8 +84,8 @@ def port(record: Any, path: str) -> int | None:
 
 def email(*candidates: str | None) -> str | None:
     for candidate in candidates:
-        if candidate and _EMAIL.match(candidate.strip()):
-            return candidate.strip().lower()
+        if candidate and _EMAIL.match(stripped := candidate.strip()):
+            return stripped.lower()
     return None
 
 
@@ -197,10 +197,12 @@ _HASH = re.compile(r"[0-9a-fA-F]{32,64}")
 
 
 def hashes(md5: str | None = None, sha1: str | None = None, sha256: str | None = None) -> list[dict[str, Any]] | None:
+    if not (md5 or sha1 or sha256):  # most records carry none
+        return None
     out = [
         {"algorithm_id": algorithm, "value": value.lower()}
         for algorithm, value in ((1, md5), (2, sha1), (3, sha256))
-        if value and _HASH.fullmatch(value) and set(value) != {"0"}
+        if value and _HASH.fullmatch(value) and value.strip("0")  # (all zeros: a placeholder)
     ]
     return out or None
 
