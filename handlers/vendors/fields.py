@@ -210,12 +210,12 @@ def hashes(md5: str | None = None, sha1: str | None = None, sha256: str | None =
 def split_list(value: Any, sep: str = ",") -> list[str] | None:
     if value is None or value == "":
         return None
-    if isinstance(value, list):
-        items = [str(v).strip() for v in value]
-    else:
-        items = [v.strip() for v in str(value).split(sep)]
-    items = [v for v in items if v and v not in ("None", "-", "N/A")]
-    return list(dict.fromkeys(items)) or None  # without duplicates, in order
+    items: dict[str, None] = {}  # a dict's keys: without duplicates, in order
+    for part in value if isinstance(value, list) else str(value).split(sep):
+        item = str(part).strip()
+        if item and item not in ("None", "-", "N/A"):
+            items[item] = None
+    return list(items) or None
 
 
 def clean(group: dict[str, Any]) -> dict[str, Any] | None:
