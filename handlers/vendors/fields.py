@@ -222,7 +222,7 @@ def clean(group: dict[str, Any]) -> dict[str, Any] | None:
     """Drop empty values and objects, so that absent groups do not appear in the event at all."""
     # This runs for every group of every event, so strings (most values) are tested first, by
     # their exact type, and the loop is here rather than one call further down.
-    out = {}
+    out: dict[str, Any] = {}
     for key, item in group.items():
         if type(item) is str:
             if item:
