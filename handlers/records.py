@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 Event = dict[str, Any]  # a normalized event as a dict, before schema validation (``events.build``)
 
@@ -31,9 +31,11 @@ class Line:
     problem: str | None = None  # why the line could not be read (its fields are None then)
 
 
-@dataclass(frozen=True)
-class Context:
-    """What a normalizer knows besides the record: whose it is, its uid, when it arrived."""
+class Context(NamedTuple):
+    """What a normalizer knows besides the record: whose it is, its uid, when it arrived.
+
+    A NamedTuple, not a frozen dataclass: as immutable, and a third of the cost to build (one per
+    record)."""
 
     tenant: str
     uid: str
@@ -42,7 +44,7 @@ class Context:
     def part(self, name: str) -> Context:
         """The context of one of several events derived from the same record (one per recipient):
         a stable uid of its own, derived from the record's."""
-        return replace(self, uid=hashlib.sha256(f"{self.uid}\x00{name}".encode()).hexdigest()[:32])
+        return self._replace(uid=hashlib.sha256(f"{self.uid}\x00{name}".encode()).hexdigest()[:32])
 
     def per(self, names: list[str] | None) -> Iterator[tuple[Context, str | None]]:
         """One context per name (one per recipient of a message, each a person to coach): the first

@@ -205,6 +205,21 @@ def test_the_valid_bounds_themselves_take_the_fast_path():
     assert '"truncated":false' in json_text and (uid, time_ms) == (FULL["uid"], 2**62)
 
 
+CUT = [("message", "m" * (MAX_STRING + 1)), ("metadata.product.name", "é" * 100_000), ("url.categories", ["c"] * (MAX_LIST + 1)),
+       ("url.categories", ["a" * 600, "b"]), ("malware", [{"name": "m" * 600}] * 17), ("metadata.truncated", False)]  # fmt: skip
+
+
+def test_values_too_long_are_cut_without_building_the_model(monkeypatch: pytest.MonkeyPatch):
+    data = FULL
+    for field, value in CUT:
+        data = _with(data, field, value)
+        expected = reference(data)
+        with monkeypatch.context() as patched:
+            patched.setattr(NormalizedEvent, "model_validate", None)  # building the model would fail
+            assert event_json(copy.deepcopy(data)) == expected
+        assert '"truncated":true' in expected[0]
+
+
 def test_lone_surrogates_and_nan_are_left_to_the_model():
     for value in ("x\udcff", NAN):
         assert assert_same(_with(FULL, "message", value))[0] == "invalid"

@@ -3,7 +3,6 @@ for "no value", times in the formats vendors really send, hashes, lists, and dro
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 import urllib.parse
@@ -85,8 +84,8 @@ def port(record: Any, path: str) -> int | None:
 
 def email(*candidates: str | None) -> str | None:
     for candidate in candidates:
-        if candidate and _EMAIL.match(candidate.strip()):
-            return candidate.strip().lower()
+        if candidate and _EMAIL.match(stripped := candidate.strip()):
+            return stripped.lower()
     return None
 
 
@@ -129,20 +128,54 @@ def parse_time(value: Any, path: str) -> int:
     if not isinstance(value, str) or not value.strip():
         raise Rejected(RejectReason.MISSING_FIELD if not value else RejectReason.WRONG_TYPES, f"field '{path}' is not a timestamp")
     raw = value.strip()
-    if _NUMERIC.fullmatch(raw):
-        return epoch_ms(raw, path)
-    # ISO 8601 in its many spellings; Python < 3.11 takes at most 6 fractional digits, Microsoft sends 7.
+    time_ms = _plain_iso(raw)
+    if time_ms is None:
+        if _NUMERIC.fullmatch(raw):
+            return epoch_ms(raw, path)
+        time_ms = _any_time(raw)
+    if time_ms is None:
+        raise Rejected(RejectReason.WRONG_TYPES, f"field '{path}' is not a timestamp: {raw!r:.60}")
+    return _in_range(time_ms, path)
+
+
+def _any_time(raw: str) -> int | None:
+    """Epoch milliseconds of an ISO 8601 time in any spelling, or of one with a month's name."""
+    # Python < 3.11 takes at most 6 fractional digits, Microsoft sends 7.
     iso = _FRACTION.sub(r"\1", raw.replace("Z", "+00:00").replace("/", "-"))
     moment: dt.datetime | None
     try:
         moment = dt.datetime.fromisoformat(iso)
     except ValueError:
         moment = _month_names(raw)
-    if moment is None:
-        raise Rejected(RejectReason.WRONG_TYPES, f"field '{path}' is not a timestamp: {raw!r:.60}")
+    return _milliseconds(moment) if moment is not None else None
+
+
+# The ISO 8601 spelling nearly every timestamp has ("2024-03-04T11:17:25.1234567Z"), which
+# ``datetime.fromisoformat`` reads as it is (Python >= 3.11: the "Z", and digits beyond the sixth
+# dropped): ``_any_time``'s rewriting of the string costs more than reading it. Only this exact
+# shape is taken, so both read it alike (tests/test_fields.py compares them).
+_PLAIN_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z?")
+
+
+def _plain_iso(raw: str) -> int | None:
+    """Epoch milliseconds of a time of that shape; None for any other string, or an impossible time."""
+    if _PLAIN_ISO.fullmatch(raw) is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:  # no such day (February 30th), hour 24: _any_time says so
+        return None
+    return _milliseconds(moment)
+
+
+_EPOCH, _MILLISECOND = dt.datetime(1970, 1, 1), dt.timedelta(milliseconds=1)
+
+
+def _milliseconds(moment: dt.datetime) -> int:
+    """Epoch milliseconds; a time without a zone is UTC (counted in whole milliseconds, exactly)."""
     if moment.tzinfo is None:
-        return _in_range(calendar.timegm(moment.timetuple()) * 1000 + moment.microsecond // 1000, path)
-    return _in_range(int(moment.timestamp() * 1000), path)
+        return (moment - _EPOCH) // _MILLISECOND
+    return int(moment.timestamp() * 1000)
 
 
 def _month_names(raw: str) -> dt.datetime | None:
@@ -164,10 +197,12 @@ _HASH = re.compile(r"[0-9a-fA-F]{32,64}")
 
 
 def hashes(md5: str | None = None, sha1: str | None = None, sha256: str | None = None) -> list[dict[str, Any]] | None:
+    if not (md5 or sha1 or sha256):  # most records carry none
+        return None
     out = [
         {"algorithm_id": algorithm, "value": value.lower()}
         for algorithm, value in ((1, md5), (2, sha1), (3, sha256))
-        if value and _HASH.fullmatch(value) and set(value) != {"0"}
+        if value and _HASH.fullmatch(value) and value.strip("0")  # (all zeros: a placeholder)
     ]
     return out or None
 
@@ -175,32 +210,34 @@ def hashes(md5: str | None = None, sha1: str | None = None, sha256: str | None =
 def split_list(value: Any, sep: str = ",") -> list[str] | None:
     if value is None or value == "":
         return None
-    if isinstance(value, list):
-        items = [str(v).strip() for v in value]
-    else:
-        items = [v.strip() for v in str(value).split(sep)]
-    items = [v for v in items if v and v not in ("None", "-", "N/A")]
-    return list(dict.fromkeys(items)) or None  # without duplicates, in order
+    items: dict[str, None] = {}  # a dict's keys: without duplicates, in order
+    for part in value if isinstance(value, list) else str(value).split(sep):
+        item = str(part).strip()
+        if item and item not in ("None", "-", "N/A"):
+            items[item] = None
+    return list(items) or None
 
 
 def clean(group: dict[str, Any]) -> dict[str, Any] | None:
     """Drop empty values and objects, so that absent groups do not appear in the event at all."""
-    cleaned: dict[str, Any] | None = _clean(group)
-    return cleaned
+    # This runs for every group of every event, so strings (most values) are tested first, by
+    # their exact type, and the loop is here rather than one call further down.
+    out: dict[str, Any] = {}
+    for key, item in group.items():
+        if type(item) is str:
+            if item:
+                out[key] = item
+        elif isinstance(item, _CONTAINERS):
+            if (item := _clean(item)) is not None:  # a cleaned container is None or not empty
+                out[key] = item
+        elif item is not None and item != "":
+            out[key] = item
+    return out or None
 
 
 def _clean(value: Any) -> Any:
-    # A cleaned container is None or not empty, and no container equals "": so None and "" are
-    # dropped first, and containers are cleaned after (most values are plain strings).
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if item is None or item == "":
-                continue
-            if isinstance(item, _CONTAINERS) and (item := _clean(item)) is None:
-                continue
-            out[key] = item
-        return out or None
+        return clean(value)
     if isinstance(value, list):
         items = [_clean(v) if isinstance(v, _CONTAINERS) else v for v in value]
         return [v for v in items if v is not None and v != ""] or None
