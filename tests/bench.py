@@ -354,6 +354,11 @@ def bench_compile(events: list[Any]) -> None:
           f"target < 1 s: {'met' if took < 1 else 'NOT met'} (absolute)")  # fmt: skip
 
 
+# A handler's process as Lambda starts it: LAMBDA_TASK_ROOT as Lambda sets it (the X-Ray SDK behind
+# the handlers' tracer reads it; outside Lambda it builds sampling clients: ~100 ms and ~20 MB Lambda
+# never pays).
+LAMBDA_LIKE = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "LAMBDA_TASK_ROOT": str(ROOT)}
+
 MEMORY_PROBE = r"""
 import json, sys
 
@@ -382,7 +387,8 @@ def bench_memory(events: list[Any]) -> None:
     rules = generate_rules(1000, _vocabulary(documents))
     (full, *_) = batching.plan("acme", _pool(events, 2000))
     result = subprocess.run([sys.executable, "-c", MEMORY_PROBE], input=json.dumps([rules, full.payload]), text=True,
-                            capture_output=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "POWERTOOLS_LOG_LEVEL": "WARNING"})  # fmt: skip
+                            capture_output=True, cwd=ROOT, env={**LAMBDA_LIKE, "POWERTOOLS_LOG_LEVEL": "WARNING",
+                                                                "POWERTOOLS_TRACE_DISABLED": "true"})  # fmt: skip
     if result.returncode != 0:
         print(result.stderr)
         return
@@ -399,9 +405,7 @@ IMPORT_PROBE = "import time; t = time.perf_counter(); import {module}; print(tim
 def _cold_import(module: str, rounds: int = 7) -> float:
     """Seconds to import ``module`` in a fresh interpreter, as a new Lambda execution environment
     does before its first invocation (best of ``rounds``)."""
-    # Bytecode cached, as in the image; LAMBDA_TASK_ROOT as Lambda sets it (the X-Ray SDK behind the
-    # handlers' tracer reads it: outside Lambda it also builds sampling clients, ~100 ms Lambda never pays).
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "LAMBDA_TASK_ROOT": str(ROOT)}
+    env = LAMBDA_LIKE  # bytecode cached, as in the image
     times = []
     for _ in range(rounds):
         probe = subprocess.run(
