@@ -62,10 +62,12 @@ ensure_venv() {
   fi
   local stamp="$VENV/.requirements.sha256"
   local want
-  want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
+  want="$(sha256sum < "$ROOT/requirements-dev.lock" | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    echo "build.sh: installing requirements-dev.txt into $VENV" >&2
-    "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt" -c "$ROOT/constraints.txt"
+    # requirements-dev.lock: requirements-dev.txt resolved with every package's hashes (pip-compile,
+    # the command is in its header): CI installs exactly what was reviewed, and it holds credentials.
+    echo "build.sh: installing requirements-dev.lock into $VENV" >&2
+    "$PY" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$ROOT/requirements-dev.lock"
     echo "$want" > "$stamp"
   fi
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from emulator.stack import ROOT
@@ -124,16 +125,23 @@ def test_no_path_of_a_particular_machine():
     assert found == []
 
 
-def test_the_runtime_lock_matches_the_pins_and_hashes_every_package():
-    # requirements.lock is generated (its header says how); it must not drift from what is tested.
+@pytest.mark.parametrize(
+    ("locked", "pinned"), [("requirements.lock", "requirements.txt"), ("requirements-dev.lock", "requirements-dev.txt")]
+)
+def test_each_lock_matches_the_pins_and_hashes_every_package(locked: str, pinned: str):
+    # The locks are generated (each header says how): the runtime's for the image and the package,
+    # development's for ./build.sh (tests, CI); they must not drift from the pins or from each other.
     def pins(text: str) -> dict[str, str]:
         found = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\;]+)", text, re.M)
         return {name.lower().replace("_", "-"): version for name, version in found}
 
-    lock_text = (ROOT / "requirements.lock").read_text()
+    lock_text = (ROOT / locked).read_text()
     lock, constraints = pins(lock_text), pins((ROOT / "constraints.txt").read_text())
-    for name, version in pins((ROOT / "requirements.txt").read_text()).items():
+    for name, version in pins((ROOT / pinned).read_text()).items():
         assert lock.get(name) == version, name
+    if locked == "requirements-dev.lock":  # it holds the runtime's packages too: the same versions
+        for name, version in pins((ROOT / "requirements.lock").read_text()).items():
+            assert lock.get(name) == version, name
     for name, version in lock.items():
         assert constraints.get(name) == version, f"{name}: lock {version}, constraints {constraints.get(name)}"
     blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock_text)[1:]
