@@ -40,6 +40,16 @@ RECORD_ATTEMPTS = 4  # writes of a delivery to the ledger before giving up (besi
 _secrets: dict[str, tuple[float, str]] = {}
 
 
+def _shown(exc: Exception) -> str:
+    """A failure as AllNotificationsFailedException may quote it: that message reaches the execution's
+    history and the function's X-Ray segment, so an AWS error gives its operation and code only
+    (SES's message names the refused recipients' addresses); our own messages name an origin or a
+    domain, never an address or a URL's path. Logs and the ledger keep the whole message."""
+    if isinstance(exc, ClientError):
+        return f"{exc.operation_name}: {exc.response.get('Error', {}).get('Code', 'unknown error')}"
+    return str(exc)
+
+
 class AllNotificationsFailedException(TaskError):
     """This attempt delivered none of the batch's notifications (the state machine retries this
     name, re-attempting only what is still undelivered, then catches it into Fail)."""
@@ -172,7 +182,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         except (webhook.DeliveryError, ClientError) as exc:
             reason = str(exc)
             failed.append(nid)
-            errors.append(reason)
+            errors.append(_shown(exc))
             logger.warning(
                 "notification not delivered", extra={"notification_id": nid, "channel": channel, "attempt": attempt, "error": reason}
             )

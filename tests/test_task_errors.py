@@ -30,3 +30,18 @@ def test_errors_the_state_machine_knows_pass_unchanged():
 
 def test_a_result_passes_unchanged():
     assert surfaced(lambda event, context: {"ok": event})(1, None) == {"ok": 1}
+
+
+def test_a_failure_quoted_by_all_notifications_failed_names_no_recipient():
+    # That message reaches the execution's history and X-Ray: an AWS error gives its code only.
+    from botocore.exceptions import ClientError
+
+    from handlers import webhook
+    from handlers.trigger_notifications import _shown
+
+    refused = "Email address is not verified. The following identities failed the check in region EU-WEST-1: jane.doe@corp.example"
+    ses = ClientError({"Error": {"Code": "MessageRejected", "Message": refused}}, "SendEmail")
+    assert "jane.doe" not in _shown(ses) and _shown(ses) == "SendEmail: MessageRejected"
+    assert "jane.doe" in str(ses)  # what the logs and the ledger keep
+    ours = webhook.DeliveryError("webhook https://hooks.example.com did not complete within the delivery deadline")
+    assert _shown(ours) == str(ours)
