@@ -49,17 +49,11 @@ SHARED_ENVIRONMENTS = ("stack", "emulator")  # session fixtures, each an embedde
 MODULE_ENVIRONMENTS = ("faulty",)  # module fixtures that start an embedded AWS (tests/test_faults.py)
 
 
-# The tests over the applied stack form two groups, each applying its own copy on its own worker at
-# the same time: in one group their waits (Step Functions' backoff of 1+2+...+32 s in three tests, a
-# traced journey, a browser) ran one after another, the longest path of the whole run.
-SECOND_STACK = ("tests/test_trace.py", "tests/test_report.py", "tests/test_package.py")
-
-
 def xdist_group(item: pytest.Item) -> str | None:
     names = getattr(item, "fixturenames", ())
     for name in SHARED_ENVIRONMENTS:
         if name in names:
-            return "stack-2" if name == "stack" and item.nodeid.split("::")[0] in SECOND_STACK else name
+            return name
     if any(name in names for name in MODULE_ENVIRONMENTS):
         return item.nodeid.split("::")[0]
     return None
@@ -96,7 +90,7 @@ def _schedule(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("own_environment"):
             return 0, first[id(item)]
         group = xdist_group(item)
-        return (1 if group in ("stack", "stack-2") else 2 if group is not None else 3), first[id(item)]
+        return (1 if group == "stack" else 2 if group is not None else 3), first[id(item)]
 
     items.sort(key=priority)
 
