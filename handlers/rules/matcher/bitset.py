@@ -1,7 +1,8 @@
-"""Bitset evaluation, for branches no selective anchor can narrow (``anything-but`` lists, wide
-numeric ranges, short wildcards, CIDR blocks many rules share): each such branch is one bit of a
-big integer; per field path, the event's values give the set of branches whose clause on that path
-they satisfy, and the sets are ANDed across the paths.
+"""Bitset evaluation, the matcher's second strategy (``match.Matcher`` picks it when events are
+candidates of many rules: ``anything-but`` lists, wide numeric ranges, short wildcards, CIDR blocks
+many rules share): each branch of the rule set is one bit of a big integer; per field path, the
+event's values give the set of branches whose clause on that path they satisfy, and the sets are
+ANDed across the paths.
 
 A candidate list verified branch by branch (the index) costs per candidate, and a broad rule set
 makes every event a candidate of 10-20% of its rules; here the cost per event is one probe of each
@@ -13,16 +14,14 @@ clause in a second *slot* of that path, so each slot holds at most one clause pe
 
 from __future__ import annotations
 
-import bisect
-import math
 from typing import Any, Callable, Sequence
 
 from handlers.rules.matcher.consistency import consistent
+from handlers.rules.matcher.index import NumericTable
 from handlers.rules.matcher.operators import Kind
-from handlers.rules.matcher.parse import Alternative, Clause, ip_key
+from handlers.rules.matcher.parse import Alternative, Clause, cidr_keys
 
 Test = Callable[[Any], bool]
-Bounds = tuple[float, bool, float, bool]  # lo, lo inclusive, hi, hi inclusive (parse.Alternative.bounds)
 
 
 def mask(bits: Sequence[int]) -> int:
@@ -88,7 +87,7 @@ class Slot:
         )
         self.cidr = tables.get("cidr", {})
         self.cidr_lengths = tuple(sorted({(version, length) for version, length, _ in self.cidr}))
-        self.ranges = Ranges(tables["numeric"]) if "numeric" in tables else None
+        self.ranges = NumericTable(tables["numeric"], _union) if "numeric" in tables else None
         tests: dict[str, list[tuple[Any, tuple[Test, int]]]] = {}
         for (table, key), (test, bits) in self._tests.items():
             tests.setdefault(table, []).append((key, (test, mask(bits))))
@@ -121,7 +120,8 @@ class Slot:
                 else:
                     hits |= self.exact_num.get(number, 0)
                     if self.ranges is not None:
-                        hits |= self.ranges.containing(number)
+                        for bits in self.ranges.segment(number):
+                            hits |= bits
                     if self.but_all:
                         hits |= self.but_all & ~self.but_num.get(number, 0)
             for test, bits in self.tests:
@@ -145,12 +145,8 @@ class Slot:
                     if n <= size:
                         hits |= table.get(text[size - n :], 0)
         if self.cidr:
-            ip = ip_key(value)
-            if ip is not None:
-                ip_version, as_int, width = ip
-                for version, length in self.cidr_lengths:
-                    if version == ip_version:
-                        hits |= self.cidr.get((version, length, as_int >> (width - length)), 0)
+            for key in cidr_keys(value, self.cidr_lengths):
+                hits |= self.cidr.get(key, 0)
         for is_prefix, grouped, lengths in self.wildcards:
             size = len(value)
             for n in lengths:
@@ -161,6 +157,14 @@ class Slot:
         if self.but_all:
             hits |= self.but_all & ~self.but_str.get(value, 0)
         return hits
+
+
+def _union(masks: list[int]) -> int:
+    """The branches of every range stored in one node of the numeric table."""
+    union = 0
+    for bits in masks:
+        union |= bits
+    return union
 
 
 def _group(tests: list[tuple[Any, tuple[Test, int]]]) -> dict[str, list[tuple[Test, int]]]:
@@ -186,7 +190,7 @@ def _entries(alt: Alternative, buts: int) -> list[tuple[str, Any]]:
     if kind in _AFFIXES:
         return [(_AFFIXES[kind], key)]
     if kind is Kind.CIDR:
-        return [("cidr", (key.version, key.prefixlen, int(key.network_address) >> (key.max_prefixlen - key.prefixlen)))]
+        return [("cidr", key)]  # parse.cidr_key
     if kind is Kind.NUMERIC:
         return [("numeric", alt.bounds)]
     if kind is Kind.EXISTS:
@@ -209,55 +213,8 @@ def _entries(alt: Alternative, buts: int) -> list[tuple[str, Any]]:
 _AFFIXES = {Kind.PREFIX: "prefix", Kind.SUFFIX: "suffix", Kind.PREFIX_IGNORE_CASE: "prefix_ic", Kind.SUFFIX_IGNORE_CASE: "suffix_ic"}
 
 
-class Ranges:
-    """The numeric ranges of one slot: given a number, the branches of the ranges that hold it.
-
-    As ``index.NumericTable``: the distinct finite bounds cut the line into elementary segments
-    (each bound a point, the gaps between), each range covers a run of them and is stored in the
-    O(log n) segment-tree nodes covering that run; a number's branches are the OR of the masks on
-    its segment's path to the root (a tuple per segment, built once)."""
-
-    __slots__ = ("points", "paths")
-
-    def __init__(self, ranges: dict[Bounds, int]) -> None:
-        points = sorted({x for (lo, _, hi, _) in ranges for x in (lo, hi) if math.isfinite(x)})
-        rank = {x: k for k, x in enumerate(points)}  # -0.0 finds 0.0
-        count = 2 * len(points) + 1
-        leaves = 1 << (count - 1).bit_length()
-        nodes: dict[int, int] = {}
-        for (lo, lo_inc, hi, hi_inc), bits in ranges.items():
-            first = 0 if lo == -math.inf else 2 * rank[lo] + (1 if lo_inc else 2)
-            last = count - 1 if hi == math.inf else 2 * rank[hi] + (1 if hi_inc else 0)
-            left, right = first + leaves, last + leaves + 1
-            while left < right:
-                if left & 1:
-                    nodes[left] = nodes.get(left, 0) | bits
-                    left += 1
-                if right & 1:
-                    right -= 1
-                    nodes[right] = nodes.get(right, 0) | bits
-                left >>= 1
-                right >>= 1
-        paths: list[tuple[int, ...]] = [()] * (2 * leaves)
-        for node in range(1, 2 * leaves):  # parents before children
-            own = nodes.get(node)
-            paths[node] = (*paths[node >> 1], own) if own else paths[node >> 1]
-        self.points = points
-        self.paths = paths[leaves : leaves + count]
-
-    def containing(self, number: float) -> int:
-        if not math.isfinite(number):  # only finite numbers are in a range (parse.numeric_test)
-            return 0
-        points = self.points
-        k = bisect.bisect_left(points, number)
-        hits = 0
-        for bits in self.paths[2 * k + 1 if k < len(points) and points[k] == number else 2 * k]:
-            hits |= bits
-        return hits
-
-
-class BitsetGroup:
-    """Branches evaluated as bitsets: ``match`` gives the ids of the rules the event satisfies."""
+class Bitsets:
+    """A rule set's branches as bitsets: ``match`` gives the ids of the rules the event satisfies."""
 
     def __init__(self, branches: Sequence[tuple[int, Sequence[tuple[int, Clause]], Any]], rule_ids: Sequence[str]) -> None:
         """``branches``: (rule, [(path id, clause)], plan or None), in rule order (bit k is branch

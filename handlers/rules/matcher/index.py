@@ -7,10 +7,10 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from handlers.rules.matcher.operators import Kind
-from handlers.rules.matcher.parse import Alternative, Clause, ip_key
+from handlers.rules.matcher.parse import Alternative, Clause, cidr_keys
 
 
 class Entry:
@@ -100,8 +100,7 @@ class PathIndex:
         elif kind is Kind.SUFFIX_IGNORE_CASE:
             table = self.suffix_ic
         elif kind is Kind.CIDR:
-            table = self.cidr
-            key = (key.version, key.prefixlen, int(key.network_address) >> (key.max_prefixlen - key.prefixlen))
+            table = self.cidr  # key: parse.cidr_key
         elif kind is Kind.WILDCARD:
             head, tail = key[0], key[1]
             if not head and not tail:
@@ -155,14 +154,10 @@ class PathIndex:
                     if bucket is not None:
                         hit.append(bucket)
             if self.cidr:
-                ip = ip_key(value)
-                if ip is not None:
-                    ip_version, as_int, bits = ip
-                    for version, length in self.cidr_lengths:
-                        if version == ip_version:
-                            bucket = self.cidr.get((version, length, as_int >> (bits - length)))
-                            if bucket is not None:
-                                hit.append(bucket)
+                for key in cidr_keys(value, self.cidr_lengths):
+                    bucket = self.cidr.get(key)
+                    if bucket is not None:
+                        hit.append(bucket)
             if self.scan.entries or self.scan.child:
                 hit.append(self.scan)
         elif isinstance(value, bool):
@@ -204,43 +199,51 @@ class NumericTable:
     none shares its parent's tuple). The nodes covering one range are disjoint, so each range is
     reached at most once, and every list on a path holds at least one bucket: a probe costs
     O(log m + hits). Only finite numbers are in a range (every range has a finite bound, and the
-    infinite one is open), as in ``parse.numeric_test``."""
+    infinite one is open), as in ``parse.numeric_test``.
+
+    ``combine`` makes a node's value from the payloads stored in it (the buckets here, a list;
+    ``bitset.Slot`` ORs its masks into one), and ``segment(number)`` gives the values on the path of
+    the number's segment."""
 
     __slots__ = ("bounds", "paths")
 
-    def __init__(self, ranges: dict[Bounds, Bucket]) -> None:
+    def __init__(self, ranges: dict[Bounds, Any], combine: Callable[[list[Any]], Any] = list) -> None:
         points = sorted({x for (lo, _, hi, _) in ranges for x in (lo, hi) if math.isfinite(x)})
         rank = {x: k for k, x in enumerate(points)}  # -0.0 finds 0.0: equal floats, equal keys
         count = 2 * len(points) + 1
         leaves = 1 << (count - 1).bit_length()  # a power of two >= count: node n's children are 2n, 2n+1
-        nodes: dict[int, list[Bucket]] = {}
-        for (lo, lo_inc, hi, hi_inc), bucket in ranges.items():
+        nodes: dict[int, list[Any]] = {}
+        for (lo, lo_inc, hi, hi_inc), payload in ranges.items():
             first = 0 if lo == -math.inf else 2 * rank[lo] + (1 if lo_inc else 2)
             last = count - 1 if hi == math.inf else 2 * rank[hi] + (1 if hi_inc else 0)
             left, right = first + leaves, last + leaves + 1  # the leaves [left, right), bottom up
             while left < right:
                 if left & 1:
-                    nodes.setdefault(left, []).append(bucket)
+                    nodes.setdefault(left, []).append(payload)
                     left += 1
                 if right & 1:
                     right -= 1
-                    nodes.setdefault(right, []).append(bucket)
+                    nodes.setdefault(right, []).append(payload)
                 left >>= 1
                 right >>= 1
-        paths: list[tuple[list[Bucket], ...]] = [()] * (2 * leaves)
+        paths: list[tuple[Any, ...]] = [()] * (2 * leaves)
         for node in range(1, 2 * leaves):  # parents before children
             above = paths[node >> 1]
             own = nodes.get(node)
-            paths[node] = (*above, own) if own else above
+            paths[node] = (*above, combine(own)) if own else above
         self.bounds = points
         self.paths = paths[leaves : leaves + count]
 
-    def probe(self, number: float, hit: list[Bucket]) -> None:
+    def segment(self, number: float) -> tuple[Any, ...]:
+        """The node values on the path of the number's segment."""
         if not -math.inf < number < math.inf:  # infinities and NaN are in no range
-            return
+            return ()
         bounds = self.bounds
         i = bisect.bisect_left(bounds, number)
-        for buckets in self.paths[2 * i + 1 if i < len(bounds) and bounds[i] == number else 2 * i]:
+        return self.paths[2 * i + 1 if i < len(bounds) and bounds[i] == number else 2 * i]
+
+    def probe(self, number: float, hit: list[Bucket]) -> None:
+        for buckets in self.segment(number):
             hit.extend(buckets)
 
 

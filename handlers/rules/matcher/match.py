@@ -16,7 +16,7 @@ import gc
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
-from handlers.rules.matcher.bitset import BitsetGroup
+from handlers.rules.matcher.bitset import Bitsets
 from handlers.rules.matcher.consistency import _MISSING, Plan, consistent, leaves, needs_consistency
 from handlers.rules.matcher.index import Entry, Level
 from handlers.rules.matcher.parse import Clause
@@ -133,14 +133,14 @@ class Matcher:
                 for clauses in branches
             ]
             self.root = Level(self.entries)
-        self._bitsets: BitsetGroup | None = None  # built when first needed: selective rule sets never pay for it
+        self._bitsets: Bitsets | None = None  # built when first needed: selective rule sets never pay for it
         self.planner = _Planner(len(paths))
 
     @property
-    def bitsets(self) -> BitsetGroup:
+    def bitsets(self) -> Bitsets:
         if self._bitsets is None:
             with _no_cyclic_gc():
-                self._bitsets = BitsetGroup([(e.rule, e.clauses, e.plan) for e in self.entries], self.rule_ids)
+                self._bitsets = Bitsets([(e.rule, e.clauses, e.plan) for e in self.entries], self.rule_ids)
         return self._bitsets
 
     def match(self, event: dict[str, Any]) -> list[str]:

@@ -10,7 +10,7 @@ import json
 import math
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from handlers.rules.matcher.operators import Kind
 
@@ -197,12 +197,26 @@ def numeric_test(bounds: tuple[float, bool, float, bool]) -> Callable[[Any], boo
     return test
 
 
-def _cidr_test(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Callable[[Any], bool]:
-    def test(v: Any) -> bool:
-        ip = ip_address(v)
-        return ip is not None and ip.version == network.version and ip in network
+CidrKey = tuple[int, int, int]  # IP version, prefix length, the network's address >> (bits - prefix length)
 
-    return test
+
+def cidr_key(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> CidrKey:
+    return network.version, network.prefixlen, int(network.network_address) >> (network.max_prefixlen - network.prefixlen)
+
+
+def cidr_keys(value: str, lengths: Iterable[tuple[int, int]]) -> list[CidrKey]:
+    """The keys of the networks of each (version, prefix length) that hold the address ``value``
+    (none when it is not one): equal to a block's ``cidr_key`` exactly when the block holds it."""
+    ip = ip_key(value)
+    if ip is None:
+        return []
+    ip_version, as_int, bits = ip
+    return [(version, length, as_int >> (bits - length)) for version, length in lengths if version == ip_version]
+
+
+def _cidr_test(key: CidrKey) -> Callable[[Any], bool]:
+    lengths = (key[:2],)
+    return lambda v: isinstance(v, str) and key in cidr_keys(v, lengths)
 
 
 def ip_key(value: str) -> tuple[int, int, int] | None:
@@ -333,7 +347,8 @@ def _parse_alternative(item: Any, where: str, budget: _Budget) -> Alternative:
             network = ipaddress.ip_network(_string(arg, at), strict=False)
         except ValueError:
             raise PatternError(at, f"not a CIDR block: {arg!r:.60}") from None
-        return Alternative(Kind.CIDR, _cidr_test(network), key=network)
+        key = cidr_key(network)
+        return Alternative(Kind.CIDR, _cidr_test(key), key=key)
     if op == "exists":
         if not isinstance(arg, bool):
             raise PatternError(at, "expected true or false")
