@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -348,5 +349,12 @@ def add_environment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outputs", help="the environment's outputs.json (with --endpoint)")
 
 
-def env_from_args(instance: str | None, endpoint: str | None, outputs: str | None) -> Environment:
-    return Environment.find(instance or os.environ.get("COACHFLOW_INSTANCE"), endpoint, Path(outputs) if outputs else None)
+def env_from_args(args: argparse.Namespace, prog: str) -> Environment | None:
+    """The environment ``add_environment_arguments``' arguments name; None, said on stderr as
+    ``prog: why``, when there is none to read."""
+    try:
+        return Environment.find(args.instance or os.environ.get("COACHFLOW_INSTANCE"), args.endpoint,
+                                Path(args.outputs) if args.outputs else None)  # fmt: skip
+    except NotRunning as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None

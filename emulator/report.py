@@ -625,10 +625,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"executions listed, the most recent (default {DEFAULT_LIMIT})")
     observe.add_environment_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        env = observe.env_from_args(args.instance, args.endpoint, args.outputs)
-    except observe.NotRunning as exc:
-        print(f"report: {exc}", file=sys.stderr)
+    env = observe.env_from_args(args, "report")
+    if env is None:
         return 2
     path = write(env, Path(args.out) if args.out else default_path("report"), args.limit)
     print(f"report: {path}")

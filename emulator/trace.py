@@ -218,10 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("id", help="a raw message id, event uid, batch id, execution name, notification id or delivery id")
     observe.add_environment_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        env = observe.env_from_args(args.instance, args.endpoint, args.outputs)
-    except observe.NotRunning as exc:
-        print(f"trace: {exc}", file=sys.stderr)
+    env = observe.env_from_args(args, "trace")
+    if env is None:
         return 2
     journey = trace(env, args.id.strip())
     print(render(journey))

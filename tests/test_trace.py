@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from emulator import observe, trace
+from emulator import observe, report, trace
 from emulator.demo import DEMO_EVENTS
 from emulator.stack import EXAMPLES, ROOT
 from handlers.ingest import envelope
@@ -114,3 +114,10 @@ def test_resolving_needs_no_environment():
                  "AllNotificationsFailedException: refused", "left after 0.40 s, 2 attempts", "delivery n1 on webhook to a@example.com delivered"]  # fmt: skip
         where = [text.find(step) for step in order]
         assert all(at >= 0 for at in where) and where == sorted(where), text
+
+
+@pytest.mark.parametrize("tool", ["trace", "report"])
+def test_without_a_running_environment_the_tools_say_so_and_exit_2(tool: str, capsys: pytest.CaptureFixture[str]):
+    main = {"trace": trace.main, "report": report.main}[tool]
+    assert main([*(["some-id"] if tool == "trace" else []), "--instance", "never-started-instance"]) == 2
+    assert capsys.readouterr().err.startswith(f"{tool}: no local environment is running")
