@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -135,3 +136,35 @@ def wait_for(check: Any, timeout: float = 60, what: str = "condition") -> Any:
             return value
         time.sleep(0.3)
     raise TimeoutError(f"timed out waiting for {what}")
+
+
+def image_commands() -> dict[str, str]:
+    """Function key (as Terraform's outputs name it) -> the handler its image command names, read
+    from terraform/coachflow (tests/test_package.py pins the four)."""
+    from emulator.stack import ROOT
+
+    found = {}
+    for path in (ROOT / "terraform" / "coachflow").glob("*.tf"):
+        for block in re.split(r'\nmodule "', path.read_text())[1:]:
+            name = block.split('"', 1)[0]
+            command = re.search(r'command\s*=\s*\["(handlers\.[\w.]+)"\]', block)
+            if command:
+                found[name] = command.group(1)
+    return found
+
+
+# The context object the Lambda runtime interface client passes a handler, as source for the scripts
+# tests run a handler with in a process of its own (reading ``spec``, a dict, and ``time``).
+LAMBDA_CONTEXT = """
+class Context:
+    function_name = spec["function_name"]
+    function_version = "$LATEST"
+    invoked_function_arn = spec["function_arn"]
+    memory_limit_in_mb = 256
+    aws_request_id = "test-invocation"
+    log_group_name = "/aws/lambda/" + spec["function_name"]
+    log_stream_name = "test-invocation"
+    _deadline = time.monotonic() + 60
+    def get_remaining_time_in_millis(self):
+        return int((self._deadline - time.monotonic()) * 1000)
+"""

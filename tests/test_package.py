@@ -12,7 +12,6 @@ checked by CI's image job (.github/workflows/ci.yml).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import pytest
 
 from cli.redrive import lambda_record
 from emulator.stack import CREDENTIALS, EXAMPLES, ROOT
-from tests.helpers import batch_input, events_from, push
+from tests.helpers import LAMBDA_CONTEXT, batch_input, events_from, image_commands, push
 
 pytestmark = pytest.mark.integration
 
@@ -36,34 +35,12 @@ os.environ.update(spec["environment"])
 module, function = spec["command"].rsplit(".", 1)
 loaded = importlib.import_module(module)
 assert loaded.__file__.startswith(package), loaded.__file__
-class Context:  # what the runtime interface client passes
-    function_name = spec["function_name"]
-    function_version = "$LATEST"
-    invoked_function_arn = spec["function_arn"]
-    memory_limit_in_mb = 256
-    aws_request_id = "package-test"
-    log_group_name = "/aws/lambda/" + spec["function_name"]
-    log_stream_name = "package-test"
-    _deadline = time.monotonic() + 60
-    def get_remaining_time_in_millis(self):
-        return int((self._deadline - time.monotonic()) * 1000)
+{context}
 outside = sorted(m.__file__ for m in list(sys.modules.values())
                  if getattr(m, "__file__", None) and "site-packages" in m.__file__ and not m.__file__.startswith(package))
 result = getattr(loaded, function)(spec["event"], Context())
 print(json.dumps({"result": result, "outside": outside}, default=str))
-"""
-
-
-def _commands() -> dict[str, str]:
-    """function key (as Terraform's outputs name it) -> the handler its image command names."""
-    found = {}
-    for path in (ROOT / "terraform" / "coachflow").glob("*.tf"):
-        for block in re.split(r'\nmodule "', path.read_text())[1:]:
-            name = block.split('"', 1)[0]
-            command = re.search(r'command\s*=\s*\["(handlers\.[\w.]+)"\]', block)
-            if command:
-                found[name] = command.group(1)
-    return found
+""".replace("{context}", LAMBDA_CONTEXT)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +70,7 @@ def _run(stack: Any, package: Path, key: str, command: str, event: dict[str, Any
 
 
 def test_terraform_names_exactly_the_four_handlers():
-    assert _commands() == {
+    assert image_commands() == {
         "normalize": "handlers.normalize.handler",
         "check_rules": "handlers.check_rules.handler",
         "trigger_notifications": "handlers.trigger_notifications.handler",
@@ -119,7 +96,7 @@ def test_every_handler_runs_from_the_package_alone(stack, package):
         "trigger_notifications": {"tenant_id": tenant, "batch_id": "package-test", "matches": []},
         "sweep": {"scheduled_time": "2026-12-06T08:00:00Z"},
     }
-    results = {key: _run(stack, package, key, command, events[key]) for key, command in _commands().items()}
+    results = {key: _run(stack, package, key, command, events[key]) for key, command in image_commands().items()}
     assert results["normalize"] == {"batchItemFailures": []}
     assert results["check_rules"]["match_count"] == 1 and results["check_rules"]["trigger_payload_exists"] is True
     assert results["trigger_notifications"]["delivered"] == 0 and results["trigger_notifications"]["tenant_id"] == tenant

@@ -39,14 +39,9 @@ from emulator.stack import CREDENTIALS, EXAMPLES, ROOT
 from handlers import channels, tenant_settings
 from handlers.ingest import normalize_payload
 from handlers.tracing import RedactingEmitter, tracer
-from tests.helpers import TEST_PRODUCER, batch_input, push, read_received, set_secret
+from tests.helpers import LAMBDA_CONTEXT, TEST_PRODUCER, batch_input, image_commands, push, read_received, set_secret
 
-HANDLERS = {
-    "normalize": "handlers.normalize.handler",
-    "check_rules": "handlers.check_rules.handler",
-    "trigger_notifications": "handlers.trigger_notifications.handler",
-    "sweep": "handlers.sweep.handler",
-}  # what Terraform's image commands name (tests/test_package.py checks it)
+HANDLERS = image_commands()  # what Terraform's image commands name
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 XRAY_NOISE = re.compile(r"segment|x-?ray|daemon|entity|discarded|sampl", re.IGNORECASE)  # what the X-Ray SDK logs
 
@@ -55,23 +50,13 @@ import importlib, json, sys, time
 spec = json.loads(sys.stdin.read())
 module, function = spec["command"].rsplit(".", 1)
 handler = getattr(importlib.import_module(module), function)
-class Context:  # what the runtime interface client passes
-    function_name = spec["function_name"]
-    function_version = "$LATEST"
-    invoked_function_arn = spec["function_arn"]
-    memory_limit_in_mb = 256
-    aws_request_id = "tracing-test"
-    log_group_name = "/aws/lambda/" + spec["function_name"]
-    log_stream_name = "tracing-test"
-    _deadline = time.monotonic() + 60
-    def get_remaining_time_in_millis(self):
-        return int((self._deadline - time.monotonic()) * 1000)
+{context}
 try:
     answer = {"result": handler(spec["event"], Context())}
 except Exception as exc:  # reported, as the runtime reports a function error
     answer = {"error": type(exc).__name__}
 print(json.dumps(answer, default=str))
-"""
+""".replace("{context}", LAMBDA_CONTEXT)
 
 
 def _handler_wrapper(function: Any) -> Any:
