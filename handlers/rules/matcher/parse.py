@@ -358,23 +358,28 @@ def _parse_alternative(item: Any, where: str, budget: _Budget) -> Alternative:
         parts = _wildcard_parts(arg)
         return Alternative(Kind.WILDCARD, lambda v: isinstance(v, str) and matcher(v), key=(parts[0], parts[-1], arg))
     if op == "anything-but":
-        return Alternative(Kind.ANYTHING_BUT, _anything_but(arg, at, budget), key=_but_key(arg))
+        test, key = _anything_but(arg, at, budget)
+        return Alternative(Kind.ANYTHING_BUT, test, key=key)
     raise PatternError(at, f"unknown operator; use one of {', '.join(OPERATORS)}")
 
 
-def _anything_but(arg: Any, where: str, budget: _Budget) -> Callable[[Any], bool]:
+def _anything_but(arg: Any, where: str, budget: _Budget) -> tuple[Callable[[Any], bool], tuple[Any, ...]]:
+    """The test, and a key that identifies it (equal keys, equal tests): (operator, its operand)
+    for a prefix, suffix, equals-ignore-case or wildcard; ("values", strings, numbers) for a list,
+    which the bitsets invert (value -> the branches it violates)."""
     if isinstance(arg, dict):
         if len(arg) != 1:
             raise PatternError(where, "expected one of prefix, suffix, equals-ignore-case, wildcard")
         ((op, inner),) = arg.items()
         at = f"{where}.{op}"
+        key = (op, json.dumps(inner, sort_keys=True))
         if op in ("prefix", "suffix"):
             affix = _string(inner, at)
             if not affix and budget.strict:  # Event Ruler: "Null prefix/suffix not allowed"
                 raise PatternError(at, f"an empty {op}, which EventBridge refuses (it would exclude every string)")
             if op == "prefix":
-                return lambda v: not (isinstance(v, str) and v.startswith(affix))
-            return lambda v: not (isinstance(v, str) and v.endswith(affix))
+                return (lambda v: not (isinstance(v, str) and v.startswith(affix))), key
+            return (lambda v: not (isinstance(v, str) and v.endswith(affix))), key
         if op in ("equals-ignore-case", "wildcard"):
             items = inner if isinstance(inner, list) else [inner]
             if not items:
@@ -382,9 +387,9 @@ def _anything_but(arg: Any, where: str, budget: _Budget) -> Callable[[Any], bool
             budget.values += len(items)
             if op == "equals-ignore-case":
                 folded = {_string(s, f"{at}[{i}]").lower() for i, s in enumerate(items)}
-                return lambda v: not (isinstance(v, str) and v.lower() in folded)
+                return (lambda v: not (isinstance(v, str) and v.lower() in folded)), key
             matchers = [wildcard_matcher(_wildcard(s, f"{at}[{i}]")) for i, s in enumerate(items)]
-            return lambda v: not (isinstance(v, str) and any(m(v) for m in matchers))
+            return (lambda v: not (isinstance(v, str) and any(m(v) for m in matchers))), key
         raise PatternError(at, "anything-but takes a value, a list, or prefix/suffix/equals-ignore-case/wildcard")
     items = arg if isinstance(arg, list) else [arg]
     if not items:
@@ -400,18 +405,11 @@ def _anything_but(arg: Any, where: str, budget: _Budget) -> Callable[[Any], bool
             raise PatternError(f"{where}[{i}]", "anything-but values must be strings or numbers")
     if strings and numbers and budget.strict:  # the AWS documentation: "lists that contain only strings, or only numbers"
         raise PatternError(where, "an anything-but list holds strings or numbers, not both: EventBridge refuses a mix")
-    return lambda v: not ((isinstance(v, str) and v in strings) or as_number(v) in numbers)
-
-
-def _but_key(arg: Any) -> tuple[Any, ...]:
-    """What identifies an (already validated) anything-but: equal keys, equal tests. A list of
-    values keeps its strings and numbers, which the index inverts (value -> the branches it
-    violates)."""
-    if isinstance(arg, dict):
-        ((op, inner),) = arg.items()
-        return (op, json.dumps(inner, sort_keys=True))
-    items = arg if isinstance(arg, list) else [arg]
-    return ("values", frozenset(v for v in items if isinstance(v, str)), frozenset(float(v) for v in items if is_number(v)))
+    return (lambda v: not ((isinstance(v, str) and v in strings) or as_number(v) in numbers)), (
+        "values",
+        frozenset(strings),
+        frozenset(numbers),
+    )
 
 
 def _field_name(key: Any) -> bool:
