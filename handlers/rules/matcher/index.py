@@ -69,6 +69,8 @@ class PathIndex:
         self.prefix_ic_lengths: tuple[int, ...] = ()
         self.suffix_ic_lengths: tuple[int, ...] = ()
         self.cidr_lengths: tuple[tuple[int, int], ...] = ()
+        self.folded = self.scanned = self.exact_only = False
+        self.existing: Bucket | None = None
 
     def buckets(self) -> Iterable[Bucket]:
         for table in (self.exact_str, self.exact_num, self.exact_bool, self.eqic, self.prefix, self.suffix,
@@ -123,14 +125,21 @@ class PathIndex:
         self.suffix_ic_lengths = tuple(sorted({len(k) for k in self.suffix_ic}))
         self.cidr_lengths = tuple(sorted({(v, p) for v, p, _ in self.cidr}))
         self.ranges = NumericTable(self.numeric) if self.numeric else None
+        # Decided once here rather than on every probe (the probes are most of the index's time).
+        self.folded = bool(self.eqic or self.prefix_ic or self.suffix_ic)
+        self.scanned = bool(self.scan.entries or self.scan.child)
+        self.exact_only = not (self.folded or self.prefix or self.suffix or self.cidr or self.scanned)
+        self.existing = self.exists if self.exists.entries or self.exists.child else None
 
     def probe(self, value: Any, hit: list[Bucket]) -> None:
         """Collect the buckets whose key this value satisfies."""
-        if isinstance(value, str):
+        if value.__class__ is str:
             bucket = self.exact_str.get(value)
             if bucket is not None:
                 hit.append(bucket)
-            if self.eqic or self.prefix_ic or self.suffix_ic:
+            if self.exact_only:  # most paths (names, hosts, ids): one lookup
+                return
+            if self.folded:
                 folded = value.lower()
                 bucket = self.eqic.get(folded)
                 if bucket is not None:
@@ -158,7 +167,7 @@ class PathIndex:
                     bucket = self.cidr.get(key)
                     if bucket is not None:
                         hit.append(bucket)
-            if self.scan.entries or self.scan.child:
+            if self.scanned:
                 hit.append(self.scan)
         elif isinstance(value, bool):
             bucket = self.exact_bool.get(value)
@@ -292,26 +301,29 @@ class Level:
                         bucket.entries = [e for e in bucket.entries if e.copies > MAX_COPIES]
 
     def collect(self, values: list[list[Any]], candidates: set[Entry]) -> None:
-        candidates.update(self.always)
-        hit: list[Bucket] = []
-        for path_id, index in self.indexes.items():
-            found = values[path_id]
-            if found:
-                if index.exists.entries or index.exists.child:
-                    hit.append(index.exists)
-                for value in found:
-                    index.probe(value, hit)
-        for path_id, entries in self.negative.items():
-            if values[path_id]:
-                candidates.update(entries)
-        seen: set[int] = set()
-        for bucket in hit:
-            if id(bucket) in seen:
-                continue
-            seen.add(id(bucket))
-            candidates.update(bucket.entries)
-            if bucket.child is not None:
-                bucket.child.collect(values, candidates)
+        """Adds the entries whose anchors the values satisfy, at this level and the nested ones
+        (a loop over the levels reached rather than a call per level: most events reach several)."""
+        levels = [self]
+        for level in levels:  # grows while it is read: the nested levels of the buckets hit
+            if level.always:
+                candidates.update(level.always)
+            hit: list[Bucket] = []
+            for path_id, index in level.indexes.items():
+                found = values[path_id]
+                if found:
+                    if index.existing is not None:
+                        hit.append(index.existing)
+                    for value in found:
+                        index.probe(value, hit)
+            for path_id, entries in level.negative.items():
+                if values[path_id]:
+                    candidates.update(entries)
+            # A bucket hit twice (two values with one key) is read once.
+            for bucket in dict.fromkeys(hit) if len(hit) > 1 else hit:
+                if bucket.entries:
+                    candidates.update(bucket.entries)
+                if bucket.child is not None:
+                    levels.append(bucket.child)
 
 
 def _key(clause: Clause, alt: Alternative) -> tuple[Any, ...]:

@@ -21,20 +21,23 @@ from handlers.rules.matcher.consistency import _MISSING, Plan, consistent, leave
 from handlers.rules.matcher.index import Entry, Level
 from handlers.rules.matcher.parse import Clause
 
+Tree = tuple[tuple[str, "int | None", "Tree | None"], ...]  # per key: its path id if a path ends there, the keys below
+
 
 class PathTree:
     """The field paths rules mention, as a tree, so one walk of the event collects every value."""
 
     def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
-        self.root: dict[str, Any] = {}
+        nested: dict[str, Any] = {}
         self.ids: dict[tuple[str, ...], int] = {}
         for path in paths:
             self.ids.setdefault(path, len(self.ids))
-            node = self.root
+            node = nested
             for key in path[:-1]:
                 node = node.setdefault(key, [None, {}])[1]
             leaf = node.setdefault(path[-1], [None, {}])
             leaf[0] = self.ids[path]
+        self.root = _frozen(nested)
 
     def collect(self, event: Any) -> list[list[Any]]:
         return self.collect_noting_arrays(event)[0]
@@ -49,7 +52,16 @@ class PathTree:
         return values, bool(arrays)
 
 
-def _walk(node: Any, tree: dict[str, Any], values: list[list[Any]], arrays: list[bool]) -> None:
+def _frozen(nested: dict[str, Any]) -> Tree:
+    """The tree as tuples: the walk reads every node of it for every event, and iterating a tuple
+    of triples is cheaper than a dict's items unpacked."""
+    return tuple((key, leaf_id, _frozen(children) if children else None) for key, (leaf_id, children) in nested.items())
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _walk(node: Any, tree: Tree, values: list[list[Any]], arrays: list[bool]) -> None:
     if isinstance(node, list):
         arrays.append(True)
         for element in node:
@@ -57,13 +69,17 @@ def _walk(node: Any, tree: dict[str, Any], values: list[list[Any]], arrays: list
         return
     if not isinstance(node, dict):
         return
-    for key, (leaf_id, children) in tree.items():
-        value = node.get(key, _MISSING)
+    get = node.get
+    for key, leaf_id, children in tree:
+        value = get(key, _MISSING)
         if value is _MISSING:
             continue
         if leaf_id is not None:
-            leaves(value, values[leaf_id])
-        if children and isinstance(value, (dict, list)):
+            if value.__class__ in _SCALARS:  # most values: no call to flatten them
+                values[leaf_id].append(value)
+            else:
+                leaves(value, values[leaf_id])
+        if children is not None and isinstance(value, (dict, list)):
             _walk(value, children, values, arrays)
 
 
@@ -170,7 +186,12 @@ class Matcher:
         self.root.collect(values, candidates)
         if not arrays:  # the values flattened per path decide every branch (most events)
             for entry in candidates:
-                if entry.rule not in matched and all(clause.satisfied(values[path_id]) for path_id, clause in entry.clauses):
+                if entry.rule in matched:
+                    continue
+                for path_id, clause in entry.clauses:  # a loop, not all(...): no generator per candidate
+                    if not clause.satisfied(values[path_id]):
+                        break
+                else:
                     matched.add(entry.rule)
         else:
             for entry in candidates:
