@@ -211,7 +211,11 @@ def cidr_keys(value: str, lengths: Iterable[tuple[int, int]]) -> list[CidrKey]:
     if ip is None:
         return []
     ip_version, as_int, bits = ip
-    return [(version, length, as_int >> (bits - length)) for version, length in lengths if version == ip_version]
+    keys = []
+    for version, length in lengths:  # a loop: a comprehension costs a call of its own, per probe
+        if version == ip_version:
+            keys.append((version, length, as_int >> (bits - length)))
+    return keys
 
 
 def _cidr_test(key: CidrKey) -> Callable[[Any], bool]:
@@ -228,6 +232,10 @@ def ip_key(value: str) -> tuple[int, int, int] | None:
     if ":" in value:
         ip = ip_address(value)
         return None if ip is None else (ip.version, int(ip), ip.max_prefixlen)
+    if value.count(".") != 3 or not 7 <= len(value) <= 15:
+        # Not four octets: most strings probed (hosts, names) are refused here, before the cost of
+        # an exception from inet_pton. Every address it accepts passes this test.
+        return None
     try:
         return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, value), "big"), 32
     except (OSError, ValueError):  # not an address; ValueError: an embedded NUL or a lone surrogate
