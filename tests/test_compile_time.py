@@ -15,6 +15,7 @@ import random
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,7 +33,7 @@ from handlers.rules.matcher.index import MAX_COPIES, MAX_LEVELS, Bucket, Level, 
 from handlers.rules.matcher.parse import numeric_test, parse_pattern
 from handlers.rules.model import Rule
 from handlers.rules.ruleset import COMPLEXITY_BUDGET, RULE_UNITS, build, complexity, over_budget
-from handlers.rules.store import OverBudget, RuleStore
+from handlers.rules.store import CACHE_UNITS, OverBudget, RuleStore
 
 SEED = 20261106
 
@@ -265,6 +266,60 @@ def test_the_costliest_shapes_at_the_budget_cost_a_few_small_rules_worth_per_uni
         size = index_size(_load(documents)[1].root)
         assert size <= COMPLEXITY_BUDGET * math.log2(COMPLEXITY_BUDGET), (name, size)
     assert max(ratios.values()) <= 8, ratios
+
+
+KB_PER_UNIT = 2  # what the rule cache's bound assumes (handlers/rules/store.py, CACHE_UNITS)
+
+
+@pytest.mark.parametrize("name", ["numeric ranges", "wildcards of 8 stars"])
+def test_compiled_rules_hold_at_most_two_kilobytes_per_complexity_unit(name: str):
+    """The rule cache is bounded in complexity units because memory follows them: compiled with
+    their bitsets, the two costliest shapes at the budget allocate 1.2 and 1.0 KB per unit (the
+    others 0.04-0.43, plain rules 0.26: measured once, too slow under tracemalloc to check every
+    run); a shape far over would let CACHE_UNITS of it exhaust the function's memory. tracemalloc
+    counts allocations, not time: no dependence on the machine's load."""
+    documents = _at_budget(name)
+    units = sum(complexity(Rule.model_validate_json(d)) for d in documents)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        matcher = build("t", "v", [Rule.model_validate_json(d) for d in documents]).matcher
+        assert matcher.bitsets.slots is not None
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held / 1024 / units <= KB_PER_UNIT, f"{held / 1024 / units:.2f} KB per unit"
+    assert CACHE_UNITS * KB_PER_UNIT / 1024 <= 150  # MB at worst: with the handler's ~60 MB, within the 512 MB default
+
+
+def _push_sized(rules_table: Any, tenant: str, units: int) -> None:
+    values = (units - RULE_UNITS) // 2  # each value counts twice: as a value and as an alternative of its branch
+    rule = {"rule_id": f"{tenant}-r", "match": {"a": [f"{tenant}-{i}" for i in range(values)]}}
+    assert complexity(Rule.model_validate(rule)) == units
+    RuleStore(rules_table).push(tenant, [Rule.model_validate(rule)])
+
+
+def test_the_rule_cache_drops_the_least_recently_used_tenants_beyond_its_bound(rules_table: Any):
+    """One function serves every tenant: what it keeps compiled is bounded, the tenants used least
+    recently are dropped first and compiled again when they come back, and the tenant being
+    evaluated is kept whatever its size."""
+    for tenant in ("acme", "globex", "initech"):
+        _push_sized(rules_table, tenant, 100)
+    store = RuleStore(rules_table, cache_units=250)  # room for two of them
+    acme, globex = store.load("acme"), store.load("globex")
+    assert store.load("acme") is acme  # a hit: now the most recently used
+    initech = store.load("initech")  # over the bound: globex, the least recently used, goes
+    assert store.cached_version("globex") is None
+    assert store.load("acme") is acme and store.load("initech") is initech
+    again = store.load("globex")
+    assert again is not globex and again.matcher.match({"a": "globex-7"}) == ["globex-r"]  # compiled again, same verdicts
+    assert store.cached_version("acme") is None  # the least recently used then (initech was read after it)
+    assert store.cached_version("initech") is not None
+    big = RuleStore(rules_table, cache_units=50)
+    assert big.load("acme").matcher.match({"a": "acme-1"}) == ["acme-r"]
+    assert big.cached_version("acme") is not None  # over the bound alone, and kept: it is being evaluated
+    big.load("globex")
+    assert big.cached_version("acme") is None and big.cached_version("globex") is not None
 
 
 def test_the_budget_counts_each_rule_its_values_and_each_alternatives_values():
