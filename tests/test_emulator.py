@@ -12,10 +12,11 @@ from typing import Any
 import boto3
 import pytest
 
-from emulator import scheduler
+from emulator import scheduler, sqs_esm
+from emulator.clients import REGION
 from emulator.sfn_validate import validate
 from emulator.sqs_esm import failed_ids
-from tests.helpers import FIXTURE_ROLE, fixture_function
+from tests.helpers import FIXTURE_ROLE, fixture_function, wait_for
 
 pytestmark = pytest.mark.integration
 ROLE = FIXTURE_ROLE
@@ -134,6 +135,70 @@ def test_partial_batch_failures_are_retried_then_dead_lettered(emulator, tmp_pat
     assert [d["receive_count"] for d in deliveries if d["body"] == "fail"] == ["1", "2"]
     attrs = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_an_idle_mapping_is_long_polled_and_a_message_sent_to_it_is_delivered_at_once(emulator, tmp_path: Path):
+    sqs, lam = emulator.client("sqs"), emulator.client("lambda")
+    queue = sqs.create_queue(QueueName=f"idle-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    seen = tmp_path / "seen.jsonl"
+    name = fixture_function(emulator, "tests.fixtures.lambdas.record_call", {"SEEN_FILE": str(seen)})
+    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=1)
+
+    def delivered() -> int:
+        return len(seen.read_text().splitlines()) if seen.exists() else 0
+
+    # A poller of our own next to the emulator's (both poll the queue), to count what it asks.
+    poller = sqs_esm.EventSourcePoller(emulator.endpoint, REGION)
+    receives: list[str] = []
+    poller.session.events.register("before-parameter-build.sqs.ReceiveMessage", lambda params, **_: receives.append(params["QueueUrl"]))
+    poller.start()
+    try:
+        sqs.send_message(QueueUrl=queue, MessageBody="warm-up")  # the function's cold start is not what is timed
+        wait_for(lambda: delivered() == 1 and queue in receives, 60, "the first message")
+        receives.clear()
+        idle = 2 * sqs_esm.LONG_POLL_SECONDS + 1
+        time.sleep(idle)
+        asked = receives.count(queue)
+        # Long polls: each poller asks about once per LONG_POLL_SECONDS (short polls: 5 times a second).
+        assert 1 <= asked <= sqs_esm.MAX_POLLERS * (idle / sqs_esm.LONG_POLL_SECONDS + 1)
+        for n in range(2):
+            # Sent while the pollers wait in their long polls: received as it arrives, not when one ends.
+            sent = time.time()
+            sqs.send_message(QueueUrl=queue, MessageBody=f"message {n}")
+            while delivered() < 2 + n and time.time() < sent + 30:
+                time.sleep(0.02)
+            assert delivered() == 2 + n and time.time() - sent < sqs_esm.LONG_POLL_SECONDS / 2
+            time.sleep(sqs_esm.LONG_POLL_SECONDS * 0.6)
+    finally:
+        poller.stop()
+
+
+def test_a_disabled_mapping_delivers_nothing_until_enabled(emulator, tmp_path: Path):
+    sqs, lam = emulator.client("sqs"), emulator.client("lambda")
+    queue = sqs.create_queue(QueueName=f"disabled-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    seen = tmp_path / "seen.jsonl"
+    name = fixture_function(emulator, "tests.fixtures.lambdas.sqs_partial", {"SEEN_FILE": str(seen)})
+    uuid_ = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=1, Enabled=False)["UUID"]
+    takes_effect = sqs_esm.DISCOVERY_INTERVAL + sqs_esm.LONG_POLL_SECONDS + 1  # the poller's bound, and a second
+    delivery = sqs_esm.LONG_POLL_SECONDS  # an enabled mapping's message takes well under that (test above)
+
+    def bodies() -> list[str]:
+        return [json.loads(line)["body"] for line in seen.read_text().splitlines()] if seen.exists() else []
+
+    sqs.send_message(QueueUrl=queue, MessageBody="sent while disabled")
+    time.sleep(delivery)
+    assert bodies() == []
+    lam.update_event_source_mapping(UUID=uuid_, Enabled=True)
+    wait_for(lambda: bodies() == ["sent while disabled"], 30, "the message, once the mapping is enabled")
+    lam.update_event_source_mapping(UUID=uuid_, Enabled=False)
+    time.sleep(takes_effect)
+    sqs.send_message(QueueUrl=queue, MessageBody="sent after disabling")
+    time.sleep(delivery)
+    assert bodies() == ["sent while disabled"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"  # waiting in the queue, never received
 
 
 def test_batch_item_failure_parsing_follows_aws():
