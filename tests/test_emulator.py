@@ -278,6 +278,39 @@ def test_the_scheduler_thread_fires_a_due_schedule(emulator):
     pytest.fail("the one-time schedule did not start its state machine")
 
 
+def test_the_scheduler_fetches_a_schedule_again_only_when_it_changed(emulator, monkeypatch: pytest.MonkeyPatch):
+    sfn, sch = emulator.client("stepfunctions"), emulator.client("scheduler")
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:6]}", roleArn=ROLE,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]  # fmt: skip
+    name = f"hourly-{uuid.uuid4().hex[:6]}"
+    target = {"Arn": machine, "RoleArn": ROLE, "Input": "{}"}
+    sch.create_schedule(Name=name, ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+    # A scheduler of our own next to the emulator's, ticking five times a second, its requests
+    # counted and what it fires recorded (not delivered: the emulator's delivers).
+    fired: list[str] = []
+    monkeypatch.setattr(scheduler, "fire", lambda session, endpoint, schedule, due: fired.append(schedule["Name"]) or "")
+    ticker = scheduler.Scheduler(emulator.endpoint, REGION, tick=0.2)
+    fetched: list[str] = []
+    ticks: list[int] = []
+    ticker.session.events.register("before-parameter-build.scheduler.GetSchedule", lambda params, **_: fetched.append(params["Name"]))
+    ticker.session.events.register("before-parameter-build.scheduler.ListSchedules", lambda **_: ticks.append(1))
+    ticker.start()
+    try:
+        wait_for(lambda: name in fetched, 20, "the schedule to be fetched")
+        since = len(ticks)
+        wait_for(lambda: len(ticks) >= since + 5, 20, "five more ticks")
+        assert fetched.count(name) == 1  # once, not every tick
+        soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        sch.update_schedule(Name=name, ScheduleExpression=f"at({soon:%Y-%m-%dT%H:%M:%S})", FlexibleTimeWindow={"Mode": "OFF"},
+                            Target=target, State="ENABLED")  # fmt: skip
+        wait_for(lambda: name in fired, 20, "the updated schedule to fire")
+        assert fetched.count(name) == 2
+    finally:
+        ticker.stop()
+
+
 def test_a_send_message_batch_over_256_kib_with_attributes_is_refused_as_aws_does(emulator):
     sqs = emulator.client("sqs")
     url = sqs.create_queue(QueueName=f"strict-{uuid.uuid4().hex[:8]}")["QueueUrl"]
