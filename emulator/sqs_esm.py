@@ -39,20 +39,14 @@ MAX_POLLERS = 3  # concurrent batches per mapping
 
 
 def disable_invoke_on_send() -> None:
-    """Stop moto from invoking functions from inside SendMessage; the poller does it instead."""
-    original = Queue.add_message
-    lock = threading.Lock()
+    """Stop moto from invoking functions from inside SendMessage; the poller does it instead.
 
-    def add_message(self: Queue, message: Any) -> None:
-        with lock:
-            mappings = self.lambda_event_source_mappings
-            self.lambda_event_source_mappings = {}
-            try:
-                original(self, message)
-            finally:
-                self.lambda_event_source_mappings = mappings
-
-    Queue.add_message = add_message  # type: ignore[method-assign]
+    moto's SendMessage invokes the functions in its queue's ``lambda_event_source_mappings``, which
+    CreateEventSourceMapping fills and nothing else reads: every queue's is empty, whatever is put
+    in it. (It was emptied around each SendMessage, under a lock shared by every queue's sends: a
+    send waited for any other, and held that lock while it took its queue's own.)
+    """
+    Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)  # type: ignore[assignment]
 
 
 def _queue_url(sqs: Any, queue_arn: str) -> str:
