@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -11,8 +13,9 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.sqs.models import Queue, SQSBackend
 
-from emulator import scheduler, sqs_esm
+from emulator import scheduler, sqs_esm, strict
 from emulator.clients import REGION
 from emulator.sfn_validate import validate
 from emulator.sqs_esm import failed_ids
@@ -324,6 +327,52 @@ def test_a_send_message_batch_over_256_kib_with_attributes_is_refused_as_aws_doe
     assert not sqs.send_message_batch(QueueUrl=url, Entries=batch(fits)).get("Failed")
     with pytest.raises(sqs.exceptions.BatchRequestTooLong):
         sqs.send_message_batch(QueueUrl=url, Entries=batch(fits + 1))  # the bodies alone would fit: moto would accept
+
+
+def test_an_sqs_queue_changes_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch):
+    """Concurrent sends, receives and deletes, as the poller's and the producers' requests are served:
+    each message received once, none lost, none left once deleted. Run on moto's models in this
+    process, with threads switching as often as they can (the server's requests meet more rarely)."""
+    for owner, name in ((SQSBackend, "receive_message"), (SQSBackend, "change_message_visibility"), (Queue, "delete_message")):
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # moto's own again after the test
+    strict._sqs_queues_change_atomically()
+    backend = SQSBackend(REGION, "123456789012")
+    backend.create_queue("concurrent", VisibilityTimeout="60")
+    bodies = [f"m{n}" for n in range(200)]
+    for body in bodies[:50]:  # a backlog, as the consumers start
+        backend.send_message("concurrent", body)
+    received: list[str] = []
+    errors: list[Exception] = []
+    done = threading.Event()
+
+    def consume() -> None:
+        while not done.is_set():
+            try:
+                for message in backend.receive_message("concurrent", 10, 0, 60):
+                    received.append(message.body)
+                    backend.delete_message("concurrent", message.receipt_handle)
+            except Exception as exc:  # e.g. moto's ReceiptHandleIsInvalid for a handle just received
+                errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        consumers = [threading.Thread(target=consume) for _ in range(3)]
+        for consumer in consumers:
+            consumer.start()
+        for body in bodies[50:]:
+            backend.send_message("concurrent", body)
+        deadline = time.time() + 30
+        while len(received) < len(bodies) and time.time() < deadline and not errors:
+            time.sleep(0.01)
+        done.set()
+        for consumer in consumers:
+            consumer.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert sorted(received) == sorted(bodies)  # once each
+    assert backend.get_queue("concurrent")._messages == []
 
 
 def test_sqs_reports_the_sender_as_aws_does_by_its_credentials(emulator):
