@@ -8,6 +8,9 @@
   computes them once.
 - SQS asked for the time through datetime arithmetic twice per message per scan of a queue; it reads
   the clock (the same Unix time, in milliseconds).
+- The server's dispatcher, for every request and under a lock all requests share, asked whether the
+  request's host names a moto module by listing moto's package directory and testing each of its
+  ~175 entries for being a directory: 0.7 ms of CPU of a request's 2-3 ms. The list is made once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import datetime as dt
 import time
 from typing import Any
 
+import moto.backends
 import moto.sqs.models
 from moto.core.utils import unix_time
 from moto.sqs.models import Message, SQSBackend
@@ -57,7 +61,13 @@ def _sqs_reads_the_clock() -> None:
     models.unix_time = unix_seconds
 
 
+def _moto_modules_listed_once() -> None:
+    modules = frozenset(moto.backends.list_of_moto_modules())  # moto's installed packages: fixed while it runs
+    moto.backends.list_of_moto_modules = lambda: modules
+
+
 def install() -> None:
+    _moto_modules_listed_once()
     _sqs_reads_the_clock()
     _retention_check_reads_one_field()
     _queue_attributes_computed_once()

@@ -128,6 +128,8 @@ class Scheduler:
         self.tick = tick
         self._stop = threading.Event()
         self._next: dict[str, tuple[str, dt.datetime | None]] = {}
+        # Arn -> (its creation and last modification dates, the schedule as last fetched)
+        self._schedules: dict[str, tuple[tuple[Any, Any], dict[str, Any]]] = {}
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="scheduler", daemon=True).start()
@@ -143,6 +145,8 @@ class Scheduler:
             except Exception:
                 continue
             now = dt.datetime.now(dt.timezone.utc)
+            listed = {s["Arn"] for s in summaries}
+            self._schedules = {arn: fetched for arn, fetched in self._schedules.items() if arn in listed}
             for summary in summaries:
                 try:
                     self._maybe_fire(client, summary, now)
@@ -152,7 +156,7 @@ class Scheduler:
     def _maybe_fire(self, client: Any, summary: dict[str, Any], now: dt.datetime) -> None:
         if summary.get("State") != "ENABLED":
             return
-        schedule = client.get_schedule(Name=summary["Name"], GroupName=summary.get("GroupName", "default"))
+        schedule = self._schedule(client, summary)
         expression, tz = schedule["ScheduleExpression"], schedule.get("ScheduleExpressionTimezone") or "UTC"
         known = self._next.get(schedule["Arn"])
         if known is None or known[0] != expression:
@@ -166,3 +170,13 @@ class Scheduler:
             return
         fire(self.session, self.endpoint_url, schedule, due)
         self._next[schedule["Arn"]] = (expression, next_occurrence(expression, max(due, now), tz))
+
+    def _schedule(self, client: Any, summary: dict[str, Any]) -> dict[str, Any]:
+        """The schedule a summary is of. A summary (as AWS's) lacks the expression and the target; the
+        schedule is fetched again when its dates say it changed, not every tick."""
+        version = (summary.get("CreationDate"), summary.get("LastModificationDate"))
+        fetched = self._schedules.get(summary["Arn"])
+        if fetched is None or fetched[0] != version:
+            fetched = (version, client.get_schedule(Name=summary["Name"], GroupName=summary.get("GroupName", "default")))
+            self._schedules[summary["Arn"]] = fetched
+        return fetched[1]

@@ -7,6 +7,12 @@ that succeeded and leaves the failed ones invisible until the queue's visibility
 queue's redrive policy then moves a message that was received ``maxReceiveCount`` times to the DLQ
 (moto's ReceiveMessage does that part). This module is that poller, talking to the embedded AWS over
 its HTTP API like any other client.
+
+Like Lambda's pollers it long-polls (``WaitTimeSeconds``): an idle poller asks the queue once per
+``LONG_POLL_SECONDS`` and gets a message sent meanwhile at once, where short polls every 0.2 s cost
+the emulator a fifth of a core per idle stack. The mappings' configurations are listed once per
+``DISCOVERY_INTERVAL`` for all pollers, so a mapping disabled, enabled or changed takes effect
+within ``DISCOVERY_INTERVAL + LONG_POLL_SECONDS`` (AWS, too, applies such changes after a delay).
 """
 
 from __future__ import annotations
@@ -22,34 +28,25 @@ from moto.sqs.models import Queue
 
 from cli.redrive import lambda_record
 from emulator import faults
-from emulator.clients import client
+from emulator.clients import session
 
 log = logging.getLogger("emulator.esm")
 
-POLL_INTERVAL = 0.2
+LONG_POLL_SECONDS = 2  # ReceiveMessage's WaitTimeSeconds (AWS allows 0-20)
+DISCOVERY_INTERVAL = 1.0  # how often the mappings are listed
+FILL_INTERVAL = 0.2  # within a batching window, how often an unfilled batch asks the queue again
 MAX_POLLERS = 3  # concurrent batches per mapping
 
 
 def disable_invoke_on_send() -> None:
-    """Stop moto from invoking functions from inside SendMessage; the poller does it instead."""
-    original = Queue.add_message
-    lock = threading.Lock()
+    """Stop moto from invoking functions from inside SendMessage; the poller does it instead.
 
-    def add_message(self: Queue, message: Any) -> None:
-        with lock:
-            mappings = self.lambda_event_source_mappings
-            self.lambda_event_source_mappings = {}
-            try:
-                original(self, message)
-            finally:
-                self.lambda_event_source_mappings = mappings
-
-    Queue.add_message = add_message  # type: ignore[method-assign]
-
-
-def _clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
-    config = Config(retries={"max_attempts": 2}, read_timeout=960)  # an invocation may run 15 minutes
-    return client("sqs", endpoint_url, region, config=config), client("lambda", endpoint_url, region, config=config)
+    moto's SendMessage invokes the functions in its queue's ``lambda_event_source_mappings``, which
+    CreateEventSourceMapping fills and nothing else reads: every queue's is empty, whatever is put
+    in it. (It was emptied around each SendMessage, under a lock shared by every queue's sends: a
+    send waited for any other, and held that lock while it took its queue's own.)
+    """
+    Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)  # type: ignore[assignment]
 
 
 def _queue_url(sqs: Any, queue_arn: str) -> str:
@@ -77,8 +74,12 @@ def failed_ids(response_payload: Any, message_ids: set[str]) -> set[str] | None:
 class EventSourcePoller:
     def __init__(self, endpoint_url: str, region: str) -> None:
         self.endpoint_url = endpoint_url
+        # One session for every client (a session loads the service models: ~0.1 s of CPU each);
+        # clients are made by the discovery thread alone, as a session is not thread-safe.
+        self.session = session(region)
         self.region = region
         self._stop = threading.Event()
+        self._mappings: dict[str, dict[str, Any]] = {}  # UUID -> configuration, as last listed
         self._workers: dict[str, list[threading.Thread]] = {}
 
     def start(self) -> None:
@@ -87,70 +88,82 @@ class EventSourcePoller:
     def stop(self) -> None:
         self._stop.set()
 
+    def _client(self, service: str) -> Any:
+        config = Config(retries={"max_attempts": 2}, read_timeout=960)  # an invocation may run 15 minutes
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
+
     def _discover(self) -> None:
-        _, lam = _clients(self.endpoint_url, self.region)
-        while not self._stop.wait(POLL_INTERVAL):
+        lam = self._client("lambda")
+        while not self._stop.wait(DISCOVERY_INTERVAL):
             try:
-                mappings = []
-                for page in lam.get_paginator("list_event_source_mappings").paginate():
-                    mappings.extend(page["EventSourceMappings"])
+                listed = [m for page in lam.get_paginator("list_event_source_mappings").paginate() for m in page["EventSourceMappings"]]
             except Exception:  # the server is starting or stopping
                 continue
-            for mapping in mappings:
-                uuid = mapping["UUID"]
-                if mapping.get("EventSourceArn", "").startswith("arn:aws:sqs:") and uuid not in self._workers:
-                    # AWS polls with several concurrent batches (up to ScalingConfig.MaximumConcurrency);
-                    # here a few, as two cores allow.
-                    wanted = int((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or MAX_POLLERS)
-                    workers = [threading.Thread(target=self._poll, args=(uuid,), name=f"esm-{uuid}-{n}", daemon=True)
-                               for n in range(max(1, min(wanted, MAX_POLLERS)))]  # fmt: skip
-                    self._workers[uuid] = workers
-                    for worker in workers:
-                        worker.start()
+            # Replaced whole: a poller whose mapping is no longer listed (deleted) stops.
+            self._mappings = {m["UUID"]: m for m in listed if m.get("EventSourceArn", "").startswith("arn:aws:sqs:")}
+            for uuid in set(self._workers) - set(self._mappings):
+                del self._workers[uuid]
+            for uuid, mapping in self._mappings.items():
+                if uuid in self._workers:
+                    continue
+                # AWS polls with several concurrent batches (up to ScalingConfig.MaximumConcurrency);
+                # here a few, as two cores allow.
+                wanted = int((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or MAX_POLLERS)
+                workers = []
+                for n in range(max(1, min(wanted, MAX_POLLERS))):
+                    args = (uuid, self._client("sqs"), self._client("lambda"))
+                    workers.append(threading.Thread(target=self._poll, args=args, name=f"esm-{uuid}-{n}", daemon=True))
+                self._workers[uuid] = workers
+                for worker in workers:
+                    worker.start()
 
-    def _poll(self, uuid: str) -> None:
-        sqs, lam = _clients(self.endpoint_url, self.region)
+    def _poll(self, uuid: str, sqs: Any, lam: Any) -> None:
         queue_url = None
         while not self._stop.is_set():
-            try:
-                mapping = lam.get_event_source_mapping(UUID=uuid)
-            except lam.exceptions.ResourceNotFoundException:
+            mapping = self._mappings.get(uuid)
+            if mapping is None:
                 return
-            except Exception:
-                time.sleep(POLL_INTERVAL)
-                continue
-            if mapping.get("State") in ("Disabled", "Disabling") or not _enabled(mapping):
-                time.sleep(POLL_INTERVAL)
+            if not _enabled(mapping):
+                self._stop.wait(DISCOVERY_INTERVAL)
                 continue
             try:
                 queue_url = queue_url or _queue_url(sqs, mapping["EventSourceArn"])
                 messages = self._receive_batch(sqs, queue_url, mapping)
                 if messages:
                     self._deliver(sqs, lam, queue_url, mapping, messages)
-                else:
-                    time.sleep(POLL_INTERVAL)
             except Exception:
                 log.exception("event source mapping %s: polling failed", uuid)
-                time.sleep(1)
+                self._stop.wait(1)
 
     def _receive_batch(self, sqs: Any, queue_url: str, mapping: dict[str, Any]) -> list[dict[str, Any]]:
         batch_size = int(mapping.get("BatchSize") or 10)
         window = float(mapping.get("MaximumBatchingWindowInSeconds") or 0)
-        deadline = time.time() + window
-        messages: list[dict[str, Any]] = []
-        while len(messages) < batch_size:
-            got = sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=min(10, batch_size - len(messages)),
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+        # moto's long poll spins (a core, for the whole wait) while a FIFO queue's visible messages all
+        # belong to groups in flight: Queue.wait_for_messages returns at once. FIFO queues are short-polled.
+        fifo = mapping["EventSourceArn"].endswith(".fifo")
+        messages = self._receive(sqs, queue_url, batch_size, 0 if fifo else LONG_POLL_SECONDS)
+        if not messages and fifo:
+            self._stop.wait(FILL_INTERVAL)
+        deadline = time.time() + window  # the window opens with the first message
+        while messages and len(messages) < batch_size:
+            got = self._receive(sqs, queue_url, batch_size - len(messages), 0)
             messages.extend(got)
-            if not got and (not messages or time.time() >= deadline):
-                break
             if not got:
-                time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.time())))
+                if time.time() >= deadline:
+                    break
+                time.sleep(min(FILL_INTERVAL, max(0.0, deadline - time.time())))
         return messages
+
+    @staticmethod
+    def _receive(sqs: Any, queue_url: str, wanted: int, wait: int) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(10, wanted),
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return got
 
     def _deliver(self, sqs: Any, lam: Any, queue_url: str, mapping: dict[str, Any], messages: list[dict[str, Any]]) -> None:
         arn = mapping["EventSourceArn"]

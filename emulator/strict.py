@@ -33,7 +33,11 @@ SQS:
   (``BatchRequestTooLong``); moto counts bodies only, in characters, against 1 MiB (AWS's limit
   since 2025: this one is kept stricter, see ``SQS_BATCH_BYTES``);
 - a body with a character outside XML's character set is refused (``InvalidMessageContents``);
-  moto accepts any.
+  moto accepts any;
+- a queue's messages change one request at a time: moto's ReceiveMessage, DeleteMessage and
+  ChangeMessageVisibility change them from each request's thread without a lock, so a message sent
+  while two deletes overlapped was lost, a deleted message came back, and two concurrent receives
+  could both get the same message.
 
 Lambda:
 
@@ -63,7 +67,7 @@ from urllib.parse import unquote
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.responses import LambdaResponse
 from moto.sqs.exceptions import BatchRequestTooLong, InvalidParameterValue, SQSException
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import Queue, SQSBackend
 from moto.stepfunctions.exceptions import ValidationException
 from moto.stepfunctions.parser import quotas
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType, TaskFailedEventDetails
@@ -488,6 +492,29 @@ def _sqs_messages() -> None:
     SQSBackend.send_message_batch = send_batch  # type: ignore[method-assign]
 
 
+def _sqs_queues_change_atomically() -> None:
+    # A queue's own lock (a Condition over an RLock, which moto's add_message already holds to append
+    # a message), held for the whole operation. A long poll waiting inside ReceiveMessage
+    # (Queue.wait_for_messages) releases it while it waits: Condition.wait releases an RLock fully.
+    receive, change_visibility, delete = SQSBackend.receive_message, SQSBackend.change_message_visibility, Queue.delete_message
+
+    def receive_message(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        with self.get_queue(queue_name)._messages_lock:
+            return receive(self, queue_name, *args, **kwargs)
+
+    def change_message_visibility(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> None:
+        with self.get_queue(queue_name)._messages_lock:
+            change_visibility(self, queue_name, *args, **kwargs)
+
+    def delete_message(self: Queue, receipt_handle: str) -> None:
+        with self._messages_lock:
+            delete(self, receipt_handle)
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
+
+
 # -- Lambda -------------------------------------------------------------------------------------------
 
 
@@ -540,6 +567,7 @@ def _lambda_payload_sizes() -> None:
 
 def install() -> None:
     _sqs_messages()
+    _sqs_queues_change_atomically()
     _sfn_size_quota_as_aws_measures()
     _sfn_execution_input()
     _sfn_state_input()

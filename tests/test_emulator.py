@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -11,11 +13,13 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.sqs.models import Queue, SQSBackend
 
-from emulator import scheduler
+from emulator import scheduler, sqs_esm, strict
+from emulator.clients import REGION
 from emulator.sfn_validate import validate
 from emulator.sqs_esm import failed_ids
-from tests.helpers import FIXTURE_ROLE, fixture_function
+from tests.helpers import FIXTURE_ROLE, fixture_function, wait_for
 
 pytestmark = pytest.mark.integration
 ROLE = FIXTURE_ROLE
@@ -136,6 +140,70 @@ def test_partial_batch_failures_are_retried_then_dead_lettered(emulator, tmp_pat
     assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
+def test_an_idle_mapping_is_long_polled_and_a_message_sent_to_it_is_delivered_at_once(emulator, tmp_path: Path):
+    sqs, lam = emulator.client("sqs"), emulator.client("lambda")
+    queue = sqs.create_queue(QueueName=f"idle-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    seen = tmp_path / "seen.jsonl"
+    name = fixture_function(emulator, "tests.fixtures.lambdas.record_call", {"SEEN_FILE": str(seen)})
+    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=1)
+
+    def delivered() -> int:
+        return len(seen.read_text().splitlines()) if seen.exists() else 0
+
+    # A poller of our own next to the emulator's (both poll the queue), to count what it asks.
+    poller = sqs_esm.EventSourcePoller(emulator.endpoint, REGION)
+    receives: list[str] = []
+    poller.session.events.register("before-parameter-build.sqs.ReceiveMessage", lambda params, **_: receives.append(params["QueueUrl"]))
+    poller.start()
+    try:
+        sqs.send_message(QueueUrl=queue, MessageBody="warm-up")  # the function's cold start is not what is timed
+        wait_for(lambda: delivered() == 1 and queue in receives, 60, "the first message")
+        receives.clear()
+        idle = 2 * sqs_esm.LONG_POLL_SECONDS + 1
+        time.sleep(idle)
+        asked = receives.count(queue)
+        # Long polls: each poller asks about once per LONG_POLL_SECONDS (short polls: 5 times a second).
+        assert 1 <= asked <= sqs_esm.MAX_POLLERS * (idle / sqs_esm.LONG_POLL_SECONDS + 1)
+        for n in range(2):
+            # Sent while the pollers wait in their long polls: received as it arrives, not when one ends.
+            sent = time.time()
+            sqs.send_message(QueueUrl=queue, MessageBody=f"message {n}")
+            while delivered() < 2 + n and time.time() < sent + 30:
+                time.sleep(0.02)
+            assert delivered() == 2 + n and time.time() - sent < sqs_esm.LONG_POLL_SECONDS / 2
+            time.sleep(sqs_esm.LONG_POLL_SECONDS * 0.6)
+    finally:
+        poller.stop()
+
+
+def test_a_disabled_mapping_delivers_nothing_until_enabled(emulator, tmp_path: Path):
+    sqs, lam = emulator.client("sqs"), emulator.client("lambda")
+    queue = sqs.create_queue(QueueName=f"disabled-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    seen = tmp_path / "seen.jsonl"
+    name = fixture_function(emulator, "tests.fixtures.lambdas.sqs_partial", {"SEEN_FILE": str(seen)})
+    uuid_ = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=1, Enabled=False)["UUID"]
+    takes_effect = sqs_esm.DISCOVERY_INTERVAL + sqs_esm.LONG_POLL_SECONDS + 1  # the poller's bound, and a second
+    delivery = sqs_esm.LONG_POLL_SECONDS  # an enabled mapping's message takes well under that (test above)
+
+    def bodies() -> list[str]:
+        return [json.loads(line)["body"] for line in seen.read_text().splitlines()] if seen.exists() else []
+
+    sqs.send_message(QueueUrl=queue, MessageBody="sent while disabled")
+    time.sleep(delivery)
+    assert bodies() == []
+    lam.update_event_source_mapping(UUID=uuid_, Enabled=True)
+    wait_for(lambda: bodies() == ["sent while disabled"], 30, "the message, once the mapping is enabled")
+    lam.update_event_source_mapping(UUID=uuid_, Enabled=False)
+    time.sleep(takes_effect)
+    sqs.send_message(QueueUrl=queue, MessageBody="sent after disabling")
+    time.sleep(delivery)
+    assert bodies() == ["sent while disabled"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"  # waiting in the queue, never received
+
+
 def test_batch_item_failure_parsing_follows_aws():
     assert failed_ids({"batchItemFailures": []}, {"a"}) == set()
     assert failed_ids(None, {"a"}) == set()
@@ -213,6 +281,39 @@ def test_the_scheduler_thread_fires_a_due_schedule(emulator):
     pytest.fail("the one-time schedule did not start its state machine")
 
 
+def test_the_scheduler_fetches_a_schedule_again_only_when_it_changed(emulator, monkeypatch: pytest.MonkeyPatch):
+    sfn, sch = emulator.client("stepfunctions"), emulator.client("scheduler")
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:6]}", roleArn=ROLE,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]  # fmt: skip
+    name = f"hourly-{uuid.uuid4().hex[:6]}"
+    target = {"Arn": machine, "RoleArn": ROLE, "Input": "{}"}
+    sch.create_schedule(Name=name, ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+    # A scheduler of our own next to the emulator's, ticking five times a second, its requests
+    # counted and what it fires recorded (not delivered: the emulator's delivers).
+    fired: list[str] = []
+    monkeypatch.setattr(scheduler, "fire", lambda session, endpoint, schedule, due: fired.append(schedule["Name"]) or "")
+    ticker = scheduler.Scheduler(emulator.endpoint, REGION, tick=0.2)
+    fetched: list[str] = []
+    ticks: list[int] = []
+    ticker.session.events.register("before-parameter-build.scheduler.GetSchedule", lambda params, **_: fetched.append(params["Name"]))
+    ticker.session.events.register("before-parameter-build.scheduler.ListSchedules", lambda **_: ticks.append(1))
+    ticker.start()
+    try:
+        wait_for(lambda: name in fetched, 20, "the schedule to be fetched")
+        since = len(ticks)
+        wait_for(lambda: len(ticks) >= since + 5, 20, "five more ticks")
+        assert fetched.count(name) == 1  # once, not every tick
+        soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        sch.update_schedule(Name=name, ScheduleExpression=f"at({soon:%Y-%m-%dT%H:%M:%S})", FlexibleTimeWindow={"Mode": "OFF"},
+                            Target=target, State="ENABLED")  # fmt: skip
+        wait_for(lambda: name in fired, 20, "the updated schedule to fire")
+        assert fetched.count(name) == 2
+    finally:
+        ticker.stop()
+
+
 def test_a_send_message_batch_over_256_kib_with_attributes_is_refused_as_aws_does(emulator):
     sqs = emulator.client("sqs")
     url = sqs.create_queue(QueueName=f"strict-{uuid.uuid4().hex[:8]}")["QueueUrl"]
@@ -226,6 +327,52 @@ def test_a_send_message_batch_over_256_kib_with_attributes_is_refused_as_aws_doe
     assert not sqs.send_message_batch(QueueUrl=url, Entries=batch(fits)).get("Failed")
     with pytest.raises(sqs.exceptions.BatchRequestTooLong):
         sqs.send_message_batch(QueueUrl=url, Entries=batch(fits + 1))  # the bodies alone would fit: moto would accept
+
+
+def test_an_sqs_queue_changes_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch):
+    """Concurrent sends, receives and deletes, as the poller's and the producers' requests are served:
+    each message received once, none lost, none left once deleted. Run on moto's models in this
+    process, with threads switching as often as they can (the server's requests meet more rarely)."""
+    for owner, name in ((SQSBackend, "receive_message"), (SQSBackend, "change_message_visibility"), (Queue, "delete_message")):
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # moto's own again after the test
+    strict._sqs_queues_change_atomically()
+    backend = SQSBackend(REGION, "123456789012")
+    backend.create_queue("concurrent", VisibilityTimeout="60")
+    bodies = [f"m{n}" for n in range(200)]
+    for body in bodies[:50]:  # a backlog, as the consumers start
+        backend.send_message("concurrent", body)
+    received: list[str] = []
+    errors: list[Exception] = []
+    done = threading.Event()
+
+    def consume() -> None:
+        while not done.is_set():
+            try:
+                for message in backend.receive_message("concurrent", 10, 0, 60):
+                    received.append(message.body)
+                    backend.delete_message("concurrent", message.receipt_handle)
+            except Exception as exc:  # e.g. moto's ReceiptHandleIsInvalid for a handle just received
+                errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        consumers = [threading.Thread(target=consume) for _ in range(3)]
+        for consumer in consumers:
+            consumer.start()
+        for body in bodies[50:]:
+            backend.send_message("concurrent", body)
+        deadline = time.time() + 30
+        while len(received) < len(bodies) and time.time() < deadline and not errors:
+            time.sleep(0.01)
+        done.set()
+        for consumer in consumers:
+            consumer.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert sorted(received) == sorted(bodies)  # once each
+    assert backend.get_queue("concurrent")._messages == []
 
 
 def test_sqs_reports_the_sender_as_aws_does_by_its_credentials(emulator):
