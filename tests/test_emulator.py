@@ -140,13 +140,20 @@ def test_partial_batch_failures_are_retried_then_dead_lettered(emulator, tmp_pat
     assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def test_an_idle_mapping_is_long_polled_and_a_message_sent_to_it_is_delivered_at_once(emulator, tmp_path: Path):
+def _mapped_queue(emulator, seen: Path, prefix: str, handler: str, **mapping: Any) -> tuple[str, str]:
+    """A new queue mapped to a fixture function that records what it gets in ``seen``: its URL and
+    the mapping's UUID."""
     sqs, lam = emulator.client("sqs"), emulator.client("lambda")
-    queue = sqs.create_queue(QueueName=f"idle-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=f"{prefix}-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    name = fixture_function(emulator, handler, {"SEEN_FILE": str(seen)})
+    return queue, lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=1, **mapping)["UUID"]
+
+
+def test_an_idle_mapping_is_long_polled_and_a_message_sent_to_it_is_delivered_at_once(emulator, tmp_path: Path):
+    sqs = emulator.client("sqs")
     seen = tmp_path / "seen.jsonl"
-    name = fixture_function(emulator, "tests.fixtures.lambdas.record_call", {"SEEN_FILE": str(seen)})
-    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=1)
+    queue, _ = _mapped_queue(emulator, seen, "idle", "tests.fixtures.lambdas.record_call")
 
     def delivered() -> int:
         return len(seen.read_text().splitlines()) if seen.exists() else 0
@@ -179,11 +186,8 @@ def test_an_idle_mapping_is_long_polled_and_a_message_sent_to_it_is_delivered_at
 
 def test_a_disabled_mapping_delivers_nothing_until_enabled(emulator, tmp_path: Path):
     sqs, lam = emulator.client("sqs"), emulator.client("lambda")
-    queue = sqs.create_queue(QueueName=f"disabled-{uuid.uuid4().hex[:6]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     seen = tmp_path / "seen.jsonl"
-    name = fixture_function(emulator, "tests.fixtures.lambdas.sqs_partial", {"SEEN_FILE": str(seen)})
-    uuid_ = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=1, Enabled=False)["UUID"]
+    queue, uuid_ = _mapped_queue(emulator, seen, "disabled", "tests.fixtures.lambdas.sqs_partial", Enabled=False)
     takes_effect = sqs_esm.DISCOVERY_INTERVAL + sqs_esm.LONG_POLL_SECONDS + 1  # the poller's bound, and a second
     delivery = sqs_esm.LONG_POLL_SECONDS  # an enabled mapping's message takes well under that (test above)
 
@@ -213,12 +217,15 @@ def test_batch_item_failure_parsing_follows_aws():
     assert failed_ids({"batchItemFailures": [{"itemIdentifier": ""}]}, {"a"}) is None
 
 
+def _pass_machine(sfn: Any) -> str:
+    """A new state machine of one Pass state: a schedule's target."""
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    return str(sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:6]}", roleArn=ROLE, definition=definition)["stateMachineArn"])
+
+
 def test_schedules_fire_their_targets(emulator, tmp_path: Path):
     sfn, sch = emulator.client("stepfunctions"), emulator.client("scheduler")
-    machine = sfn.create_state_machine(
-        name=f"sm-{uuid.uuid4().hex[:6]}", roleArn=ROLE,
-        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-    )["stateMachineArn"]  # fmt: skip
+    machine = _pass_machine(sfn)
     name = f"every-minute-{uuid.uuid4().hex[:6]}"
     sch.create_schedule(
         Name=name, ScheduleExpression="rate(1 minute)", FlexibleTimeWindow={"Mode": "OFF"},
@@ -264,10 +271,7 @@ def test_invalid_schedule_expressions_are_rejected(bad: str):
 
 def test_the_scheduler_thread_fires_a_due_schedule(emulator):
     sfn, sch = emulator.client("stepfunctions"), emulator.client("scheduler")
-    machine = sfn.create_state_machine(
-        name=f"sm-{uuid.uuid4().hex[:6]}", roleArn=ROLE,
-        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-    )["stateMachineArn"]  # fmt: skip
+    machine = _pass_machine(sfn)
     soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=4)
     sch.create_schedule(
         Name=f"once-{uuid.uuid4().hex[:6]}", ScheduleExpression=f"at({soon:%Y-%m-%dT%H:%M:%S})",
@@ -283,10 +287,7 @@ def test_the_scheduler_thread_fires_a_due_schedule(emulator):
 
 def test_the_scheduler_fetches_a_schedule_again_only_when_it_changed(emulator, monkeypatch: pytest.MonkeyPatch):
     sfn, sch = emulator.client("stepfunctions"), emulator.client("scheduler")
-    machine = sfn.create_state_machine(
-        name=f"sm-{uuid.uuid4().hex[:6]}", roleArn=ROLE,
-        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-    )["stateMachineArn"]  # fmt: skip
+    machine = _pass_machine(sfn)
     name = f"hourly-{uuid.uuid4().hex[:6]}"
     target = {"Arn": machine, "RoleArn": ROLE, "Input": "{}"}
     sch.create_schedule(Name=name, ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
