@@ -211,11 +211,7 @@ def cidr_keys(value: str, lengths: Iterable[tuple[int, int]]) -> list[CidrKey]:
     if ip is None:
         return []
     ip_version, as_int, bits = ip
-    keys = []
-    for version, length in lengths:  # a loop: a comprehension costs a call of its own, per probe
-        if version == ip_version:
-            keys.append((version, length, as_int >> (bits - length)))
-    return keys
+    return [(version, length, as_int >> (bits - length)) for version, length in lengths if version == ip_version]
 
 
 def _cidr_test(key: CidrKey) -> Callable[[Any], bool]:
