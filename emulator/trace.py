@@ -204,11 +204,15 @@ def render(journey: Journey) -> str:
 
 def trace(env: observe.Environment, asked: str) -> Journey:
     definition = observe.state_machine_definition(env)
-    runs = observe.executions(env, definition)
+    # Resolving needs what each execution carried, not the states it went through: only the journey's
+    # own executions are read with their histories. Reading every history made each trace of an
+    # environment that had run the test suite or a soak take ~10 s, growing with every execution.
+    runs = [observe.execution(env, e["executionArn"], definition, with_history=False) for e in observe.execution_arns(env)]
     normalize = observe.normalize_log(env)
     deliveries = observe.ledger(env)
     journey = resolve(asked, runs, normalize, deliveries)
     if journey.kind:
+        journey.executions = [observe.execution(env, run["arn"], definition) for run in journey.executions]
         build(journey, normalize, {stage: observe.log_lines(env, stage) for stage in STAGE_LOGS})
     return journey
 
