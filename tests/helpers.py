@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -14,6 +15,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from emulator import clients
 from emulator.stack import ROOT, LocalEnvironment
 from handlers import batching, tenant_settings
 from handlers.ingest import normalize_payload
@@ -85,20 +87,28 @@ def set_secret(env: LocalEnvironment, tenant: str, value: str) -> None:
         client.put_secret_value(SecretId=name, SecretString=value)
 
 
-def run_execution(env: LocalEnvironment, payload: dict[str, Any] | str, name: str | None = None,
-                  machine: str | None = None, timeout: float = 90) -> dict[str, Any]:  # fmt: skip
-    sfn = env.client("stepfunctions")
-    arn = sfn.start_execution(
+def start_execution(env: LocalEnvironment, payload: dict[str, Any] | str, name: str | None = None, machine: str | None = None) -> str:
+    arn: str = env.client("stepfunctions").start_execution(
         stateMachineArn=machine or env.outputs["state_machine_arn"],
         name=name or f"test-{uuid.uuid4().hex}",
         input=payload if isinstance(payload, str) else json.dumps(payload),
     )["executionArn"]
-    return wait_execution(env, arn, timeout)
+    return arn
+
+
+def run_execution(env: LocalEnvironment, payload: dict[str, Any] | str, name: str | None = None,
+                  machine: str | None = None, timeout: float = 90) -> dict[str, Any]:  # fmt: skip
+    return wait_execution(env, start_execution(env, payload, name, machine), timeout)
 
 
 # moto serializes a long history slowly (25,000 events: seconds on an idle machine, over botocore's
 # 60 s read timeout on a loaded one, where parallel test workers share the cores).
 _HISTORY_READ = Config(read_timeout=600, retries={"total_max_attempts": 1})
+
+
+@functools.cache
+def _history_client(endpoint: str) -> Any:
+    return clients.client("stepfunctions", endpoint, config=_HISTORY_READ)
 
 
 def wait_execution(env: LocalEnvironment, arn: str, timeout: float = 90) -> dict[str, Any]:
@@ -107,8 +117,7 @@ def wait_execution(env: LocalEnvironment, arn: str, timeout: float = 90) -> dict
     while time.time() < deadline:
         execution = sfn.describe_execution(executionArn=arn)
         if execution["status"] != "RUNNING":
-            history = env.session().client("stepfunctions", endpoint_url=env.endpoint, config=_HISTORY_READ)
-            execution["history"] = history.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            execution["history"] = _history_client(env.endpoint).get_execution_history(executionArn=arn, maxResults=1000)["events"]
             return execution
         time.sleep(0.3)
     raise TimeoutError(f"execution {arn} still running after {timeout}s")

@@ -13,7 +13,18 @@ import pytest
 
 from emulator.stack import EXAMPLES
 from handlers import channels, ledger, tenant_settings
-from tests.helpers import batch_input, events_from, push, read_received, run_execution, set_secret, signature_ok, states_entered
+from tests.helpers import (
+    batch_input,
+    events_from,
+    push,
+    read_received,
+    run_execution,
+    set_secret,
+    signature_ok,
+    start_execution,
+    states_entered,
+    wait_execution,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -119,16 +130,47 @@ def test_a_channel_answering_500_then_200_gets_one_message_and_the_others_are_no
     assert len([r for r in read_received(record) if r["path"] == f"/hooks/{tenant}"]) == 1
 
 
-def test_a_single_channel_down_throughout_gets_the_reference_retries_then_fail(stack, webhook):
+def test_receivers_down_throughout_get_the_reference_retries_then_fail(stack, webhook):
+    """Two tenants at once, so that their minute of retries overlaps: one whose webhook answers 500
+    and one whose only channel, Teams, answers 500. Then the webhook is fixed and re-evaluation
+    delivers what failed."""
     base, record = webhook
-    tenant = _tenant()
-    push(stack, tenant, [RULE | {"actions": [{"type": "notify"}]}], None)
-    _configure(stack, tenant, base, ["teams"], paths={"teams": "status/500/teams"})
-    execution = run_execution(stack, batch_input(tenant, _lock_event(tenant)).payload, timeout=240)
-    assert execution["status"] == "FAILED" and execution["error"] == "AllNotificationsFailedException"
-    assert states_entered(execution)[-2:] == ["TriggerNotifications", "Fail"]
-    assert "teams: webhook" in execution["cause"] and "HTTP 500" in execution["cause"]
-    assert len([r for r in read_received(record) if "/teams/" in r["path"]]) == 7  # the first attempt and 6 retries
+    hook_tenant, teams_tenant = _tenant(), _tenant()
+    notify = RULE | {"actions": [{"type": "notify"}]}
+    push(stack, hook_tenant, [notify], f"{base}/status/500/{hook_tenant}")  # the receiver answers 500, always
+    set_secret(stack, hook_tenant, "another-secret")
+    push(stack, teams_tenant, [notify], None)
+    _configure(stack, teams_tenant, base, ["teams"], paths={"teams": "status/500/teams"})
+    started = [start_execution(stack, batch_input(t, _lock_event(t)).payload) for t in (hook_tenant, teams_tenant)]
+    hook, teams = (wait_execution(stack, arn, timeout=240) for arn in started)
+
+    for execution in (hook, teams):
+        assert execution["status"] == "FAILED" and execution["error"] == "AllNotificationsFailedException"
+        assert states_entered(execution)[-2:] == ["TriggerNotifications", "Fail"]
+        assert "HTTP 500" in execution["cause"]
+        # the first attempt and the reference's 6 retries...
+        failures = [e for e in execution["history"] if e["type"] == "TaskFailed"]
+        assert [e["taskFailedEventDetails"]["error"] for e in failures] == ["AllNotificationsFailedException"] * 7
+        # ...after waits doubling from the interval (1 s locally): at least 1, 2, 4, 8, 16, 32 s
+        scheduled = [e["timestamp"] for e in execution["history"] if e["type"] == "TaskScheduled"][-7:]
+        waits = [(b - a).total_seconds() for a, b in zip(scheduled, scheduled[1:], strict=False)]
+        assert all(wait >= 0.9 * 2**n for n, wait in enumerate(waits)), waits
+    assert "teams: webhook" in teams["cause"]
+    # each attempt over HTTP
+    assert len([r for r in read_received(record) if r["path"] == f"/status/500/{hook_tenant}"]) == 7
+    assert len([r for r in read_received(record) if r["path"].startswith(f"/status/500/teams/{teams_tenant}/")]) == 7
+
+    # The webhook is fixed; once its backoff passed (1 s locally), re-evaluation delivers what failed.
+    push(stack, hook_tenant, [notify], f"{base}/hooks/{hook_tenant}")
+    time.sleep(1.5)
+    again = run_execution(stack, {"mode": "reevaluate", "tenant_id": hook_tenant, "scheduled_time": "2026-11-27T10:00:00Z"})
+    assert again["status"] == "SUCCEEDED"
+    assert states_entered(again)[-2:] == ["TriggerNotifications", "Success"]
+    delivered = [r for r in read_received(record) if r["path"] == f"/hooks/{hook_tenant}"]
+    assert len(delivered) == 1 and signature_ok(delivered[0], "another-secret")
+    # and once delivered, re-evaluation has nothing left to do
+    last = run_execution(stack, {"mode": "reevaluate", "tenant_id": hook_tenant})
+    assert states_entered(last)[-2:] == ["FoundMatchingRules", "Success"]
 
 
 def test_a_recipient_outside_the_tenants_domains_is_dead_lettered_at_once_with_why(stack, webhook):
