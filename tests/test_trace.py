@@ -46,9 +46,15 @@ def test_a_demo_event_traced_from_its_message_id_shows_its_whole_journey_in_time
     message_id = sent["MessageId"]
     env = observe.Environment.of(stack)
     wait_for(lambda: any(d["tenant"] == tenant and d["status"] == "delivered" for d in observe.ledger(env, tenant)), 180, "the delivery")
-    runs = [r for r in observe.executions(env, observe.state_machine_definition(env)) if r["tenant"] == tenant]
-    wait_for(lambda: all(r["status"] != "RUNNING" for r in runs), 60, "the execution to end")
-    (run,) = runs
+    definition = observe.state_machine_definition(env)
+
+    def ended() -> list[dict]:  # this tenant's executions (named after it), once none is running
+        runs = [
+            observe.execution(env, e["executionArn"], definition) for e in observe.execution_arns(env) if e["name"].startswith(f"{tenant}-")
+        ]
+        return runs if all(r["status"] != "RUNNING" for r in runs) else []
+
+    (run,) = wait_for(ended, 60, "the execution to end")
     (delivery,) = observe.ledger(env, tenant)
     (received,) = read_received(record)
     assert json.loads(received["body"])["notification_id"] == delivery["notification_id"]
