@@ -261,9 +261,12 @@ def test_the_costliest_shapes_at_the_budget_cost_a_few_small_rules_worth_per_uni
     for name in SHAPES:
         documents = _at_budget(name)
         baseline = min(_load(small)[0] for _ in range(3))
-        seconds = min(_load(documents)[0] for _ in range(3))
-        ratios[name] = round(seconds / baseline, 2)
-        size = index_size(_load(documents)[1].root)
+        timings = []
+        for _ in range(3):
+            seconds, matcher = _load(documents)
+            timings.append(seconds)
+        ratios[name] = round(min(timings) / baseline, 2)
+        size = index_size(matcher.root)  # the index just timed, not a fourth compile
         assert size <= COMPLEXITY_BUDGET * math.log2(COMPLEXITY_BUDGET), (name, size)
     assert max(ratios.values()) <= 8, ratios
 

@@ -122,6 +122,19 @@ def test_resolving_needs_no_environment():
         assert all(at >= 0 for at in where) and where == sorted(where), text
 
 
+def test_the_tools_make_one_client_per_service_and_environment():
+    """A trace or report reads every execution; a client made per request (a session reloading the
+    service models, ~0.1 s) cost 36 of a 39 s trace over 300 executions. Nothing is sent here: making
+    a client connects to nothing."""
+    from emulator.stack import LocalEnvironment
+
+    env = observe.Environment("http://127.0.0.1:9", {})
+    assert env.client("stepfunctions") is env.client("stepfunctions")
+    assert env.client("dynamodb") is not env.client("stepfunctions")
+    local = LocalEnvironment(name="never-started", port=9)
+    assert local.client("sqs") is local.client("sqs")
+
+
 @pytest.mark.parametrize("tool", ["trace", "report"])
 def test_without_a_running_environment_the_tools_say_so_and_exit_2(tool: str, capsys: pytest.CaptureFixture[str]):
     main = {"trace": trace.main, "report": report.main}[tool]
