@@ -102,7 +102,6 @@ class LocalEnvironment:
     process: subprocess.Popen[bytes] | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     fault_plan: Path | None = None  # emulator.faults: re-read when it changes; absent means no faults
-    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.workdir = STATE_ROOT / self.name
@@ -125,10 +124,7 @@ class LocalEnvironment:
         return clients.session()  # one per environment: a new session reloads every service model
 
     def client(self, service: str) -> Any:
-        # one per service: making a client from the cached session costs ~2 ms of CPU, about a request (clients are thread-safe)
-        if service not in self._clients:
-            self._clients[service] = self._session.client(service, endpoint_url=self.endpoint)
-        return self._clients[service]
+        return clients.client(service, self.endpoint)
 
     def resource(self, service: str) -> Any:
         return self._session.resource(service, endpoint_url=self.endpoint)

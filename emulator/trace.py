@@ -205,8 +205,7 @@ def render(journey: Journey) -> str:
 def trace(env: observe.Environment, asked: str) -> Journey:
     definition = observe.state_machine_definition(env)
     # Resolving needs what each execution carried, not the states it went through: only the journey's
-    # own executions are read with their histories. Reading every history made each trace of an
-    # environment that had run the test suite or a soak take ~10 s, growing with every execution.
+    # own executions are read with their histories (reading all 300 of an environment's: 4 s, not 1).
     runs = [observe.execution(env, e["executionArn"], definition, with_history=False) for e in observe.execution_arns(env)]
     normalize = observe.normalize_log(env)
     deliveries = observe.ledger(env)
