@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import hmac
 import json
@@ -15,7 +14,7 @@ from typing import Any
 
 from botocore.config import Config
 
-from emulator import clients
+from emulator import clients, observe
 from emulator.stack import ROOT, LocalEnvironment
 from handlers import batching, tenant_settings
 from handlers.ingest import normalize_payload
@@ -106,21 +105,36 @@ def run_execution(env: LocalEnvironment, payload: dict[str, Any] | str, name: st
 _HISTORY_READ = Config(read_timeout=600, retries={"total_max_attempts": 1})
 
 
-@functools.cache
-def _history_client(endpoint: str) -> Any:
-    return clients.client("stepfunctions", endpoint, config=_HISTORY_READ)
-
-
 def wait_execution(env: LocalEnvironment, arn: str, timeout: float = 90) -> dict[str, Any]:
     sfn = env.client("stepfunctions")
     deadline = time.time() + timeout
     while time.time() < deadline:
         execution = sfn.describe_execution(executionArn=arn)
         if execution["status"] != "RUNNING":
-            execution["history"] = _history_client(env.endpoint).get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            execution["history"] = clients.client("stepfunctions", env.endpoint, config=_HISTORY_READ).get_execution_history(
+                executionArn=arn, maxResults=1000
+            )["events"]
             return execution
         time.sleep(0.3)
     raise TimeoutError(f"execution {arn} still running after {timeout}s")
+
+
+def executions_named(env: LocalEnvironment, prefix: str) -> list[dict[str, Any]]:
+    """The deployed state machine's executions whose names start with ``prefix`` (a batch's name is
+    ``<tenant>-<batch id>``), from every page of the listing."""
+    return [e for e in observe.execution_arns(observe.Environment.of(env)) if e["name"].startswith(prefix)]
+
+
+def ended_executions(env: LocalEnvironment, prefix: str, timeout: float = 120) -> list[dict[str, Any]]:
+    """Those executions, once there are some and none is running. Only these: on the shared stack,
+    other tests' executions may still be retrying for a minute."""
+
+    def ended() -> list[dict[str, Any]]:
+        found = executions_named(env, prefix)
+        return found if found and all(e["status"] != "RUNNING" for e in found) else []
+
+    found: list[dict[str, Any]] = wait_for(ended, timeout, f"the executions named {prefix}* to end")
+    return found
 
 
 def states_entered(execution: dict[str, Any]) -> list[str]:

@@ -17,7 +17,17 @@ from emulator.stack import EXAMPLES, ROOT
 from handlers import tenant_settings
 from handlers.ingest import envelope
 from handlers.outcomes import RejectReason
-from tests.helpers import TEST_PRODUCER, push, read_received, run_execution, set_secret, states_entered, wait_execution, wait_for
+from tests.helpers import (
+    TEST_PRODUCER,
+    executions_named,
+    push,
+    read_received,
+    run_execution,
+    set_secret,
+    states_entered,
+    wait_execution,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +44,6 @@ def _send(stack, body: str, tenant: str | None, source: str | None, producer: st
 
 def _register(stack, tenant: str, *producers: str) -> None:
     tenant_settings.update(stack.resource("dynamodb").Table(stack.outputs["rules_table"]), tenant, producers=list(producers))
-
-
-def _executions(stack, prefix: str) -> list[dict[str, Any]]:
-    sfn = stack.client("stepfunctions")
-    found = sfn.list_executions(stateMachineArn=stack.outputs["state_machine_arn"], maxResults=1000)["executions"]
-    return [e for e in found if e["name"].startswith(prefix)]
 
 
 def _all_dead_letters(stack) -> list[dict[str, Any]]:
@@ -102,7 +106,7 @@ def test_every_rejection_reason_reaches_the_dlq_and_neighbours_still_succeed(sta
     kept = stack.client("s3").get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read().decode()
     assert json.loads(kept)["displayMessage"] == "x" * 210_000
     assert ok not in by_message
-    (execution,) = wait_for(lambda: _executions(stack, tenant), what="the good record's execution")
+    (execution,) = wait_for(lambda: executions_named(stack, tenant), what="the good record's execution")
     assert wait_execution(stack, execution["executionArn"])["status"] == "SUCCEEDED"
 
 
@@ -130,13 +134,13 @@ def test_redelivered_events_start_one_execution_and_notify_once(stack, webhook):
     set_secret(stack, tenant, "k")
     body = (EXAMPLES / "okta" / "user_account_lock.json").read_text()
     _send(stack, body, tenant, "okta")
-    (first,) = wait_for(lambda: _executions(stack, tenant), what="the first execution")
+    (first,) = wait_for(lambda: executions_named(stack, tenant), what="the first execution")
     assert wait_execution(stack, first["executionArn"])["status"] == "SUCCEEDED"
     _send(stack, body, tenant, "okta")  # the same event again (an at-least-once producer)
     wait_for(lambda: len(stack.client("logs").filter_log_events(
         logGroupName=f"/aws/lambda/{stack.outputs['function_names']['normalize']}", filterPattern='"batch already evaluated"'
     )["events"]) > 0, what="the redelivery to be recognised")  # fmt: skip
-    assert len(_executions(stack, tenant)) == 1
+    assert len(executions_named(stack, tenant)) == 1
     assert len(read_received(record)) == 1
 
 
@@ -148,10 +152,10 @@ def test_a_tenants_rules_never_see_another_tenants_events(stack, webhook):
     push(stack, bob, catch_all, f"{base}/hooks/{bob}")
     set_secret(stack, bob, "k")
     _send(stack, (EXAMPLES / "okta" / "user_account_lock.json").read_text(), alice, "okta")
-    (execution,) = wait_for(lambda: _executions(stack, alice), what="alice's execution")
+    (execution,) = wait_for(lambda: executions_named(stack, alice), what="alice's execution")
     done = wait_execution(stack, execution["executionArn"])
     assert states_entered(done)[-2:] == ["FoundMatchingRules", "Success"]
-    assert _executions(stack, bob) == []
+    assert executions_named(stack, bob) == []
 
     # Even a forged batch that names bob but carries alice's event is not evaluated with bob's rules.
     event = json.loads(done["input"])["events"][0]
@@ -207,7 +211,7 @@ def test_a_producer_speaks_only_for_the_tenants_that_registered_it(stack, webhoo
     attributes = letter["MessageAttributes"]
     assert attributes["rejection_reason"]["StringValue"] == "unregistered_producer"
     assert "AKIDALICEINTEGRATION" in attributes["rejection_detail"]["StringValue"]
-    (execution,) = wait_for(lambda: _executions(stack, bob), what="bob's own record's execution")
+    (execution,) = wait_for(lambda: executions_named(stack, bob), what="bob's own record's execution")
     assert wait_execution(stack, execution["executionArn"])["status"] == "SUCCEEDED"
     execution_input = json.loads(stack.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["input"])
     assert len(execution_input["events"]) == 1
@@ -240,7 +244,7 @@ def test_the_redrive_replays_failed_messages_as_their_producers_sent_them(stack)
     result = json.loads(redrive.stdout)
     assert result["replayed"] == 2 and result["failed"] == 0 and result["rejected_left"] >= rejected_before
     # the producer's message was evaluated; the stranger's is refused as when it was first sent
-    assert wait_for(lambda: _executions(stack, f"{tenant}-"), 60, "the replayed message's execution")
+    assert wait_for(lambda: executions_named(stack, f"{tenant}-"), 60, "the replayed message's execution")
     letters = wait_for(lambda: _dead_letters(stack, {stranger}), 60, "the stranger's dead letter")
     assert letters[stranger]["MessageAttributes"]["rejection_reason"]["StringValue"] == RejectReason.UNREGISTERED_PRODUCER
     remaining = {m["MessageId"] for m in _all_dead_letters(stack)}

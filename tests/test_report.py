@@ -20,7 +20,7 @@ import pytest
 from emulator import browser, observe, report
 from emulator.stack import EXAMPLES, STATE_ROOT
 from handlers.ingest import envelope
-from tests.helpers import push, render_asl, set_secret, wait_execution, wait_for
+from tests.helpers import ended_executions, push, render_asl, set_secret, wait_execution, wait_for
 
 LOCK_RULE = {"rule_id": "account-locked", "title": "Your account was locked", "match": {"class_uid": [3001], "activity_id": [9]}}
 SCREENSHOT = STATE_ROOT / "screenshots" / "report-test.png"
@@ -73,14 +73,7 @@ def test_the_report_renders_in_chromium_with_the_machine_and_a_failed_execution_
     env = observe.Environment.of(stack)
     assert wait_execution(stack, failing, timeout=120)["status"] == "FAILED"
     wait_for(lambda: any(d["status"] == "delivered" for d in observe.ledger(env, tenant)), 180, "the delivery")
-    # this test's executions (named after its tenant); other tests' executions may still be retrying
-    mine = [e for e in observe.execution_arns(env) if e["name"].startswith(f"{tenant}-")]
-    assert len(mine) == 2
-    wait_for(
-        lambda: all(e["status"] != "RUNNING" for e in observe.execution_arns(env) if e["name"].startswith(f"{tenant}-")),
-        120,
-        "its executions to end",
-    )
+    assert len(ended_executions(stack, f"{tenant}-")) == 2  # the batch's and the failed one, named after the tenant
 
     page_file = report.write(env, STATE_ROOT / "screenshots" / "report-test.html")
     definition = observe.state_machine_definition(env)

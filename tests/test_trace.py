@@ -20,7 +20,7 @@ from emulator import observe, report, trace
 from emulator.demo import DEMO_EVENTS
 from emulator.stack import EXAMPLES, ROOT
 from handlers.ingest import envelope
-from tests.helpers import push, read_received, set_secret, wait_for
+from tests.helpers import ended_executions, push, read_received, set_secret, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -46,15 +46,8 @@ def test_a_demo_event_traced_from_its_message_id_shows_its_whole_journey_in_time
     message_id = sent["MessageId"]
     env = observe.Environment.of(stack)
     wait_for(lambda: any(d["tenant"] == tenant and d["status"] == "delivered" for d in observe.ledger(env, tenant)), 180, "the delivery")
-    definition = observe.state_machine_definition(env)
-
-    def ended() -> list[dict]:  # this tenant's executions (named after it), once none is running
-        runs = [
-            observe.execution(env, e["executionArn"], definition) for e in observe.execution_arns(env) if e["name"].startswith(f"{tenant}-")
-        ]
-        return runs if all(r["status"] != "RUNNING" for r in runs) else []
-
-    (run,) = wait_for(ended, 60, "the execution to end")
+    (ended,) = ended_executions(stack, f"{tenant}-", 60)
+    run = observe.execution(env, ended["executionArn"], observe.state_machine_definition(env))
     (delivery,) = observe.ledger(env, tenant)
     (received,) = read_received(record)
     assert json.loads(received["body"])["notification_id"] == delivery["notification_id"]
@@ -122,17 +115,17 @@ def test_resolving_needs_no_environment():
         assert all(at >= 0 for at in where) and where == sorted(where), text
 
 
-def test_the_tools_make_one_client_per_service_and_environment():
+def test_the_tools_reuse_one_client_per_service_and_endpoint():
     """A trace or report reads every execution; a client made per request (a session reloading the
     service models, ~0.1 s) cost 36 of a 39 s trace over 300 executions. Nothing is sent here: making
     a client connects to nothing."""
     from emulator.stack import LocalEnvironment
 
-    env = observe.Environment("http://127.0.0.1:9", {})
-    assert env.client("stepfunctions") is env.client("stepfunctions")
-    assert env.client("dynamodb") is not env.client("stepfunctions")
-    local = LocalEnvironment(name="never-started", port=9)
-    assert local.client("sqs") is local.client("sqs")
+    first, again = observe.Environment("http://127.0.0.1:9", {}), observe.Environment("http://127.0.0.1:9", {})
+    assert first.client("stepfunctions") is first.client("stepfunctions") is again.client("stepfunctions")
+    assert first.client("dynamodb") is not first.client("stepfunctions")
+    assert observe.Environment("http://127.0.0.1:8", {}).client("stepfunctions") is not first.client("stepfunctions")
+    assert LocalEnvironment(name="never-started", port=9).client("stepfunctions") is first.client("stepfunctions")
 
 
 @pytest.mark.parametrize("tool", ["trace", "report"])
