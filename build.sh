@@ -73,15 +73,18 @@ ensure_venv() {
 }
 
 # checkov in a virtualenv of its own: its pins (packaging, networkx...) would fight the project's.
-CHECKOV_VERSION=3.3.30
+# requirements-checkov.lock: requirements-checkov.txt resolved with every package's hashes
+# (pip-compile, the command is in its header), installed as the project's lock is.
 ensure_checkov() {
   local tool="$ROOT/.coachflow/tools/checkov"
-  if [[ ! -x "$tool/bin/checkov" || "$(cat "$tool/.version" 2>/dev/null)" != "$CHECKOV_VERSION" ]]; then
-    echo "build.sh: installing checkov $CHECKOV_VERSION into $tool" >&2
+  local want
+  want="$(sha256sum < "$ROOT/requirements-checkov.lock" | cut -d' ' -f1)"
+  if [[ ! -x "$tool/bin/checkov" || "$(cat "$tool/.requirements.sha256" 2>/dev/null)" != "$want" ]]; then
+    echo "build.sh: installing requirements-checkov.lock into $tool" >&2
     rm -rf "$tool"
     "$PY" -m venv "$tool"
-    "$tool/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
-    echo "$CHECKOV_VERSION" > "$tool/.version"
+    "$tool/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$ROOT/requirements-checkov.lock"
+    echo "$want" > "$tool/.requirements.sha256"
   fi
 }
 
