@@ -150,10 +150,6 @@ class Injector:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _random: random.Random = field(default_factory=random.Random)
 
-    def current(self) -> Plan:
-        """The plan in force."""
-        return self.plan
-
     def reload(self) -> None:
         """Read the plan file; what it says is in force from now on, unless it is broken."""
         if self.plan_file is None:
@@ -203,10 +199,6 @@ class Injector:
 
 
 _injector = Injector()
-
-
-def injector() -> Injector:
-    return _injector
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
@@ -290,7 +282,7 @@ def _drain(environ: dict[str, Any]) -> None:
 
 def _inject(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes] | None:
     """The fault answer to this request, or None to let it through untouched."""
-    plan = _injector.current()
+    plan = _injector.plan
     if not plan.active:
         return None
     return _fault(app, environ, start_response, plan, Request.of(environ))
@@ -370,7 +362,7 @@ def install(plan_file: Path | None, log_file: Path | None) -> None:
 
 def redeliver(message_ids: Iterable[str]) -> Iterator[str]:
     """The processed messages the Lambda poller should leave for SQS to deliver again."""
-    plan = _injector.current()
+    plan = _injector.plan
     for message_id in message_ids:
         if _injector.roll(plan.sqs_redeliver):
             _injector.record("sqs_redeliver", message_id=message_id)

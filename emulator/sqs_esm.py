@@ -36,6 +36,7 @@ LONG_POLL_SECONDS = 2  # ReceiveMessage's WaitTimeSeconds (AWS allows 0-20)
 DISCOVERY_INTERVAL = 1.0  # how often the mappings are listed
 FILL_INTERVAL = 0.2  # within a batching window, how often an unfilled batch asks the queue again
 MAX_POLLERS = 3  # concurrent batches per mapping
+_CLIENT_CONFIG = Config(retries={"max_attempts": 2}, read_timeout=960)  # an invocation may run 15 minutes
 
 
 def disable_invoke_on_send() -> None:
@@ -89,8 +90,7 @@ class EventSourcePoller:
         self._stop.set()
 
     def _client(self, service: str) -> Any:
-        config = Config(retries={"max_attempts": 2}, read_timeout=960)  # an invocation may run 15 minutes
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
 
     def _discover(self) -> None:
         lam = self._client("lambda")
