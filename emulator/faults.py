@@ -346,6 +346,7 @@ def install(plan_file: Path | None, log_file: Path | None) -> None:
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
     if plan_file is not None:
+        _injector.reload()  # in force from the first request, not from the watcher's first look
         threading.Thread(target=_injector.watch, name="fault-plan", daemon=True).start()
     original = DomainDispatcherApplication.__call__
 

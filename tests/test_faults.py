@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from emulator import faults
 from emulator.faults import DEFAULT_PLAN, Plan, Request, read_log
 from emulator.stack import LocalEnvironment
 from tests.helpers import FIXTURE_ROLE, fixture_function, wait_for
@@ -72,6 +74,21 @@ def test_plans_are_checked_and_name_what_is_wrong():
         Plan.parse({"s3_errors": 1.5})
     with pytest.raises(ValueError, match="seed must be an integer"):
         Plan.parse({"seed": "one"})
+
+
+def test_a_plan_given_at_start_is_in_force_before_the_watcher_first_looks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # In this process, with moto's front door and the injector restored afterwards, and no watcher
+    # thread started: the plan must be in force from the server's first request (the soak's faults
+    # start with its apply), not from whenever the watcher first reads the file.
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    monkeypatch.setattr(DomainDispatcherApplication, "__call__", DomainDispatcherApplication.__call__)
+    monkeypatch.setattr(faults, "_injector", faults.Injector())
+    monkeypatch.setattr(threading.Thread, "start", lambda self: None)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"dynamodb_throttle": 0.5}))
+    faults.install(plan, None)
+    assert faults._injector.plan == Plan(dynamodb_throttle=0.5)
 
 
 def test_requests_are_told_apart_as_aws_signs_them():
