@@ -44,7 +44,9 @@ Lambda:
 - a synchronous ``Invoke`` whose request payload is over 6,291,456 bytes is refused before the
   function runs (``RequestEntityTooLargeException``, HTTP 413); moto runs it;
 - a synchronous response over 6,291,556 bytes becomes a ``Function.ResponseSizeTooLarge`` function
-  error; moto refuses from about 6,000,000 bytes, measured with ``sys.getsizeof``.
+  error; moto refuses from about 6,000,000 bytes, measured with ``sys.getsizeof``;
+- a second event source mapping of the same queue to the same function is refused
+  (``ResourceConflictException``, HTTP 409); moto makes it.
 """
 
 from __future__ import annotations
@@ -565,6 +567,35 @@ def _lambda_payload_sizes() -> None:
     LambdaResponse.invoke = amz_crc32(invoke)  # type: ignore[method-assign]
 
 
+class MappingExists(LambdaClientError):
+    code = 409
+
+    def __init__(self, mapping: Any, function_name: str) -> None:
+        super().__init__(
+            "ResourceConflictException",
+            f'An event source mapping with SQS arn (" {mapping.event_source_arn} ") and function (" {function_name} ") '
+            f"already exists. Please update or delete the existing mapping with UUID {mapping.uuid}",
+        )
+
+
+def _lambda_one_mapping_per_queue_and_function() -> None:
+    # AWS refuses a second mapping of one queue to one function; moto means to (its check looks up
+    # the literal key "func.function_arn") and so makes a second, which would poll the queue twice.
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend
+
+    original = LambdaBackend.create_event_source_mapping
+
+    def create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> EventSourceMapping:
+        if spec.get("EventSourceArn") and spec.get("FunctionName"):
+            function = self._lambdas.get_function_by_name_or_arn_with_qualifier(spec["FunctionName"])
+            for mapping in self._event_source_mappings.values():
+                if mapping.event_source_arn == spec["EventSourceArn"] and mapping.function_arn == function.function_arn:
+                    raise MappingExists(mapping, function.function_name)
+        return original(self, spec)
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+
+
 def install() -> None:
     _sqs_messages()
     _sqs_queues_change_atomically()
@@ -578,3 +609,4 @@ def install() -> None:
     _sfn_history_limit()
     _choice_without_a_match()
     _lambda_payload_sizes()
+    _lambda_one_mapping_per_queue_and_function()

@@ -408,3 +408,22 @@ def test_a_synchronous_response_over_6_mb_becomes_a_function_error(emulator, ove
         assert "FunctionError" not in response
         assert len(payload) == LAMBDA_RESPONSE_LIMIT
         assert json.loads(payload) == "é" * count + "x" * tail
+
+
+def test_a_second_mapping_of_a_queue_to_the_same_function_is_refused(emulator):
+    """AWS answers 409; moto made a second mapping, and the queue would have been polled twice."""
+    lam, sqs = emulator.client("lambda"), emulator.client("sqs")
+    function, other = fixture_function(emulator, "tests.fixtures.lambdas.echo"), fixture_function(emulator, "tests.fixtures.lambdas.echo")
+    url = sqs.create_queue(QueueName=f"mapped-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    first = lam.create_event_source_mapping(EventSourceArn=queue, FunctionName=function, Enabled=False)
+    with pytest.raises(ClientError) as refused:
+        lam.create_event_source_mapping(EventSourceArn=queue, FunctionName=function.split(":")[-1], Enabled=False)
+    assert refused.value.response["Error"]["Code"] == "ResourceConflictException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert first["UUID"] in refused.value.response["Error"]["Message"]
+    lam.create_event_source_mapping(EventSourceArn=queue, FunctionName=other, Enabled=False)  # another function may
+    lam.delete_event_source_mapping(UUID=first["UUID"])
+    lam.create_event_source_mapping(EventSourceArn=queue, FunctionName=function, Enabled=False)  # once the first is gone
+    mappings = lam.list_event_source_mappings(EventSourceArn=queue)["EventSourceMappings"]
+    assert sorted(m["FunctionArn"] for m in mappings) == sorted([function, other])
