@@ -212,7 +212,7 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 
@@ -224,7 +224,7 @@ class Request:
 
     @classmethod
     def of(cls, environ: dict[str, Any]) -> Request:
-        scope = _CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+        scope = CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
         service = scope.group(1) if scope else ""
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         action = target.rsplit(".", 1)[-1] if target else ""
@@ -269,8 +269,9 @@ def _is_s3_object(request: Request) -> bool:
     return request.action in ("GET", "PUT", "HEAD") and request.target.strip("/").count("/") >= 1
 
 
-def _drain(environ: dict[str, Any]) -> None:
-    """Read the request body a fault answers without reading: the connection is kept alive."""
+def drain(environ: dict[str, Any]) -> None:
+    """Read the body of a request answered without running it (an injected fault, a retry answered
+    again), as the server expects of an answered request."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     stream = environ.get("wsgi.input")
     while length > 0 and stream is not None:
@@ -298,7 +299,7 @@ def _fault(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse,
                 continue
             injector.record("lambda", error=fault.error, function=request.target)
             if fault.error != "Timeout":
-                _drain(environ)
+                drain(environ)
             if fault.error == "ServiceException":
                 body = {"Type": "Service", "message": "An error occurred and the request cannot be processed."}
                 return _response(start_response, "500 Internal Server Error",
@@ -316,7 +317,7 @@ def _fault(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse,
         return None
     if request.service == "dynamodb" and request.action in DYNAMODB_WRITES and injector.roll(plan.dynamodb_throttle):
         injector.record("dynamodb_throttle", action=request.action)
-        _drain(environ)
+        drain(environ)
         body = {
             "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
             "message": "The level of configured provisioned throughput for the table was exceeded.",
@@ -325,7 +326,7 @@ def _fault(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse,
     if request.service == "s3" and _is_s3_object(request) and injector.roll(plan.s3_errors):
         code = injector.choice(("InternalError", "SlowDown"))
         injector.record("s3_error", error=code, method=request.action)
-        _drain(environ)
+        drain(environ)
         status = "500 Internal Server Error" if code == "InternalError" else "503 Slow Down"
         xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>injected by the fault plan</Message></Error>'
         return _response(start_response, status, {"Content-Type": "application/xml"}, xml)

@@ -8,7 +8,9 @@
 - small API gaps the AWS provider needs are filled (``emulator.api_gaps``);
 - AWS's limits where moto is lenient are enforced (``emulator.strict``);
 - moto's SQS scales with a queue's depth (``emulator.scale``);
-- faults are injected on demand (``emulator.faults``).
+- faults are injected on demand (``emulator.faults``);
+- the requests worth a line are logged (``emulator.requestlog``);
+- a retried call whose answer the caller lost gets that answer again (``emulator.retries``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def serve(port: int, code_root: Path, region: str = REGION, faults_file: Path | 
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from emulator import api_gaps, faults, lambda_runtime, scale, scheduler, sfn_validate, sqs_esm, strict
+    from emulator import api_gaps, faults, lambda_runtime, requestlog, retries, scale, scheduler, sfn_validate, sqs_esm, strict
 
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     endpoint = f"http://127.0.0.1:{port}"
@@ -38,7 +40,9 @@ def serve(port: int, code_root: Path, region: str = REGION, faults_file: Path | 
     api_gaps.install()
     scale.install()
     strict.install()
+    requestlog.install()  # inside the fault layer: what it injects is in the fault log, not here
     faults.install(faults_file, fault_log)
+    retries.install()  # outside the fault layer: a retry after an injected error runs again
     sqs_esm.disable_invoke_on_send()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the demo

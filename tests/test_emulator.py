@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
+import struct
 import sys
 import threading
 import time
@@ -15,7 +17,7 @@ import boto3
 import pytest
 from moto.sqs.models import Queue, SQSBackend
 
-from emulator import scheduler, sqs_esm, strict
+from emulator import requestlog, scheduler, sqs_esm, strict
 from emulator.clients import REGION
 from emulator.sfn_validate import validate
 from emulator.sqs_esm import failed_ids
@@ -412,3 +414,54 @@ def test_an_operation_the_embedded_aws_lacks_is_an_aws_error_naming_it(emulator,
     error = caught.value.response["Error"]
     assert error["Code"] == "NotImplemented" and operation in error["Message"] and "embedded AWS" in error["Message"]
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "seconds", "logged"),
+    [
+        ("POST", "/2015-03-31/functions", 201, 0.01, True),  # CreateFunction
+        ("PUT", "/2015-03-31/functions/f/configuration", 200, 0.01, True),
+        ("DELETE", "/2015-03-31/event-source-mappings/uuid", 202, 0.01, True),
+        ("POST", "/2015-03-31/functions/f/invocations", 200, 0.01, False),  # data plane: hundreds of thousands
+        ("GET", "/2015-03-31/functions/f", 200, 0.01, False),
+        ("POST", "/", 200, 0.01, False),
+        ("POST", "/", 500, 0.01, True),  # moto failing
+        ("POST", "/", 200, requestlog.SLOW_SECONDS, True),
+    ],
+)
+def test_the_request_log_keeps_what_explains_a_failed_apply_and_no_more(method, path, status, seconds, logged):
+    assert requestlog._worth_a_line(method, path, status, seconds) is logged
+
+
+def _requests_logged(env: Any) -> list[str]:
+    return [line for line in (env.workdir / "emulator.log").read_text().splitlines() if line.startswith("emulator.requests:")]
+
+
+def test_a_lambda_create_is_logged_with_its_answer(emulator):
+    name = fixture_function(emulator, "tests.fixtures.lambdas.echo").split(":")[-1]
+    emulator.client("lambda").get_function(FunctionName=name)  # a read: not logged
+    lines = wait_for(lambda: [line for line in _requests_logged(emulator) if "POST /2015-03-31/functions ->" in line],
+                     timeout=10, what="the create's line")  # fmt: skip
+    assert any("-> 201 in" in line for line in lines)
+    assert not any(f"GET /2015-03-31/functions/{name}" in line for line in _requests_logged(emulator))
+
+
+def test_a_connection_the_client_drops_before_its_answer_is_logged(emulator):
+    """Werkzeug drops these silently; a lost answer is what a caller's SDK then retries."""
+    # A Lambda request (by its signing scope; moto does not check the signature) with no effect: the
+    # function does not exist, so the answer is a 404 that the closed connection never receives.
+    request = (f"DELETE /2015-03-31/functions/never-{uuid.uuid4().hex[:8]} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               "Authorization: AWS4-HMAC-SHA256 Credential=testing/20261206/us-east-1/lambda/aws4_request, "
+               "SignedHeaders=host, Signature=0\r\nContent-Length: 0\r\n\r\n").encode()  # fmt: skip
+    before = len(_requests_logged(emulator))
+    for _ in range(20):  # the reset has to beat the answer: nearly always at once, but it is a race
+        with socket.create_connection(("127.0.0.1", emulator.port)) as client:
+            client.sendall(request)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        try:
+            wait_for(lambda: any("dropped the connection" in line for line in _requests_logged(emulator)[before:]),
+                     timeout=2, what="the dropped connection's line")  # fmt: skip
+            return
+        except TimeoutError:
+            continue
+    pytest.fail(f"no dropped connection logged in 20 tries:\n{chr(10).join(_requests_logged(emulator)[before:])}")

@@ -1,0 +1,121 @@
+"""A retried SDK call whose earlier attempt was answered 2xx gets that answer again.
+
+Why: the Terraform AWS provider (Go) sometimes drops a connection to this emulator *after* the
+whole 2xx answer has arrived (a capture on lo shows the answer delivered, then the client's RST),
+and its SDK retries the call. For a create that is not idempotent the retry then fails (Lambda
+``CreateFunction``: ``409 Function already exist``, retried by the provider for 5 minutes before
+the apply fails) or silently makes a second one (moto accepts a second identical event source
+mapping). Measured: about one such drop per five ``terraform apply`` runs on a loaded machine.
+AWS's front door does not lose answers this way; the werkzeug server in front of moto does, so the
+emulator makes up for it rather than every caller.
+
+How: every AWS SDK (Go, botocore) sends ``amz-sdk-invocation-id``, the same on every attempt of
+one call, and ``amz-sdk-request: attempt=N``. An answer of 2xx is kept under the invocation id (a
+bounded number of them, small ones only); an attempt after the first with a kept answer gets it,
+and the request does not run again. Anything else passes untouched, so a retry after an error
+(5xx, throttling, whatever the fault plan injects) runs again, as in AWS: this layer sits outside
+``emulator.faults``, which sees and answers those retries itself.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.faults import drain
+from emulator.requestlog import describe, say
+
+# Retries come within a second or two of their first attempt: this keeps far more than that window
+# (thousands of calls) in at most KEEP_BYTES of memory.
+KEEP_ANSWERS = 2048
+KEEP_BYTES = 16 * 1024 * 1024
+KEEP_BODY_BYTES = 64 * 1024  # the creates and writes answer in a few KB; a larger answer is a read, safe to repeat
+_ATTEMPT = re.compile(r"attempt=(\d+)")
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class Answers:
+    """The 2xx answers of the latest calls, by invocation id (thread-safe; bounded in number and bytes)."""
+
+    def __init__(self, keep: int = KEEP_ANSWERS, keep_bytes: int = KEEP_BYTES) -> None:
+        self._keep, self._keep_bytes, self._bytes = keep, keep_bytes, 0
+        self._answers: OrderedDict[str, Answer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, invocation: str) -> Answer | None:
+        with self._lock:
+            return self._answers.get(invocation)
+
+    def put(self, invocation: str, answer: Answer) -> None:
+        with self._lock:
+            replaced = self._answers.pop(invocation, None)
+            self._bytes += len(answer.body) - (len(replaced.body) if replaced else 0)
+            self._answers[invocation] = answer
+            while len(self._answers) > self._keep or self._bytes > self._keep_bytes:
+                self._bytes -= len(self._answers.popitem(last=False)[1].body)
+
+
+def attempt(environ: dict[str, Any]) -> int:
+    found = _ATTEMPT.search(str(environ.get("HTTP_AMZ_SDK_REQUEST", "")))
+    return int(found.group(1)) if found else 1
+
+
+def answer(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], answers: Answers,
+           environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:  # fmt: skip
+    invocation = str(environ.get("HTTP_AMZ_SDK_INVOCATION_ID", ""))
+    if not invocation:
+        return app(environ, start_response)
+    if attempt(environ) > 1 and (kept := answers.get(invocation)) is not None:
+        drain(environ)  # the server expects the body read; the call does not run again
+        say(f"{describe(environ)}: attempt {attempt(environ)} of invocation {invocation} answered "
+            f"with attempt 1's {kept.status.split(' ', 1)[0]} (that answer was lost to the caller; not run again)")  # fmt: skip
+        start_response(kept.status, list(kept.headers))
+        return [kept.body]
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def keep_status(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen.append((status, headers))
+        return start_response(status, headers, exc_info)
+
+    result = app(environ, keep_status)
+    if not seen or not seen[-1][0].startswith("2"):
+        return result
+    try:
+        body = b"".join(result)  # moto's answers are built whole; joined once to be kept
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if len(body) <= KEEP_BODY_BYTES:
+        status, headers = seen[-1]
+        answers.put(invocation, Answer(status, tuple(headers), body))
+    return [body]
+
+
+def install() -> None:
+    """Wrap moto's front door (outermost: install after ``emulator.faults``)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    answers = Answers()
+    original = DomainDispatcherApplication.__call__
+
+    def call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def app(env: dict[str, Any], respond: StartResponse) -> Iterable[bytes]:
+            result: Iterable[bytes] = original(self, env, respond)
+            return result
+
+        return answer(app, answers, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]
