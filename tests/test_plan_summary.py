@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from cli.plan_summary import changes, summarize
-from emulator.stack import ROOT
+from emulator.stack import ROOT, STATE_ROOT
 
 
 def _change(address: str, kind: str, actions: list[str], mode: str = "managed") -> dict[str, object]:
@@ -59,6 +59,7 @@ def test_an_empty_plan_says_no_changes():
 
 @pytest.mark.integration
 def test_build_sh_plan_local_summarizes_the_whole_stack():
+    left_before = set(STATE_ROOT.glob("plan-*"))
     result = subprocess.run(["./build.sh", "plan", "local"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
@@ -66,3 +67,4 @@ def test_build_sh_plan_local_summarizes_the_whole_stack():
     assert "- add: `module.coachflow.module.normalize.aws_iam_role_policy.this`" in out
     for kind in ("aws_sfn_state_machine", "aws_lambda_function", "aws_sqs_queue", "aws_dynamodb_table", "aws_kms_key"):
         assert f"| `{kind}` |" in out
+    assert set(STATE_ROOT.glob("plan-*")) <= left_before  # its working directory is gone
