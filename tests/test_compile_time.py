@@ -257,15 +257,21 @@ def test_the_costliest_shapes_at_the_budget_cost_a_few_small_rules_worth_per_uni
     super-linear step would be far over (the old numeric table: 56 rules of 220 ranges, minutes).
     The index itself stays O(budget log budget) (the numeric table's tree; the others O(budget))."""
     small = _at_budget("small rules")
-    ratios = {}
+    ratios: dict[str, float] = {}
     for name in SHAPES:
         documents = _at_budget(name)
-        baseline = min(_load(small)[0] for _ in range(3))
-        timings = []
+        # A shape over the bound is measured again, twice at most: a neighbour's burst of load on the
+        # shared cores passes (one run measured 8.4x under a benchmark running beside the suite), a
+        # super-linear step does not.
         for _ in range(3):
-            seconds, matcher = _load(documents)
-            timings.append(seconds)
-        ratios[name] = round(min(timings) / baseline, 2)
+            baseline = min(_load(small)[0] for _ in range(3))
+            timings = []
+            for _ in range(3):
+                seconds, matcher = _load(documents)
+                timings.append(seconds)
+            ratios[name] = min(ratios.get(name, math.inf), round(min(timings) / baseline, 2))
+            if ratios[name] <= 8:
+                break
         size = index_size(matcher.root)  # the index just timed, not a fourth compile
         assert size <= COMPLEXITY_BUDGET * math.log2(COMPLEXITY_BUDGET), (name, size)
     assert max(ratios.values()) <= 8, ratios

@@ -440,9 +440,9 @@ def _requests_logged(env: Any) -> list[str]:
 def test_a_lambda_create_is_logged_with_its_answer(emulator):
     name = fixture_function(emulator, "tests.fixtures.lambdas.echo").split(":")[-1]
     emulator.client("lambda").get_function(FunctionName=name)  # a read: not logged
-    lines = wait_for(lambda: [line for line in _requests_logged(emulator) if "POST /2015-03-31/functions ->" in line],
+    lines = wait_for(lambda: [line for line in _requests_logged(emulator) if "POST /2015-03-31/functions (lambda Boto3/" in line],
                      timeout=10, what="the create's line")  # fmt: skip
-    assert any("-> 201 in" in line for line in lines)
+    assert any(" -> 201 in " in line for line in lines)
     assert not any(f"GET /2015-03-31/functions/{name}" in line for line in _requests_logged(emulator))
 
 
