@@ -27,10 +27,12 @@ class _App:
         return [self.body]
 
 
-def _call(app: _App, answers: retries.Answers, invocation: str | None, attempt: int) -> tuple[str, bytes]:
-    environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_LENGTH": "0"}
+def _call(app: _App, answers: retries.Answers, invocation: str | None, attempt: int, **other: str) -> tuple[str, bytes]:
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_LENGTH": "0", "HTTP_X_AMZ_TARGET": "AmazonSQS.CreateQueue",
+                               "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=testing/20261206/us-east-1/sqs/aws4_request"}  # fmt: skip
     if invocation is not None:
         environ |= {"HTTP_AMZ_SDK_INVOCATION_ID": invocation, "HTTP_AMZ_SDK_REQUEST": f"attempt={attempt}; max=25"}
+    environ |= other
     seen: list[str] = []
     body = b"".join(retries.answer(app, answers, environ, lambda status, headers, exc_info=None: seen.append(status)))
     return seen[-1], body
@@ -51,6 +53,15 @@ def test_a_retry_after_an_error_runs_again(status):
     _call(app, answers, "inv-1", 1)
     app.status = "201 Created"
     assert _call(app, answers, "inv-1", 2)[0] == "201 Created"
+    assert app.runs == 2
+
+
+@pytest.mark.parametrize("other", [{"PATH_INFO": "/other"}, {"HTTP_X_AMZ_TARGET": "AmazonSQS.DeleteQueue"},
+                                   {"HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=someone-else/20261206/us-east-1/sqs/aws4_request"}])  # fmt: skip
+def test_an_answer_goes_back_only_to_the_same_request_from_the_same_caller(other):
+    app, answers = _App(), retries.Answers()
+    _call(app, answers, "inv-1", 1)
+    _call(app, answers, "inv-1", 2, **other)  # the same invocation id on another request or caller: runs
     assert app.runs == 2
 
 
@@ -102,4 +113,4 @@ def test_a_create_retried_after_its_answer_was_lost_is_answered_not_refused(emul
     status, refused = _create_function(emulator, name, str(uuid.uuid4()), 1)  # a second create really is one
     assert status == 409 and "already exist" in refused["message"]
     log = (emulator.workdir / "emulator.log").read_text()
-    assert f"attempt 2 of invocation {invocation} answered with attempt 1's 201" in log
+    assert f"attempt 2 of invocation {invocation} answered with an earlier attempt's 201" in log
