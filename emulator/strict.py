@@ -581,12 +581,13 @@ class MappingExists(LambdaClientError):
 def _lambda_one_mapping_per_queue_and_function() -> None:
     # AWS refuses a second mapping of one queue to one function; moto means to (its check looks up
     # the literal key "func.function_arn") and so makes a second, which would poll the queue twice.
+    # SQS only: what AWS says of streams is not checked here.
     from moto.awslambda.models import EventSourceMapping, LambdaBackend
 
     original = LambdaBackend.create_event_source_mapping
 
     def create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> EventSourceMapping:
-        if spec.get("EventSourceArn") and spec.get("FunctionName"):
+        if str(spec.get("EventSourceArn", "")).startswith("arn:aws:sqs:") and spec.get("FunctionName"):
             function = self._lambdas.get_function_by_name_or_arn_with_qualifier(spec["FunctionName"])
             for mapping in self._event_source_mappings.values():
                 if mapping.event_source_arn == spec["EventSourceArn"] and mapping.function_arn == function.function_arn:
