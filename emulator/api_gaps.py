@@ -18,6 +18,8 @@
   but for a model of another service it cannot serialize here (an HTTP 500): ``GET
   /moto-api/coachflow/ses-sent`` answers the sent messages alone (id, source, destinations,
   subject, body; the HTML part when there is one), for the demo and the tests.
+- Scheduler: ``UpdateSchedule`` without ``State`` left the schedule's state empty, so it never fired
+  again; AWS applies the default, ``ENABLED``, as ``CreateSchedule`` does here too.
 """
 
 from __future__ import annotations
@@ -148,7 +150,20 @@ def _ses_sent_messages() -> None:
     urls.url_paths["{0}/moto-api/coachflow/ses-sent$"] = sent
 
 
+def _scheduler_update_keeps_the_default_state() -> None:
+    from moto.scheduler.models import Schedule
+
+    original = Schedule.update
+
+    def update(self: Schedule, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.state = self.state or "ENABLED"
+
+    Schedule.update = update  # type: ignore[method-assign]
+
+
 def install() -> None:
+    _scheduler_update_keeps_the_default_state()
     _unimplemented_as_aws_errors()
     _ses_identity_arn()
     _ses_sent_messages()

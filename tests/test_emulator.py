@@ -317,6 +317,17 @@ def test_the_scheduler_fetches_a_schedule_again_only_when_it_changed(emulator, m
         ticker.stop()
 
 
+def test_an_update_without_a_state_leaves_the_schedule_enabled_as_aws_does(emulator):
+    sch, sfn = emulator.client("scheduler"), emulator.client("stepfunctions")
+    name, target = f"updated-{uuid.uuid4().hex[:6]}", {"Arn": _pass_machine(sfn), "RoleArn": ROLE, "Input": "{}"}
+    sch.create_schedule(Name=name, ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+    sch.update_schedule(Name=name, ScheduleExpression="rate(2 hours)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+    assert sch.get_schedule(Name=name)["State"] == "ENABLED"  # moto: no state, and the scheduler skipped it
+    sch.update_schedule(Name=name, ScheduleExpression="rate(2 hours)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target,
+                        State="DISABLED")  # fmt: skip
+    assert sch.get_schedule(Name=name)["State"] == "DISABLED"
+
+
 def test_a_send_message_batch_over_256_kib_with_attributes_is_refused_as_aws_does(emulator):
     sqs = emulator.client("sqs")
     url = sqs.create_queue(QueueName=f"strict-{uuid.uuid4().hex[:8]}")["QueueUrl"]
