@@ -60,27 +60,40 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def cli_config_text(mirror: Path | None, cache: Path) -> str:
+    """Terraform's CLI config: the provider mirror when there is one, else a shared plugin cache.
+
+    Not both: Terraform's plugin cache is not safe for concurrent ``terraform init``. An init that
+    installs into it replaces the cached entry, and a terraform running beside it (the tests run
+    several) found its provider gone: ``fork/exec .../terraform-provider-aws_v5.100.0_x5: no such
+    file or directory`` (once in CI, a clean clone whose cache started empty). An unpacked mirror
+    is linked in place, read-only, so it needs no cache."""
+    if mirror is None:
+        return f'plugin_cache_dir = "{cache}"\n'
+    return "\n".join([
+        "provider_installation {",
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}',
+        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }',
+        "}",
+    ]) + "\n"  # fmt: skip
+
+
 def terraform_cli_config() -> Path:
-    """A Terraform CLI config using the provider mirror (if any) and a shared plugin cache."""
+    """The CLI config file for this machine (``COACHFLOW_TF_PLUGIN_MIRROR``), written when it changes."""
     STATE_ROOT.mkdir(exist_ok=True)
-    cache = STATE_ROOT / "plugin-cache"
-    cache.mkdir(exist_ok=True)
     mirror_env = os.environ.get("COACHFLOW_TF_PLUGIN_MIRROR")
     mirror = Path(mirror_env) if mirror_env else None
-    lines = [f'plugin_cache_dir = "{cache}"']
-    if mirror is not None:
-        if not mirror.is_dir():
-            raise SystemExit(f"COACHFLOW_TF_PLUGIN_MIRROR={mirror} is not a directory")
-        lines += [
-            "provider_installation {",
-            f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}',
-            '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }',
-            "}",
-        ]
-    config = STATE_ROOT / "terraformrc"
-    text = "\n".join(lines) + "\n"
+    if mirror is not None and not mirror.is_dir():
+        raise SystemExit(f"COACHFLOW_TF_PLUGIN_MIRROR={mirror} is not a directory")
+    cache = STATE_ROOT / "plugin-cache"
+    if mirror is None:
+        cache.mkdir(exist_ok=True)
+    config, text = STATE_ROOT / "terraformrc", cli_config_text(mirror, cache)
     if not config.exists() or config.read_text() != text:
-        config.write_text(text)
+        # Whole or not at all: the test processes all write it at start, while terraforms read it.
+        staged = config.with_name(f"{config.name}.{os.getpid()}.tmp")
+        staged.write_text(text)
+        os.replace(staged, config)
     return config
 
 

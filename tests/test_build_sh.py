@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.stack import EXAMPLES, ROOT, STATE_ROOT, free_port, port_in_use
+from emulator.stack import EXAMPLES, ROOT, STATE_ROOT, cli_config_text, free_port, port_in_use
 
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -80,3 +80,10 @@ def test_up_send_push_fire_down(tmp_path: Path):
     assert down.returncode == 0 and "stopped" in down.stdout
     assert not port_in_use(port)
     assert not (STATE_ROOT / instance / "emulator.pid").exists()
+
+
+def test_terraform_uses_the_mirror_in_place_or_else_a_plugin_cache(tmp_path: Path):
+    """Not both: concurrent inits replace a plugin cache's entry under a running terraform."""
+    mirrored = cli_config_text(Path("/opt/mirror"), tmp_path / "cache")
+    assert 'path    = "/opt/mirror"' in mirrored and "plugin_cache_dir" not in mirrored
+    assert cli_config_text(None, tmp_path / "cache") == f'plugin_cache_dir = "{tmp_path / "cache"}"\n'
