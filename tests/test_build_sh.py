@@ -84,6 +84,6 @@ def test_up_send_push_fire_down(tmp_path: Path):
 
 def test_terraform_uses_the_mirror_in_place_or_else_a_plugin_cache(tmp_path: Path):
     """Not both: concurrent inits replace a plugin cache's entry under a running terraform."""
-    mirrored = cli_config_text(Path("/opt/mirror"), tmp_path / "cache")
-    assert 'path    = "/opt/mirror"' in mirrored and "plugin_cache_dir" not in mirrored
+    mirrored = cli_config_text(tmp_path / "mirror", tmp_path / "cache")
+    assert f'path    = "{tmp_path / "mirror"}"' in mirrored and "plugin_cache_dir" not in mirrored
     assert cli_config_text(None, tmp_path / "cache") == f'plugin_cache_dir = "{tmp_path / "cache"}"\n'
