@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import threading
 from typing import Any
 
@@ -36,8 +35,9 @@ from moto.sqs.models import Message, Queue
 from moto.sqs.responses import SQSResponse
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from emulator import front_door
+
 _sender = threading.local()  # the access key of the SQS request being served on this thread
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 def _sqs_redrive_allow_policy() -> None:
@@ -74,9 +74,7 @@ def _sqs_sender_id() -> None:
         original = getattr(SQSResponse, action)
 
         def serve(self: SQSResponse, _original: Any = original) -> Any:
-            # SigV4: "AWS4-HMAC-SHA256 Credential=<access key>/<date>/<region>/sqs/aws4_request, ..."
-            found = _CREDENTIAL.search(str(self.headers.get("Authorization", "")))
-            _sender.key = found.group(1) if found else None
+            _sender.key = front_door.access_key(str(self.headers.get("Authorization", "")))
             try:
                 return _original(self)
             finally:

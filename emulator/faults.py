@@ -40,6 +40,9 @@ from urllib.parse import unquote
 
 import yaml
 
+from emulator import front_door
+from emulator.front_door import StartResponse, WsgiApp
+
 LAMBDA_ERRORS = ("ServiceException", "TooManyRequestsException", "Timeout")
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 
@@ -210,9 +213,6 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 # -- the front door ------------------------------------------------------------------------------
 
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 
@@ -224,8 +224,7 @@ class Request:
 
     @classmethod
     def of(cls, environ: dict[str, Any]) -> Request:
-        scope = CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
-        service = scope.group(1) if scope else ""
+        service = front_door.service(str(environ.get("HTTP_AUTHORIZATION", "")))
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         action = target.rsplit(".", 1)[-1] if target else ""
         path = str(environ.get("PATH_INFO", ""))
@@ -269,24 +268,12 @@ def _is_s3_object(request: Request) -> bool:
     return request.action in ("GET", "PUT", "HEAD") and request.target.strip("/").count("/") >= 1
 
 
-def drain(environ: dict[str, Any]) -> None:
-    """Read the body of a request answered without running it (an injected fault, a retry answered
-    again), as the server expects of an answered request."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    stream = environ.get("wsgi.input")
-    while length > 0 and stream is not None:
-        chunk = stream.read(min(length, 65536))
-        if not chunk:
-            break
-        length -= len(chunk)
-
-
-def _inject(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes] | None:
-    """The fault answer to this request, or None to let it through untouched."""
+def _inject(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """The fault layer: the fault's answer to this request, or the app's."""
     plan = _injector.plan
-    if not plan.active:
-        return None
-    return _fault(app, environ, start_response, plan, Request.of(environ))
+    if plan.active and (injected := _fault(app, environ, start_response, plan, Request.of(environ))) is not None:
+        return injected
+    return app(environ, start_response)
 
 
 def _fault(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse, plan: Plan, request: Request) -> Iterable[bytes] | None:
@@ -299,7 +286,7 @@ def _fault(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse,
                 continue
             injector.record("lambda", error=fault.error, function=request.target)
             if fault.error != "Timeout":
-                drain(environ)
+                front_door.drain(environ)
             if fault.error == "ServiceException":
                 body = {"Type": "Service", "message": "An error occurred and the request cannot be processed."}
                 return _response(start_response, "500 Internal Server Error",
@@ -317,7 +304,7 @@ def _fault(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse,
         return None
     if request.service == "dynamodb" and request.action in DYNAMODB_WRITES and injector.roll(plan.dynamodb_throttle):
         injector.record("dynamodb_throttle", action=request.action)
-        drain(environ)
+        front_door.drain(environ)
         body = {
             "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
             "message": "The level of configured provisioned throughput for the table was exceeded.",
@@ -326,7 +313,7 @@ def _fault(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse,
     if request.service == "s3" and _is_s3_object(request) and injector.roll(plan.s3_errors):
         code = injector.choice(("InternalError", "SlowDown"))
         injector.record("s3_error", error=code, method=request.action)
-        drain(environ)
+        front_door.drain(environ)
         status = "500 Internal Server Error" if code == "InternalError" else "503 Slow Down"
         xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>injected by the fault plan</Message></Error>'
         return _response(start_response, status, {"Content-Type": "application/xml"}, xml)
@@ -340,8 +327,6 @@ def _fault(app: WsgiApp, environ: dict[str, Any], start_response: StartResponse,
 
 def install(plan_file: Path | None, log_file: Path | None) -> None:
     """Put the fault layer in front of every service of this moto server."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
     _injector.plan_file = plan_file
     _injector.log_file = log_file
     if log_file is not None:
@@ -349,17 +334,7 @@ def install(plan_file: Path | None, log_file: Path | None) -> None:
     if plan_file is not None:
         _injector.reload()  # in force from the first request, not from the watcher's first look
         threading.Thread(target=_injector.watch, name="fault-plan", daemon=True).start()
-    original = DomainDispatcherApplication.__call__
-
-    def call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        def app(env: dict[str, Any], respond: StartResponse) -> Iterable[bytes]:
-            result: Iterable[bytes] = original(self, env, respond)
-            return result
-
-        injected = _inject(app, environ, start_response)
-        return injected if injected is not None else app(environ, start_response)
-
-    DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]
+    front_door.wrap(_inject)
 
 
 def redeliver(message_ids: Iterable[str]) -> Iterator[str]:

@@ -21,24 +21,24 @@ throttling, whatever the fault plan injects) runs again, as in AWS: this layer s
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.faults import drain
+from emulator import front_door
+from emulator.front_door import StartResponse, WsgiApp
 from emulator.requestlog import describe, say
 
-# Retries come within a second or two of their first attempt: this keeps far more than that window
-# (thousands of calls) in at most KEEP_BYTES of memory.
+# A retry comes soon after its attempt (the provider's: 0.1 s later, in the debug logs of the loop
+# above); this keeps the last 2,048 calls' answers, in at most KEEP_BYTES of memory.
 KEEP_ANSWERS = 2048
 KEEP_BYTES = 16 * 1024 * 1024
-KEEP_BODY_BYTES = 64 * 1024  # the creates and writes answer in a few KB; a larger answer is a read, safe to repeat
+KEEP_BODY_BYTES = 64 * 1024  # a create answers in well under that (CreateEventSourceMapping: 605 B); a larger answer is a read
 _ATTEMPT = re.compile(r"attempt=(\d+)")
-
-StartResponse = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -80,20 +80,18 @@ def _key(environ: dict[str, Any]) -> str:
     invocation = str(environ.get("HTTP_AMZ_SDK_INVOCATION_ID", ""))
     if not invocation:
         return ""
-    credential = str(environ.get("HTTP_AUTHORIZATION", "")).partition("Credential=")[2].partition("/")[0]
     parts = (invocation, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""),
-             environ.get("HTTP_X_AMZ_TARGET", ""), credential)  # fmt: skip
+             environ.get("HTTP_X_AMZ_TARGET", ""), front_door.access_key(str(environ.get("HTTP_AUTHORIZATION", ""))))  # fmt: skip
     return "\n".join(str(part) for part in parts)
 
 
-def answer(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], answers: Answers,
-           environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:  # fmt: skip
+def answer(answers: Answers, app: WsgiApp, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     key = _key(environ)
     if not key:
         return app(environ, start_response)
-    if attempt(environ) > 1 and (kept := answers.get(key)) is not None:
-        drain(environ)  # the server expects the body read; the call does not run again
-        say(f"{describe(environ)}: attempt {attempt(environ)} of invocation {environ['HTTP_AMZ_SDK_INVOCATION_ID']} answered "
+    if (tried := attempt(environ)) > 1 and (kept := answers.get(key)) is not None:
+        front_door.drain(environ)  # the server expects the body read; the call does not run again
+        say(f"{describe(environ)}: attempt {tried} of invocation {environ['HTTP_AMZ_SDK_INVOCATION_ID']} answered "
             f"with an earlier attempt's {kept.status.split(' ', 1)[0]} (that answer was lost to the caller; not run again)")  # fmt: skip
         start_response(kept.status, list(kept.headers))
         return [kept.body]
@@ -119,17 +117,5 @@ def answer(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], answ
 
 
 def install() -> None:
-    """Wrap moto's front door (outermost: install after ``emulator.faults``)."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
-    answers = Answers()
-    original = DomainDispatcherApplication.__call__
-
-    def call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        def app(env: dict[str, Any], respond: StartResponse) -> Iterable[bytes]:
-            result: Iterable[bytes] = original(self, env, respond)
-            return result
-
-        return answer(app, answers, environ, start_response)
-
-    DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]
+    """Put the replay in front of moto's front door (outermost: install after ``emulator.faults``)."""
+    front_door.wrap(functools.partial(answer, Answers()))

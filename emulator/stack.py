@@ -65,9 +65,9 @@ def cli_config_text(mirror: Path | None, cache: Path) -> str:
 
     Not both: Terraform's plugin cache is not safe for concurrent ``terraform init``. An init that
     installs into it replaces the cached entry, and a terraform running beside it (the tests run
-    several) found its provider gone: ``fork/exec .../terraform-provider-aws_v5.100.0_x5: no such
-    file or directory`` (once in CI, a clean clone whose cache started empty). An unpacked mirror
-    is linked in place, read-only, so it needs no cache."""
+    several) can find its provider gone: ``fork/exec .../terraform-provider-aws_v5.100.0_x5: no such
+    file or directory`` (seen once in CI, a clean clone, whose cache starts empty). An unpacked
+    mirror is linked in place, read-only, so it needs no cache."""
     if mirror is None:
         return f'plugin_cache_dir = "{cache}"\n'
     return "\n".join([

@@ -34,7 +34,7 @@ def _call(app: _App, answers: retries.Answers, invocation: str | None, attempt: 
         environ |= {"HTTP_AMZ_SDK_INVOCATION_ID": invocation, "HTTP_AMZ_SDK_REQUEST": f"attempt={attempt}; max=25"}
     environ |= other
     seen: list[str] = []
-    body = b"".join(retries.answer(app, answers, environ, lambda status, headers, exc_info=None: seen.append(status)))
+    body = b"".join(retries.answer(answers, app, environ, lambda status, headers, exc_info=None: seen.append(status)))
     return seen[-1], body
 
 
