@@ -27,6 +27,12 @@ _TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "
                                                   "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
 
 
+def sigv4(service: str, access_key: str = "testing") -> str:
+    """An Authorization header as an SDK signs for ``service`` (the embedded AWS reads the access key
+    and the service from it, and checks no signature)."""
+    return f"AWS4-HMAC-SHA256 Credential={access_key}/20261206/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+
+
 def fixture_function(env: LocalEnvironment, command: str, variables: dict[str, str] | None = None, timeout: int = 10) -> str:
     """A Lambda function of the image running ``command``, as Terraform would create one; its ARN."""
     iam = env.client("iam")

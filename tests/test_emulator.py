@@ -21,7 +21,7 @@ from emulator import requestlog, scheduler, sqs_esm, strict
 from emulator.clients import REGION
 from emulator.sfn_validate import validate
 from emulator.sqs_esm import failed_ids
-from tests.helpers import FIXTURE_ROLE, fixture_function, wait_for
+from tests.helpers import FIXTURE_ROLE, fixture_function, sigv4, wait_for
 
 pytestmark = pytest.mark.integration
 ROLE = FIXTURE_ROLE
@@ -462,8 +462,7 @@ def test_a_connection_the_client_drops_before_its_answer_is_logged(emulator):
     # A Lambda request (by its signing scope; moto does not check the signature) with no effect: the
     # function does not exist, so the answer is a 404 that the closed connection never receives.
     request = (f"DELETE /2015-03-31/functions/never-{uuid.uuid4().hex[:8]} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               "Authorization: AWS4-HMAC-SHA256 Credential=testing/20261206/us-east-1/lambda/aws4_request, "
-               "SignedHeaders=host, Signature=0\r\nContent-Length: 0\r\n\r\n").encode()  # fmt: skip
+               f"Authorization: {sigv4('lambda')}\r\nContent-Length: 0\r\n\r\n").encode()  # fmt: skip
     before = len(_requests_logged(emulator))
     for _ in range(20):  # the reset has to beat the answer: nearly always at once, but it is a race
         with socket.create_connection(("127.0.0.1", emulator.port)) as client:

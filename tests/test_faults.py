@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from emulator import faults
 from emulator.faults import DEFAULT_PLAN, Plan, Request, read_log
 from emulator.stack import LocalEnvironment
-from tests.helpers import FIXTURE_ROLE, fixture_function, wait_for
+from tests.helpers import FIXTURE_ROLE, fixture_function, sigv4, wait_for
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
@@ -92,11 +92,10 @@ def test_a_plan_given_at_start_is_in_force_before_the_watcher_first_looks(tmp_pa
 
 
 def test_requests_are_told_apart_as_aws_signs_them():
-    auth = "AWS4-HMAC-SHA256 Credential=AKID/20261129/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=x"
     arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Acoachflow-local-normalize%3A7"
-    invoke = Request.of({"HTTP_AUTHORIZATION": auth.format("lambda"), "PATH_INFO": f"/2015-03-31/functions/{arn}/invocations"})
+    invoke = Request.of({"HTTP_AUTHORIZATION": sigv4("lambda"), "PATH_INFO": f"/2015-03-31/functions/{arn}/invocations"})
     assert invoke == Request("lambda", "Invoke", "coachflow-local-normalize")
-    put = Request.of({"HTTP_AUTHORIZATION": auth.format("dynamodb"), "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem"})
+    put = Request.of({"HTTP_AUTHORIZATION": sigv4("dynamodb"), "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem"})
     assert put == Request("dynamodb", "PutItem", "")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from emulator import retries
-from tests.helpers import FIXTURE_ROLE, fixture_function
+from tests.helpers import FIXTURE_ROLE, fixture_function, sigv4
 
 
 class _App:
@@ -29,7 +29,7 @@ class _App:
 
 def _call(app: _App, answers: retries.Answers, invocation: str | None, attempt: int, **other: str) -> tuple[str, bytes]:
     environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_LENGTH": "0", "HTTP_X_AMZ_TARGET": "AmazonSQS.CreateQueue",
-                               "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=testing/20261206/us-east-1/sqs/aws4_request"}  # fmt: skip
+                               "HTTP_AUTHORIZATION": sigv4("sqs")}  # fmt: skip
     if invocation is not None:
         environ |= {"HTTP_AMZ_SDK_INVOCATION_ID": invocation, "HTTP_AMZ_SDK_REQUEST": f"attempt={attempt}; max=25"}
     environ |= other
@@ -57,7 +57,7 @@ def test_a_retry_after_an_error_runs_again(status):
 
 
 @pytest.mark.parametrize("other", [{"PATH_INFO": "/other"}, {"HTTP_X_AMZ_TARGET": "AmazonSQS.DeleteQueue"},
-                                   {"HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=someone-else/20261206/us-east-1/sqs/aws4_request"}])  # fmt: skip
+                                   {"HTTP_AUTHORIZATION": sigv4("sqs", "someone-else")}])  # fmt: skip
 def test_an_answer_goes_back_only_to_the_same_request_from_the_same_caller(other):
     app, answers = _App(), retries.Answers()
     _call(app, answers, "inv-1", 1)
@@ -92,7 +92,7 @@ def _create_function(env: Any, name: str, invocation: str, attempt: int) -> tupl
                        "Code": {"ImageUri": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/test@sha256:{'a' * 64}"}})  # fmt: skip
     request = urllib.request.Request(f"{env.endpoint}/2015-03-31/functions", data=body.encode(), method="POST", headers={
         "Content-Type": "application/json", "amz-sdk-invocation-id": invocation, "amz-sdk-request": f"attempt={attempt}; max=3",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261206/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+        "Authorization": sigv4("lambda"),
     })  # fmt: skip
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
