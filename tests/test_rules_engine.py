@@ -191,6 +191,26 @@ def test_one_compiled_index_of_many_rules_agrees_with_moto_rule_by_rule(rules: l
         assert matcher.match_indexed(event) == expected and matcher.match_bitsets(event) == expected
 
 
+# The walk written for a rule set's paths (match.PathTree.collect_noting_arrays) must collect what
+# the generic walk of the tree does, on any JSON: arrays and objects at every level, null where an
+# object is expected, and keys that are not identifiers (the written code holds them as literals).
+KEYS = st.sampled_from(["a", "b", "c", "a'b", 'q"', "back\\slash", "new\nline", "ü", "", "get"])
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=3)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(KEYS, inner, max_size=4)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(paths=st.lists(st.lists(KEYS, min_size=1, max_size=4).map(tuple), min_size=1, max_size=8), event=json_values)
+def test_the_written_walk_collects_what_the_generic_walk_does(paths: list[tuple[str, ...]], event):
+    from handlers.rules.matcher.match import PathTree
+
+    tree = PathTree(paths)
+    assert tree.collect_noting_arrays(event) == tree.walk(event), (paths, event)
+
+
 # Where moto deviates from the AWS documentation we follow AWS; each case is recorded here with
 # both verdicts, so a moto upgrade that changes behaviour shows up.
 DEVIATIONS = [
