@@ -57,9 +57,14 @@ def test_pins_are_kept_current_and_reviewed():
 
 
 def test_each_environment_commits_its_provider_lock_and_the_pipeline_uses_it_read_only():
-    for env in ("local", "dev", "staging", "prod"):
-        lock = ROOT / "terraform" / "environments" / env / ".terraform.lock.hcl"
-        assert 'provider "registry.terraform.io/hashicorp/aws"' in lock.read_text(), env
+    locks = {
+        env: (ROOT / "terraform" / "environments" / env / ".terraform.lock.hcl").read_text() for env in ("local", "dev", "staging", "prod")
+    }
+    for env, lock in locks.items():
+        assert 'provider "registry.terraform.io/hashicorp/aws"' in lock, env
+        # the registry's checksums of every platform's package, not only the mirror's linux_amd64 h1:
+        # without them `terraform init` from the registry fails its checksum check on macOS or arm64
+        assert len(re.findall(r'"zh:[0-9a-f]{64}"', lock)) >= 10 and re.search(r'"h1:[A-Za-z0-9+/]{43}="', lock), env
     for name in ("deploy.yml", "apply.yml", "plan.yml"):
         inits = re.findall(r"terraform init[^\n]*", (ROOT / ".github" / "workflows" / name).read_text())
         assert inits and all("-lockfile=readonly" in line for line in inits), name
