@@ -54,6 +54,7 @@ from handlers.rules import ruleset
 from handlers.rules.model import Rule
 from handlers.rules.state import key_hash, value_at
 from handlers.rules.store import RuleStore
+from handlers.webhook import TOO_LATE
 
 DEFAULT_EVENTS = 20_000
 STARTER_PACK = ROOT / "rules" / "packs" / "starter.yaml"
@@ -153,6 +154,9 @@ class Observed:
     ledger_ids: set[str] = field(default_factory=set)
     dead_notifications: int = 0
     acknowledged: dict[str, tuple[bool, Counter[str]]] = field(default_factory=dict)  # tenant -> (dedupes, id -> 2xx answers)
+    # notification id -> what its deliverers logged when an attempt did not end in a recorded 2xx
+    # (the delivery error, or "unrecorded": delivered, but the ledger write failed)
+    not_delivered: dict[str, list[str]] = field(default_factory=dict)
     receiver_faults: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)  # faults the emulator injected, by kind
     redrive: dict[str, Any] = field(default_factory=dict)  # what ./build.sh redrive raw-events-dlq said
@@ -227,12 +231,26 @@ def reconcile(w: Workload, seen: Observed, expected: Expectation) -> Report:
                 examples.append(f"record {index} of message {message.message_id}: expected {outcome.kind}, recorded {kinds}")
     strays = [key for key in [*seen.rejected, *seen.ignored] if key[0] not in sent]
 
-    strict = dedupe = 0
+    strict = dedupe = late = 0
     received: set[str] = set()
+    unexplained: list[str] = []
     for dedupes, counts in seen.acknowledged.values():
         twice = sum(n - 1 for n in counts.values() if n > 1)
         dedupe, strict = (dedupe + twice, strict) if dedupes else (dedupe, strict + twice)
         received.update(counts)
+        for nid, n in counts.items():
+            if dedupes or n < 2:
+                continue
+            # A receiver that answers after the deliverer's deadline has acted, and the deliverer,
+            # which heard nothing, tries again: no deliverer can tell that from a receiver that never
+            # got the request (docs/guarantees.md). On two loaded cores a receiver without an injected
+            # fault can be that slow. Every other way to deliver twice is a broken promise.
+            errors = seen.not_delivered.get(nid, [])
+            deadlines = sum(TOO_LATE in error for error in errors)
+            if deadlines >= n - 1:
+                late += n - 1
+            else:
+                unexplained.append(f"{nid} acknowledged {n} times; its deliverers logged {errors or 'no failed attempt'}")
     missing = expected.exact - received
     fired = Counter(expected.candidates[nid] for nid in received if nid in expected.candidates)
     never = expected.groups - set(fired)  # a person a suppressed rule never coached
@@ -262,7 +280,12 @@ def reconcile(w: Workload, seen: Observed, expected: Expectation) -> Report:
     report.row("  delivered (ledger)", f"{seen.ledger.get('delivered', 0):,}")
     report.row("  acknowledged by receivers", f"{len(received):,} (missing {len(missing) + len(never)}, suppression broken {len(repeated)}, "
                                               f"unexpected {len(unexpected)})")  # fmt: skip
-    report.row("  delivered twice", f"{strict} at receivers that do not deduplicate, {dedupe} at receivers that do")
+    report.row("  delivered twice", f"{strict} at receivers that do not deduplicate ({late} after the receiver answered later than "
+                                    f"the deliverer's deadline), {dedupe} at receivers that do")  # fmt: skip
+    logged = [error for errors in seen.not_delivered.values() for error in errors]
+    report.row(
+        "  attempts that failed (deliverers' logs)", f"{len(logged):,} ({sum(TOO_LATE in e for e in logged)} cut short by the deadline)"
+    )
     report.row("  pending / dead-lettered", f"{unfinished} / {seen.ledger.get('dead_lettered', 0)} "
                                             f"(dead-notifications queue {seen.dead_notifications})")  # fmt: skip
     report.row("raw-events DLQ", f"{seen.redrive.get('depth_before', '?')} before the redrive, {seen.redrive.get('depth_after', '?')} after "
@@ -273,7 +296,8 @@ def reconcile(w: Workload, seen: Observed, expected: Expectation) -> Report:
     report.check(not strays, f"{len(strays)} outcomes recorded for records never sent, e.g. {strays[:3]}")
     report.check(seen.unprocessed == 0, f"{seen.unprocessed} raw-events messages still dead-lettered, unprocessed, after the redrive")
     report.check(seen.redrive.get("exit") == 0, f"the redrive failed: {seen.redrive}")
-    report.check(strict == 0, f"{strict} notifications delivered twice to receivers that do not deduplicate")
+    report.check(not unexplained, f"{len(unexplained)} notifications delivered twice to receivers that do not deduplicate, "
+                                  f"not after a late answer: " + "; ".join(unexplained[:5]))  # fmt: skip
     report.check(seen.statuses.get("RUNNING", 0) == 0, f"{seen.statuses.get('RUNNING', 0)} executions still running")
     lost_runs = {k: v for k, v in seen.failed_errors.items() if k != "AllNotificationsFailedException"}
     report.check(not lost_runs, f"executions failed with {lost_runs}: their evaluation was lost")
@@ -462,6 +486,21 @@ class Soak:
                 found[(line["message_id"], int(line["record_index"]))] += 1
         return found
 
+    def not_delivered_in_logs(self) -> dict[str, list[str]]:
+        """What the deliverers logged of each attempt that did not end in a recorded 2xx."""
+        logs = self.env.client("logs")
+        found: dict[str, list[str]] = {}
+        group = f"/aws/lambda/{self.out['function_names']['trigger_notifications']}"
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+            for event in page["events"]:
+                message = event["message"]
+                if '"notification not delivered"' in message:
+                    line = json.loads(message)
+                    found.setdefault(str(line["notification_id"]), []).append(str(line.get("error")))
+                elif '"delivered, but the ledger could not record it"' in message:
+                    found.setdefault(str(json.loads(message)["notification_id"]), []).append("unrecorded")
+        return found
+
     # -- what happened, from the emulator's own records and the receivers' logs ------------------------
 
     def observe(self) -> Observed:
@@ -485,6 +524,7 @@ class Soak:
                 continue
             seen.rejected[(attributes["original_message_id"]["StringValue"], int(attributes["record_index"]["StringValue"]))] += 1
         seen.ignored = self.ignored_in_logs()
+        seen.not_delivered = self.not_delivered_in_logs()
         seen.ledger = Counter()
         for item in self.ledger():
             seen.ledger[str(item.get("status"))] += 1

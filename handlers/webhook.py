@@ -56,6 +56,11 @@ class DeliveryError(Exception):
     """The notification was not delivered; the message says why, for the delivery ledger."""
 
 
+# The end of a delivery the deadline cut short: the receiver may have acted all the same (the soak
+# tells these apart by it).
+TOO_LATE: Final = "did not complete within the delivery deadline"
+
+
 @dataclass(frozen=True)
 class Policy:
     """What delivery allows beyond https to publicly routable addresses (both for local development)."""
@@ -148,7 +153,7 @@ def request(
         except (OSError, http.client.HTTPException) as exc:
             # After the watchdog shut the socket down, whatever broke is the deadline's doing.
             if watchdog.expired or time.monotonic() >= deadline:
-                raise DeliveryError(f"webhook {target.origin} did not complete within the delivery deadline") from None
+                raise DeliveryError(f"webhook {target.origin} {TOO_LATE}") from None
             if isinstance(exc, ssl.SSLCertVerificationError):
                 raise DeliveryError(f"webhook {target.origin}: TLS certificate not trusted: {exc.verify_message}") from None
             raise DeliveryError(f"webhook {target.origin} failed: {type(exc).__name__}: {exc}") from None
