@@ -208,6 +208,8 @@ def _shape(name: str, n: int, rng: random.Random) -> list[str]:
                 "severity_id": [{"numeric": [">", (lo := rng.randrange(10**6)), "<=", lo + rng.randrange(1, 999)]} for _ in range(120)],
                 "$or": [{f"x{j}": [{"exists": False}]} for j in range(64)],
             }
+        if name == "a field of its own per rule":  # thousands of paths, each its own index (and no written walk)
+            return {"user": {f"field_{i}": [f"v{i}"]}}
         if name == "16 two-value clauses":  # nests four levels, 16 copies
             return {f"f{c}": rng.sample([0, 1], 2) for c in range(16)}
         if name == "4 four-value clauses":
@@ -224,6 +226,7 @@ SHAPES = [
     "numeric ranges",
     "$or of 64 over 120 ranges",
     "16 two-value clauses",
+    "a field of its own per rule",
     "4 four-value clauses",
     "IPv6 CIDR blocks",
     "wildcards of 8 stars",

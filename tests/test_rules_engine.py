@@ -211,6 +211,17 @@ def test_the_written_walk_collects_what_the_generic_walk_does(paths: list[tuple[
     assert tree.collect_noting_arrays(event) == tree.walk(event), (paths, event)
 
 
+def test_a_rule_set_naming_thousands_of_fields_is_walked_without_written_code():
+    # Writing the walk costs per field name; past WRITTEN_NODES it would cost more than it saves
+    # (a tenant at the complexity budget can name ~4,000 fields: tests/test_compile_time.py).
+    from handlers.rules.matcher.match import WRITTEN_NODES, PathTree
+
+    event = {"user": {"f1": "a", "f500": ["b", {"x": 1}]}}
+    small, big = PathTree([("user", "f1")]), PathTree([("user", f"f{i}") for i in range(WRITTEN_NODES + 1)])
+    assert small.collect_noting_arrays.__name__ == "collect" and big.collect_noting_arrays.__name__ == "walk"
+    assert big.collect_noting_arrays(event) == big.walk(event) and big.collect(event)[500] == ["b"]
+
+
 # Where moto deviates from the AWS documentation we follow AWS; each case is recorded here with
 # both verdicts, so a moto upgrade that changes behaviour shows up.
 DEVIATIONS = [
