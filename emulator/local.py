@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from emulator.stack import DEFAULT_PORT, INSTANCE, ROOT, STATE_ROOT, LocalEnvironment, free_port, stop_group, terraform_env
+from emulator.stack import DEFAULT_PORT, INSTANCE, ROOT, STATE_ROOT, LocalEnvironment, free_port, stop_group, terraform_env, terraform_init
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 
@@ -116,12 +116,12 @@ def lint() -> int:
     for name in ENVIRONMENTS:
         directory = ROOT / "terraform" / "environments" / name
         env = terraform_env(STATE_ROOT / "lint" / name)
-        for args in (["init", "-backend=false", "-input=false", "-no-color"], ["validate", "-no-color"]):
-            result = subprocess.run(["terraform", f"-chdir={directory}", *args], env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                failures.append(f"{name}: terraform {args[0]}")
-                print(result.stdout + result.stderr, file=sys.stderr)
-                break
+        init = terraform_init(directory, env, "-backend=false")
+        result = init if init.returncode != 0 else subprocess.run(["terraform", f"-chdir={directory}", "validate", "-no-color"],
+                                                                  env=env, capture_output=True, text=True)  # fmt: skip
+        if result.returncode != 0:
+            failures.append(f"{name}: terraform {'init' if result is init else 'validate'}")
+            print(result.stdout + result.stderr, file=sys.stderr)
         else:
             print(f"{name}: valid")
     if failures:

@@ -19,7 +19,7 @@ def run() -> int:
     try:
         plan_file = env.workdir / "local.tfplan"
         for args in (
-            ["init", "-input=false", "-no-color", f"-backend-config=path={env.workdir / 'terraform.tfstate'}", "-reconfigure"],
+            ["init", f"-backend-config=path={env.workdir / 'terraform.tfstate'}", "-reconfigure"],
             ["plan", "-input=false", "-no-color", f"-var=endpoint={env.endpoint}", f"-out={plan_file}"],
             ["show", "-json", str(plan_file)],
         ):

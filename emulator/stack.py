@@ -9,6 +9,7 @@ without registry access), from the registry otherwise.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -105,6 +106,21 @@ def terraform_env(data_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
+def terraform_init(directory: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``terraform init`` of ``directory``, output captured. Without a provider mirror, one init at a
+    time on this machine: they share Terraform's plugin cache, and an init that installs into it
+    replaces the entry other terraforms are running from (``cli_config_text``). Serialized, only the
+    first init of a version installs it; the others find it and link it (an init that finds its
+    version in the cache does not replace it)."""
+    command = ["terraform", f"-chdir={directory}", "init", "-input=false", "-no-color", *args]
+    if os.environ.get("COACHFLOW_TF_PLUGIN_MIRROR"):
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    STATE_ROOT.mkdir(exist_ok=True)
+    with open(STATE_ROOT / "plugin-cache.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
 @dataclass
 class LocalEnvironment:
     """One embedded AWS with the local environment applied."""
@@ -198,6 +214,8 @@ class LocalEnvironment:
     def terraform(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run terraform in the local environment against this instance's state; output captured."""
         env = {**terraform_env(self.workdir / "tfdata"), **CREDENTIALS}
+        if args[:1] == ("init",):
+            return terraform_init(LOCAL_ENV, env, *args[1:])
         return subprocess.run(["terraform", f"-chdir={LOCAL_ENV}", *args], env=env, text=True, capture_output=True)
 
     def _streamed(self, args: list[str], progress: Callable[[str], None]) -> subprocess.CompletedProcess[str]:
@@ -220,7 +238,7 @@ class LocalEnvironment:
         log = self.workdir / "terraform.log"
         with open(log, "w") as out:
             for args in (
-                ["init", "-input=false", "-no-color", f"-backend-config=path={state}", "-reconfigure"],
+                ["init", f"-backend-config=path={state}", "-reconfigure"],
                 ["apply", "-auto-approve", "-input=false", "-no-color", f"-var=endpoint={self.endpoint}"],
                 ["output", "-json"],
             ):

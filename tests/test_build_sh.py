@@ -3,6 +3,7 @@ cycle on its own instance of the embedded AWS."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.stack import EXAMPLES, ROOT, STATE_ROOT, cli_config_text, free_port, port_in_use
+from emulator.stack import EXAMPLES, ROOT, STATE_ROOT, cli_config_text, free_port, port_in_use, terraform_init
 
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -87,3 +88,24 @@ def test_terraform_uses_the_mirror_in_place_or_else_a_plugin_cache(tmp_path: Pat
     mirrored = cli_config_text(tmp_path / "mirror", tmp_path / "cache")
     assert f'path    = "{tmp_path / "mirror"}"' in mirrored and "plugin_cache_dir" not in mirrored
     assert cli_config_text(None, tmp_path / "cache") == f'plugin_cache_dir = "{tmp_path / "cache"}"\n'
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_inits_sharing_a_plugin_cache_run_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mirror: bool):
+    """Without a mirror, every terraform init on the machine shares the plugin cache: they take turns.
+    A stand-in terraform on PATH records when each init ran (the registry it would install from is not
+    reachable here); with a mirror nothing is shared and they overlap."""
+    fake = tmp_path / "bin" / "terraform"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "start $(date +%s.%N)" >> {tmp_path}/log\nsleep 0.5\necho "end $(date +%s.%N)" >> {tmp_path}/log\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    if mirror:
+        monkeypatch.setenv("COACHFLOW_TF_PLUGIN_MIRROR", str(tmp_path))
+    else:
+        monkeypatch.delenv("COACHFLOW_TF_PLUGIN_MIRROR", raising=False)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: terraform_init(tmp_path, dict(os.environ)), range(2)))
+    assert all(r.returncode == 0 for r in results)
+    order = [line.split()[0] for line in (tmp_path / "log").read_text().splitlines()]
+    assert (order == ["start", "end", "start", "end"]) is not mirror, order

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from emulator.stack import ROOT, terraform_env
+from emulator.stack import ROOT, terraform_env, terraform_init
 from handlers import claim_check
 from tests.helpers import LOCAL_RETRY, render_asl
 
@@ -198,8 +198,7 @@ def test_the_stacks_input_validations(tmp_path):
     # refused values expected to fail (expect_failures) and the accepted ones to plan.
     env = terraform_env(tmp_path / "tfdata")
     stack = ROOT / "terraform" / "coachflow"
-    init = subprocess.run(["terraform", f"-chdir={stack}", "init", "-backend=false", "-input=false", "-no-color"], env=env,
-                          capture_output=True, text=True)  # fmt: skip
+    init = terraform_init(stack, env, "-backend=false")
     assert init.returncode == 0, init.stdout + init.stderr
     result = subprocess.run(["terraform", f"-chdir={stack}", "test", "-no-color", "-filter=tests/validations.tftest.hcl"], env=env,
                             capture_output=True, text=True, timeout=600)  # fmt: skip  # the guardrails suite: test_terraform_modules.py

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from emulator.stack import ROOT, terraform_env
+from emulator.stack import ROOT, terraform_env, terraform_init
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +88,7 @@ def test_terraform_test_suite_passes(directory: str, tmp_path):
     suite, runs = SUITES[directory]
     env = terraform_env(tmp_path / "tfdata")  # a data directory per test: parallel runs never collide
     chdir = f"-chdir={ROOT / 'terraform' / directory}"
-    init = subprocess.run(["terraform", chdir, "init", "-backend=false", "-input=false", "-no-color"], env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    init = terraform_init(ROOT / "terraform" / directory, env, "-backend=false")
     assert init.returncode == 0, init.stdout + init.stderr
     command = ["terraform", chdir, "test", "-no-color"] + ([f"-filter={suite}"] if suite else [])
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
