@@ -69,7 +69,6 @@ class PathIndex:
         self.prefix_ic_lengths: tuple[int, ...] = ()
         self.suffix_ic_lengths: tuple[int, ...] = ()
         self.cidr_lengths: tuple[tuple[int, int], ...] = ()
-        self.folded = self.scanned = self.exact_only = False
         self.existing: Bucket | None = None
         self.written: Callable[[str, list[Bucket]], None] | None = None  # the string probe, once written
 
@@ -126,10 +125,6 @@ class PathIndex:
         self.suffix_ic_lengths = tuple(sorted({len(k) for k in self.suffix_ic}))
         self.cidr_lengths = tuple(sorted({(v, p) for v, p, _ in self.cidr}))
         self.ranges = NumericTable(self.numeric) if self.numeric else None
-        # Decided once here rather than on every probe (the probes are most of the index's time).
-        self.folded = bool(self.eqic or self.prefix_ic or self.suffix_ic)
-        self.scanned = bool(self.scan.entries or self.scan.child)
-        self.exact_only = not (self.folded or self.prefix or self.suffix or self.cidr or self.scanned)
         self.existing = self.exists if self.exists.entries or self.exists.child else None
 
     def string_probe(self) -> Callable[[str, list[Bucket]], None]:
@@ -167,9 +162,10 @@ def _string_probe(index: PathIndex) -> Callable[[str, list[Bucket]], None]:
     lookup per table and affix length it has, the tables and lengths as constants. Probing strings
     is most of the index's time (about six probes an event on ``./build.sh bench``'s selective
     set); a loop over every table, read through attributes, cost a sixth more per probe."""
-    tables: dict[str, Any] = {"exact": index.exact_str, "eqic": index.eqic, "prefix": index.prefix, "suffix": index.suffix,
-              "prefix_ic": index.prefix_ic, "suffix_ic": index.suffix_ic, "cidr": index.cidr, "scan": index.scan,
-              "cidr_keys": cidr_keys, "cidr_lengths": index.cidr_lengths}  # fmt: skip
+    tables: dict[str, Any] = {
+        "exact": index.exact_str, "eqic": index.eqic, "prefix": index.prefix, "suffix": index.suffix, "prefix_ic": index.prefix_ic,
+        "suffix_ic": index.suffix_ic, "cidr": index.cidr, "scan": index.scan, "cidr_keys": cidr_keys, "cidr_lengths": index.cidr_lengths,
+    }  # fmt: skip
     lines = ["def probe(value, hit):"]
 
     def lookup(table: str, key: str, indent: str = "    ") -> None:
