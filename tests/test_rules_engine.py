@@ -202,7 +202,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(paths=st.lists(st.lists(KEYS, min_size=1, max_size=4).map(tuple), min_size=1, max_size=8), event=json_values)
 def test_the_written_walk_collects_what_the_generic_walk_does(paths: list[tuple[str, ...]], event):
     from handlers.rules.matcher.match import PathTree
