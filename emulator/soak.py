@@ -33,7 +33,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -235,12 +235,14 @@ def reconcile(w: Workload, seen: Observed, expected: Expectation) -> Report:
     received: set[str] = set()
     unexplained: list[str] = []
     for dedupes, counts in seen.acknowledged.values():
-        twice = sum(n - 1 for n in counts.values() if n > 1)
-        dedupe, strict = (dedupe + twice, strict) if dedupes else (dedupe, strict + twice)
         received.update(counts)
         for nid, n in counts.items():
-            if dedupes or n < 2:
+            if n < 2:
                 continue
+            if dedupes:
+                dedupe += n - 1
+                continue
+            strict += n - 1
             # A receiver that answers after the deliverer's deadline has acted, and the deliverer,
             # which heard nothing, tries again: no deliverer can tell that from a receiver that never
             # got the request (docs/guarantees.md). On two loaded cores a receiver without an injected
@@ -473,32 +475,27 @@ class Soak:
                 return letters
             letters.extend(got)
 
-    def ignored_in_logs(self) -> Counter[tuple[str, int]]:
+    def logged(self, function: str, *messages: str) -> Iterator[dict[str, Any]]:
+        """The JSON log lines of one of the stack's functions whose message is one of ``messages``."""
         logs = self.env.client("logs")
-        found: Counter[tuple[str, int]] = Counter()
-        group = f"/aws/lambda/{self.out['function_names']['normalize']}"
+        group = f"/aws/lambda/{self.out['function_names'][function]}"
+        quoted = [json.dumps(message) for message in messages]  # a cheap look before parsing the line
         for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
             for event in page["events"]:
-                message = event["message"]
-                if '"record ignored"' not in message:
-                    continue
-                line = json.loads(message)
-                found[(line["message_id"], int(line["record_index"]))] += 1
-        return found
+                if any(q in event["message"] for q in quoted) and (line := json.loads(event["message"]))["message"] in messages:
+                    yield line
+
+    def ignored_in_logs(self) -> Counter[tuple[str, int]]:
+        return Counter((line["message_id"], int(line["record_index"])) for line in self.logged("normalize", "record ignored"))
 
     def not_delivered_in_logs(self) -> dict[str, list[str]]:
-        """What the deliverers logged of each attempt that did not end in a recorded 2xx."""
-        logs = self.env.client("logs")
+        """What the deliverers logged of each attempt that did not end in a recorded 2xx: its error,
+        or "unrecorded" (delivered, but the ledger could not record it)."""
         found: dict[str, list[str]] = {}
-        group = f"/aws/lambda/{self.out['function_names']['trigger_notifications']}"
-        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
-            for event in page["events"]:
-                message = event["message"]
-                if '"notification not delivered"' in message:
-                    line = json.loads(message)
-                    found.setdefault(str(line["notification_id"]), []).append(str(line.get("error")))
-                elif '"delivered, but the ledger could not record it"' in message:
-                    found.setdefault(str(json.loads(message)["notification_id"]), []).append("unrecorded")
+        unrecorded = "delivered, but the ledger could not record it"
+        for line in self.logged("trigger_notifications", "notification not delivered", unrecorded):
+            error = "unrecorded" if line["message"] == unrecorded else str(line.get("error"))
+            found.setdefault(str(line["notification_id"]), []).append(error)
         return found
 
     # -- what happened, from the emulator's own records and the receivers' logs ------------------------
