@@ -7,6 +7,7 @@ already, so the last one installed sees a request first.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -50,10 +51,6 @@ def wrap(layer: Layer) -> None:
     inner = DomainDispatcherApplication.__call__
 
     def call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        def app(env: dict[str, Any], respond: StartResponse) -> Iterable[bytes]:
-            result: Iterable[bytes] = inner(self, env, respond)
-            return result
-
-        return layer(app, environ, start_response)
+        return layer(functools.partial(inner, self), environ, start_response)
 
     DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]

@@ -116,11 +116,12 @@ def lint() -> int:
     for name in ENVIRONMENTS:
         directory = ROOT / "terraform" / "environments" / name
         env = terraform_env(STATE_ROOT / "lint" / name)
-        init = terraform_init(directory, env, "-backend=false")
-        result = init if init.returncode != 0 else subprocess.run(["terraform", f"-chdir={directory}", "validate", "-no-color"],
-                                                                  env=env, capture_output=True, text=True)  # fmt: skip
+        step, result = "init", terraform_init(directory, env, "-backend=false")
+        if result.returncode == 0:
+            step, result = "validate", subprocess.run(["terraform", f"-chdir={directory}", "validate", "-no-color"],
+                                                      env=env, capture_output=True, text=True)  # fmt: skip
         if result.returncode != 0:
-            failures.append(f"{name}: terraform {'init' if result is init else 'validate'}")
+            failures.append(f"{name}: terraform {step}")
             print(result.stdout + result.stderr, file=sys.stderr)
         else:
             print(f"{name}: valid")

@@ -9,6 +9,7 @@ without registry access), from the registry otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import json
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,16 @@ def cli_config_text(mirror: Path | None, cache: Path) -> str:
     ]) + "\n"  # fmt: skip
 
 
+def provider_mirror() -> Path | None:
+    """The provider filesystem mirror of this machine (``COACHFLOW_TF_PLUGIN_MIRROR``), if it has one."""
+    configured = os.environ.get("COACHFLOW_TF_PLUGIN_MIRROR")
+    return Path(configured) if configured else None
+
+
 def terraform_cli_config() -> Path:
-    """The CLI config file for this machine (``COACHFLOW_TF_PLUGIN_MIRROR``), written when it changes."""
+    """The CLI config file for this machine (``provider_mirror``), written when it changes."""
     STATE_ROOT.mkdir(exist_ok=True)
-    mirror_env = os.environ.get("COACHFLOW_TF_PLUGIN_MIRROR")
-    mirror = Path(mirror_env) if mirror_env else None
+    mirror = provider_mirror()
     if mirror is not None and not mirror.is_dir():
         raise SystemExit(f"COACHFLOW_TF_PLUGIN_MIRROR={mirror} is not a directory")
     cache = STATE_ROOT / "plugin-cache"
@@ -113,12 +119,17 @@ def terraform_init(directory: Path, env: dict[str, str], *args: str) -> subproce
     first init of a version installs it; the others find it and link it (an init that finds its
     version in the cache does not replace it)."""
     command = ["terraform", f"-chdir={directory}", "init", "-input=false", "-no-color", *args]
-    if os.environ.get("COACHFLOW_TF_PLUGIN_MIRROR"):
+    with contextlib.nullcontext() if provider_mirror() is not None else _plugin_cache_turn():
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+@contextlib.contextmanager
+def _plugin_cache_turn() -> Iterator[None]:
+    """This machine's turn at the plugin cache (an exclusive lock, released when its file closes)."""
     STATE_ROOT.mkdir(exist_ok=True)
     with open(STATE_ROOT / "plugin-cache.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @dataclass

@@ -93,11 +93,14 @@ def test_terraform_uses_the_mirror_in_place_or_else_a_plugin_cache(tmp_path: Pat
 @pytest.mark.parametrize("mirror", [False, True])
 def test_inits_sharing_a_plugin_cache_run_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mirror: bool):
     """Without a mirror, every terraform init on the machine shares the plugin cache: they take turns.
-    A stand-in terraform on PATH records when each init ran (the registry it would install from is not
-    reachable here); with a mirror nothing is shared and they overlap."""
+    A stand-in terraform on PATH (the registry it would install from is not reachable here) logs its
+    start, waits up to 3 s for the other init to start too, and logs its end: taking turns, the first
+    waits in vain; with a mirror nothing is shared, and both start before either ends."""
+    log = tmp_path / "log"
     fake = tmp_path / "bin" / "terraform"
     fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\necho "start $(date +%s.%N)" >> {tmp_path}/log\nsleep 0.5\necho "end $(date +%s.%N)" >> {tmp_path}/log\n')
+    fake.write_text(f'#!/bin/sh\necho start >> {log}\nfor _ in $(seq 30); do [ "$(grep -c start {log})" -ge 2 ] && break; sleep 0.1; done\n'
+                    f"echo end >> {log}\n")  # fmt: skip
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     if mirror:
@@ -107,5 +110,4 @@ def test_inits_sharing_a_plugin_cache_run_one_at_a_time(tmp_path: Path, monkeypa
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: terraform_init(tmp_path, dict(os.environ)), range(2)))
     assert all(r.returncode == 0 for r in results)
-    order = [line.split()[0] for line in (tmp_path / "log").read_text().splitlines()]
-    assert (order == ["start", "end", "start", "end"]) is not mirror, order
+    assert log.read_text().split() == (["start", "start", "end", "end"] if mirror else ["start", "end", "start", "end"])
