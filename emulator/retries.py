@@ -33,8 +33,8 @@ from emulator import front_door
 from emulator.front_door import StartResponse, WsgiApp
 from emulator.requestlog import describe, say
 
-# A retry comes soon after its attempt (the provider's: 0.1 s later, in the debug logs of the loop
-# above); this keeps the last 2,048 calls' answers, in at most KEEP_BYTES of memory.
+# A retry comes soon after its attempt (the provider's: 0.1 s later, in the debug logs of the applies
+# measured above); this keeps the last 2,048 calls' answers, in at most KEEP_BYTES of memory.
 KEEP_ANSWERS = 2048
 KEEP_BYTES = 16 * 1024 * 1024
 KEEP_BODY_BYTES = 64 * 1024  # a create answers in well under that (CreateEventSourceMapping: 605 B); a larger answer is a read

@@ -56,8 +56,8 @@ class DeliveryError(Exception):
     """The notification was not delivered; the message says why, for the delivery ledger."""
 
 
-# The end of a delivery the deadline cut short: the receiver may have acted all the same (the soak
-# tells these apart by it).
+# How a delivery the deadline cut short ends: the receiver may have acted all the same, so a later
+# attempt can deliver it twice (docs/guarantees.md).
 TOO_LATE: Final = "did not complete within the delivery deadline"
 
 
