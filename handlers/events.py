@@ -17,7 +17,7 @@ import types
 from typing import Annotated, Any, Callable, Literal, NamedTuple, Union, get_args, get_origin
 
 import annotated_types
-import pydantic_core
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
@@ -220,11 +220,13 @@ def _bound(value: Any, cut: list[bool]) -> Any:
 # ``event_json`` checks exactly what the model would check, with a plan compiled once per model from
 # its own fields (types, strictness, bounds, patterns, required fields, defaults, aliases) into one
 # plain function, plus the model's cross-field check (``_inconsistency``), and serializes the dict
-# in the model's field order. An event whose only fault is a string or list too long goes to a
-# second plan that cuts them as ``bounded`` does (``_cut``). Whatever the plans cannot vouch for (a
-# wrong type, a missing field, an unknown key, a subclass, text that is not UTF-8) goes to the model,
-# which rejects or cuts it exactly as before: the fast path only accepts what the model accepts,
-# and gives the same bytes (tests/test_event_fast_path.py compares the two).
+# in the model's field order with orjson: for what the plans let through (strings, ints within 64
+# bits, bools, lists and objects of them) it writes the bytes pydantic's dump writes, in a quarter
+# of the time. An event whose only fault is a string or list too long goes to a second plan that
+# cuts them as ``bounded`` does (``_cut``). Whatever the plans cannot vouch for (a wrong type, a
+# missing field, an unknown key, a subclass, text that is not UTF-8) goes to the model, which
+# rejects or cuts it exactly as before: the fast path only accepts what the model accepts, and
+# gives the same bytes (tests/test_event_fast_path.py compares the two).
 
 
 class _NeedsModel(Exception):
@@ -432,8 +434,8 @@ def event_json(data: dict[str, Any]) -> tuple[str, str, int]:
     ``to_json`` give them; raises the model's ValidationError for an event it rejects."""
     try:
         plain = _checked(data)
-        return pydantic_core.to_json(plain).decode(), plain["uid"], plain["time"]
-    except (_NeedsModel, pydantic_core.PydanticSerializationError):  # (the latter: a lone surrogate)
+        return orjson.dumps(plain).decode(), plain["uid"], plain["time"]
+    except (_NeedsModel, orjson.JSONEncodeError):  # (the latter: a lone surrogate, which UTF-8 cannot hold)
         pass
     model = NormalizedEvent.bounded(data)
     return model.to_json(), model.uid, model.time

@@ -220,6 +220,20 @@ def test_values_too_long_are_cut_without_building_the_model(monkeypatch: pytest.
         assert '"truncated":true' in expected[0]
 
 
+# Text whose JSON spelling serializers disagree on: every control character, DEL, the JS line
+# separators, quotes and backslashes, the slash, non-ASCII and non-BMP characters.
+AWKWARD_TEXT = ["".join(map(chr, range(32))), "\x7f", "\u2028\u2029", '"\\/', "é€😀\U0010ffff", "\ufeff\ufffd"]
+
+
+def test_the_fast_serializer_writes_the_models_bytes_for_awkward_text(monkeypatch: pytest.MonkeyPatch):
+    for value in AWKWARD_TEXT:
+        data = _with(_with(FULL, "message", value), "url.categories", [value])
+        expected = reference(data)
+        with monkeypatch.context() as patched:
+            patched.setattr(NormalizedEvent, "model_validate", None)  # the fast path, or this fails
+            assert event_json(copy.deepcopy(data)) == expected
+
+
 def test_lone_surrogates_and_nan_are_left_to_the_model():
     for value in ("x\udcff", NAN):
         assert assert_same(_with(FULL, "message", value))[0] == "invalid"
