@@ -184,8 +184,10 @@ case "$verb" in
     ensure_venv
     [[ -n "${1:-}" ]] || die "usage: ./build.sh package DIR"
     [[ ! -e "$1" || -z "$(ls -A "$1")" ]] || die "$1 is not empty"
-    "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir --require-hashes --no-deps \
-      -r "$ROOT/requirements.lock" --target "$1"
+    # (bytecode beside the sources, as in the image: under a PYTHONPYCACHEPREFIX, the test's, pip's
+    # compiling would write it under the prefix, by the temporary path pip installs through, every run)
+    env -u PYTHONPYCACHEPREFIX "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir --require-hashes \
+      --no-deps -r "$ROOT/requirements.lock" --target "$1"
     cp -R "$ROOT/handlers" "$1/handlers"
     find "$1/handlers" -name __pycache__ -prune -exec rm -rf {} +
     echo "packaged: $1 (requirements.lock + handlers/, as the image's \$LAMBDA_TASK_ROOT)" ;;
