@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
+from handlers.outcomes import Rejected
 from handlers.vendors import fields
 
 SEED = 20260317
@@ -89,6 +90,22 @@ def test_any_plain_iso_time_reads_as_the_general_path_reads_it(
     fast = fields._plain_iso(raw)
     if fast is not None:  # the general path may take strings the shortcut leaves to it, never the reverse
         assert fast == fields._any_time(raw)
+
+
+# Times that start with a letter: parse_time reads them by the month's name only, as the general
+# path does once ISO 8601 has failed.
+LETTER_FIRST = ["Mon Aug 28 08:05:55 2023", "Tue Jan  7 15:52:08 2025", "Mar 01 2021 21:06:06", "Aug 28 08:05:55 2023",
+                "Mon Foo 28 08:05:55 2023", "Mon Feb 30 08:05:55 2023", "T12:00:00", "Z", "Infinity", "Ünknown 1 2 3", "x2024-03-04"]  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", LETTER_FIRST)
+def test_a_time_that_starts_with_a_letter_reads_as_the_general_path_reads_it(raw: str):
+    try:
+        fast: int | str = fields.parse_time(raw, "t")
+    except Rejected as exc:
+        fast = exc.detail
+    general = fields._any_time(raw)
+    assert fast == (general if general is not None else f"field 't' is not a timestamp: {raw!r:.60}")
 
 
 def test_parse_time_takes_both_paths():
