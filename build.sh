@@ -184,8 +184,9 @@ case "$verb" in
     ensure_venv
     [[ -n "${1:-}" ]] || die "usage: ./build.sh package DIR"
     [[ ! -e "$1" || -z "$(ls -A "$1")" ]] || die "$1 is not empty"
-    # (bytecode beside the sources, as in the image: under a PYTHONPYCACHEPREFIX, the test's, pip's
-    # compiling would write it under the prefix, by the temporary path pip installs through, every run)
+    # Bytecode beside the sources, as in the image: under a PYTHONPYCACHEPREFIX (./build.sh test sets
+    # one), pip would compile into the prefix instead, under the temporary directory it installs
+    # through, a new one every run.
     env -u PYTHONPYCACHEPREFIX "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir --require-hashes \
       --no-deps -r "$ROOT/requirements.lock" --target "$1"
     cp -R "$ROOT/handlers" "$1/handlers"

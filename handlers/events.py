@@ -221,7 +221,7 @@ def _bound(value: Any, cut: list[bool]) -> Any:
 # its own fields (types, strictness, bounds, patterns, required fields, defaults, aliases) into one
 # plain function, plus the model's cross-field check (``_inconsistency``), and serializes the dict
 # in the model's field order with orjson: for what the plans let through (strings, ints within 64
-# bits, bools, lists and objects of them) it writes the bytes pydantic's dump writes, in a quarter
+# bits, bools, lists and objects of them) it writes the bytes pydantic's dump writes, in a third
 # of the time. An event whose only fault is a string or list too long goes to a second plan that
 # cuts them as ``bounded`` does (``_cut``). Whatever the plans cannot vouch for (a wrong type, a
 # missing field, an unknown key, a subclass, text that is not UTF-8) goes to the model, which
