@@ -137,7 +137,7 @@ class PathIndex:
     def probe(self, value: Any, hit: list[Bucket]) -> None:
         """Collect the buckets whose key this value satisfies."""
         if value.__class__ is str:
-            (self.written or self.string_probe())(value, hit)
+            self.string_probe()(value, hit)
         elif isinstance(value, bool):
             bucket = self.exact_bool.get(value)
             if bucket is not None:
